@@ -1,0 +1,110 @@
+"""Writes about users and their tokens: each atomic, each writing its activity line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from portus.accounts.models import ApplicationToken, User, token_digest, validate_username
+from portus.registry.activity import record
+from portus.registry.actions import ActionError, ensure_personal_namespace
+
+
+@transaction.atomic
+def create_user(
+    *, username: str, email: str = "", password: str | None = None, admin: bool | None = None,
+    bot: bool = False, display_name: str = "", actor: Any = None,
+) -> User:
+    """Create a user and their personal namespace. With admin=None the first user becomes admin
+    when ``first_user_admin`` is on."""
+    try:
+        validate_username(username)
+    except ValidationError as exc:
+        raise ActionError(f"{username!r}: {exc.messages[0]}") from None
+    if User.objects.filter(username=username).exists():
+        raise ActionError(f"A user called {username!r} already exists.")
+    if admin is None:
+        admin = settings.PORTUS.enabled("first_user_admin") and not User.objects.filter(bot=False).exists()
+    user = User(username=username, email=email, admin=bool(admin), bot=bot, display_name=display_name)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save()
+    record(actor or user, "user.create", username, admin=user.admin, bot=bot)
+    ensure_personal_namespace(user)
+    return user
+
+
+@transaction.atomic
+def create_token(*, user: User, name: str, expires_at: datetime | None = None, actor: Any) -> tuple[ApplicationToken, str]:
+    """Create a token; the plain secret is returned once and never stored."""
+    name = name.strip()
+    if not name:
+        raise ActionError("Give the token a name, so you can tell it apart later.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ActionError("The expiry date is in the past; choose a future date or none.")
+    if user.application_tokens.filter(name=name).exists():
+        raise ActionError(f"{user.username} already has a token called {name!r}; pick another name.")
+    plain = ApplicationToken.generate()
+    token = ApplicationToken.objects.create(
+        user=user, name=name, digest=token_digest(plain), hint=plain[:8], expires_at=expires_at
+    )
+    record(actor, "token.create", f"{user.username}/{name}")
+    return token, plain
+
+
+@transaction.atomic
+def revoke_token(*, token: ApplicationToken, actor: Any) -> ApplicationToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record(actor, "token.revoke", f"{token.user.username}/{token.name}")
+    return token
+
+
+@transaction.atomic
+def change_password(*, user: User, password: str, actor: Any) -> User:
+    user.set_password(password)  # bumps credential_version: remembered verifications end
+    user.save(update_fields=["password", "credential_version"])
+    record(actor, "user.change_password", user.username)
+    return user
+
+
+@transaction.atomic
+def set_enabled(*, user: User, enabled: bool, actor: Any) -> User:
+    if not enabled and user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
+        raise ActionError("This is the last enabled administrator; make someone else admin first.")
+    user.is_active = enabled
+    user.credential_version += 1
+    user.save(update_fields=["is_active", "credential_version"])
+    record(actor, "user.enable" if enabled else "user.disable", user.username)
+    return user
+
+
+@transaction.atomic
+def set_admin(*, user: User, admin: bool, actor: Any) -> User:
+    if not admin and user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
+        raise ActionError("This is the last administrator; make someone else admin first.")
+    user.admin = admin
+    user.save(update_fields=["admin"])
+    record(actor, "user.make_admin" if admin else "user.remove_admin", user.username)
+    return user
+
+
+@transaction.atomic
+def delete_user(*, user: User, actor: Any) -> None:
+    if user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
+        raise ActionError("This is the last administrator; make someone else admin first.")
+    from portus.registry.models import Role, TeamMembership
+
+    for membership in TeamMembership.objects.filter(user=user, role=Role.OWNER).select_related("team"):
+        if membership.team.memberships.filter(role=Role.OWNER).count() <= 1:
+            raise ActionError(f"{user.username} is the last owner of {membership.team.name}; give it another owner first.")
+    record(actor, "user.delete", user.username)
+    user.delete()

@@ -1,0 +1,125 @@
+"""Users and their application tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+from portus.registry.names import COMPONENT_RE
+
+# Portus reads the registry under this name with tokens it signs itself; nobody may sign up as it.
+INTERNAL_ACCOUNT = "portus"
+RESERVED_USERNAMES = frozenset({INTERNAL_ACCOUNT, "admin-portus", "anonymous"})
+TOKEN_PREFIX = "prt_"
+
+
+def validate_username(value: str) -> None:
+    # A user's personal namespace carries the user name, so it must be a valid namespace name.
+    if not COMPONENT_RE.match(value) or len(value) > 64:
+        raise ValidationError(
+            "Use 1 to 64 lower-case letters and digits, separated by single '.', '_' or '-'.",
+            code="invalid",
+        )
+    if value in RESERVED_USERNAMES:
+        raise ValidationError(f"The name {value!r} is reserved; choose another.", code="reserved")
+
+
+class User(AbstractUser):
+    """A person or a bot. ``is_active`` is Portus's "enabled"; ``admin`` is the registry administrator."""
+
+    username = models.CharField(max_length=64, unique=True, validators=[validate_username])
+    email = models.EmailField(blank=True)
+    admin = models.BooleanField(default=False)
+    bot = models.BooleanField(default=False)
+    display_name = models.CharField(max_length=150, blank=True)
+    # Bumped whenever a remembered credential must stop working (password change, disabling).
+    credential_version = models.PositiveIntegerField(default=0)
+    failed_sign_ins = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def enabled(self) -> bool:
+        return self.is_active
+
+    @property
+    def shown_name(self) -> str:
+        from django.conf import settings
+
+        if settings.PORTUS.enabled("display_name") and self.display_name:
+            return self.display_name
+        return self.username
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        self.credential_version = (self.credential_version or 0) + 1
+
+    def is_locked(self, now: datetime | None = None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or timezone.now())
+
+    def forget_credentials(self) -> None:
+        """Make every remembered password verification stale, in all processes."""
+        User.objects.filter(pk=self.pk).update(credential_version=F("credential_version") + 1)
+        self.refresh_from_db(fields=["credential_version"])
+
+
+def token_digest(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+class ApplicationTokenQuerySet(models.QuerySet["ApplicationToken"]):
+    def usable(self, now: datetime | None = None) -> ApplicationTokenQuerySet:
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ApplicationToken(models.Model):
+    """A named secret that works as a password; only its SHA-256 digest is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="application_tokens")
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True)
+    # The first characters, so people can tell their tokens apart without the secret.
+    hint = models.CharField(max_length=12)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApplicationTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="token_name_unique_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user}/{self.name}"
+
+    @staticmethod
+    def generate() -> str:
+        # 32 random bytes: far beyond guessing, so a fast digest lookup is a safe check.
+        return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -1,0 +1,56 @@
+"""``portusctl``: one entry point for the server, the worker, migrations, admin tasks and the API client."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+class CommandError(Exception):
+    """A readable, one-line failure; portusctl prints it and exits 1."""
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portus.settings")
+    import django
+
+    django.setup()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from portus.cli import admin, server
+
+    parser = argparse.ArgumentParser(prog="portusctl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    server.register(sub)
+    admin.register(sub)
+    for optional in ("portus.cli.background", "portus.cli.client"):
+        try:
+            module = __import__(optional, fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != optional:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args) or 0
+    except CommandError as exc:
+        sys.stderr.write(f"portusctl: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""Admin tasks run directly against the database: users, tokens, teams, namespaces, registries."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from portus.cli import CommandError, setup_django
+
+
+def django_command(func: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int | None]:
+    """Set Django up first and turn the actions' refusals into one readable line."""
+
+    @wraps(func)
+    def wrapper(args: argparse.Namespace) -> int | None:
+        setup_django()
+        from django.core.exceptions import ObjectDoesNotExist
+
+        from portus.registry.actions import ActionError
+        from portus.registry.names import InvalidName
+
+        try:
+            return func(args)
+        except (ActionError, InvalidName) as exc:
+            raise CommandError(str(exc)) from None
+        except ObjectDoesNotExist as exc:
+            raise CommandError(str(exc)) from None
+
+    return wrapper
+
+
+def _user(name: str) -> Any:
+    from portus.accounts.models import User
+
+    user = User.objects.filter(username=name).first()
+    if user is None:
+        raise CommandError(f"no user called {name!r}; see `portusctl user create`.")
+    return user
+
+
+def _team(name: str) -> Any:
+    from portus.registry.models import Team
+
+    team = Team.objects.filter(name=name).first()
+    if team is None:
+        raise CommandError(f"no team called {name!r}; see `portusctl team create`.")
+    return team
+
+
+def _registry(name: str | None) -> Any:
+    from portus.registry.models import Registry
+
+    registries = Registry.objects.order_by("pk")
+    registry = registries.filter(name=name).first() if name else registries.first()
+    if registry is None:
+        raise CommandError(
+            f"no registry called {name!r}." if name else "no registry yet; add one with `portusctl registry add`."
+        )
+    return registry
+
+
+@django_command
+def user_create(args: argparse.Namespace) -> int:
+    from portus.accounts.actions import create_user
+
+    password = args.password
+    if password is None and args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    if password is None and not args.bot:
+        raise CommandError("give a password with --password or --password-stdin (bots need none).")
+    user = create_user(
+        username=args.name, email=args.email or "", password=password, admin=args.admin or None, bot=args.bot
+    )
+    print(f"created user {user.username}{' (admin)' if user.admin else ''}{' (bot)' if user.bot else ''}")
+    return 0
+
+
+@django_command
+def token_create(args: argparse.Namespace) -> int:
+    from portus.accounts.actions import create_token
+
+    expires = None
+    if args.expires_in_days:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=args.expires_in_days)
+    user = _user(args.user)
+    _, plain = create_token(user=user, name=args.name, expires_at=expires, actor=None)
+    print(plain)
+    sys.stderr.write("This token is shown once; Portus keeps only its digest.\n")
+    return 0
+
+
+@django_command
+def token_revoke(args: argparse.Namespace) -> int:
+    from portus.accounts.actions import revoke_token
+
+    token = _user(args.user).application_tokens.filter(name=args.name).first()
+    if token is None:
+        raise CommandError(f"{args.user} has no token called {args.name!r}.")
+    revoke_token(token=token, actor=None)
+    print(f"revoked {args.user}/{args.name}")
+    return 0
+
+
+@django_command
+def team_create(args: argparse.Namespace) -> int:
+    from portus.registry.actions import create_team
+
+    team = create_team(name=args.name, owner=_user(args.owner), description=args.description or "", actor=None)
+    print(f"created team {team.name} owned by {args.owner}")
+    return 0
+
+
+@django_command
+def team_add_member(args: argparse.Namespace) -> int:
+    from portus.registry.actions import add_member
+
+    add_member(team=_team(args.team), user=_user(args.user), role=args.role, actor=None)
+    print(f"added {args.user} to {args.team} as {args.role}")
+    return 0
+
+
+@django_command
+def namespace_create(args: argparse.Namespace) -> int:
+    from portus.registry.actions import create_namespace
+
+    namespace = create_namespace(
+        name=args.name, team=_team(args.team), visibility=args.visibility, description=args.description or "",
+        registry=_registry(args.registry) if args.registry else None, actor=None,
+    )
+    print(f"created namespace {namespace.name} ({namespace.visibility}) for team {args.team}")
+    return 0
+
+
+@django_command
+def registry_add(args: argparse.Namespace) -> int:
+    from portus.registry.actions import create_registry
+
+    registry = create_registry(
+        name=args.name, hostname=args.hostname, external_hostname=args.external_hostname or "",
+        use_ssl=args.use_ssl,
+    )
+    print(f"added registry {registry.name} at {registry.hostname}")
+    return 0
+
+
+def default_portus_url() -> str:
+    from django.conf import settings
+
+    return os.environ.get("PORTUS_URL") or f"https://{settings.MACHINE_FQDN}"
+
+
+@django_command
+def registry_config(args: argparse.Namespace) -> int:
+    from portus.registry.distribution_config import render_distribution_config
+
+    text = render_distribution_config(
+        _registry(args.registry), portus_url=args.portus_url or default_portus_url(),
+        storage_dir=args.storage, listen=args.listen,
+    )
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def register(sub: Any) -> None:
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    p = user.add_parser("create", help="create a user (and their personal namespace)")
+    p.add_argument("name")
+    p.add_argument("--email")
+    p.add_argument("--password")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--admin", action="store_true")
+    p.add_argument("--bot", action="store_true", help="a bot: signs in only with application tokens")
+    p.set_defaults(handler=user_create)
+
+    token = sub.add_parser("token", help="manage application tokens").add_subparsers(dest="action", required=True)
+    p = token.add_parser("create", help="create a token for USER and print it once")
+    p.add_argument("user")
+    p.add_argument("--name", required=True)
+    p.add_argument("--expires-in-days", type=int)
+    p.set_defaults(handler=token_create)
+    p = token.add_parser("revoke", help="revoke USER's token called NAME")
+    p.add_argument("user")
+    p.add_argument("--name", required=True)
+    p.set_defaults(handler=token_revoke)
+
+    team = sub.add_parser("team", help="manage teams").add_subparsers(dest="action", required=True)
+    p = team.add_parser("create")
+    p.add_argument("name")
+    p.add_argument("--owner", required=True)
+    p.add_argument("--description")
+    p.set_defaults(handler=team_create)
+    p = team.add_parser("add-member")
+    p.add_argument("team")
+    p.add_argument("user")
+    p.add_argument("--role", required=True, choices=["owner", "contributor", "viewer"])
+    p.set_defaults(handler=team_add_member)
+
+    namespace = sub.add_parser("namespace", help="manage namespaces").add_subparsers(dest="action", required=True)
+    p = namespace.add_parser("create")
+    p.add_argument("name")
+    p.add_argument("--team", required=True)
+    p.add_argument("--visibility", default="private", choices=["private", "protected", "public"])
+    p.add_argument("--description")
+    p.add_argument("--registry", help="registry name (default: the first one)")
+    p.set_defaults(handler=namespace_create)
+
+    registry = sub.add_parser("registry", help="manage registries").add_subparsers(dest="action", required=True)
+    p = registry.add_parser("add", help="tell Portus about a registry")
+    p.add_argument("--name", required=True)
+    p.add_argument("--hostname", required=True, help="HOST:PORT Portus reaches the registry at")
+    p.add_argument("--external-hostname", help="host name people pull from, if different")
+    p.add_argument("--use-ssl", action="store_true")
+    p.set_defaults(handler=registry_add)
+    p = registry.add_parser("config", help="print a Distribution config.yml wired to this Portus")
+    p.add_argument("--registry", help="registry name (default: the first one)")
+    p.add_argument("--portus-url", help="URL the registry and clients reach Portus at (default: $PORTUS_URL "
+                   "or https://MACHINE_FQDN)")
+    p.add_argument("--storage", default="/var/lib/docker-registry", help="registry storage directory")
+    p.add_argument("--listen", help="address the registry listens on (default: its hostname)")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.set_defaults(handler=registry_config)

@@ -1,0 +1,213 @@
+"""Running Portus: migrations, the web server, Django's own commands and ``up`` for newcomers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from portus.cli import CommandError, setup_django
+
+
+def migrate(args: argparse.Namespace) -> int:
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=args.verbosity)
+    return 0
+
+
+def manage(args: argparse.Namespace) -> int:
+    """Pass through to Django's manage.py commands (collectstatic, check, shell, ...)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portus.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["portusctl manage", *args.arguments])
+    return 0
+
+
+def gunicorn_command(bind: str, workers: int, threads: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "portus.wsgi:application",
+        "--bind", bind, "--workers", str(workers), "--threads", str(threads),
+        "--access-logfile", "-", "--forwarded-allow-ips", os.environ.get("PORTUS_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+    ]
+
+
+def default_workers() -> int:
+    return max(2, (os.cpu_count() or 1) * 2)
+
+
+def serve(args: argparse.Namespace) -> int:
+    setup_django()  # refuses a bad configuration here, with its message, before gunicorn starts
+    os.execv(sys.executable, gunicorn_command(args.bind, args.workers, args.threads))
+    return 0  # pragma: no cover
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str, preferred: int) -> int:
+    for port in range(preferred, preferred + 100):
+        if port_is_free(host, port):
+            return port
+    raise CommandError(f"no free port on {host} from {preferred} to {preferred + 99}.")
+
+
+def wait_for_port(host: str, port: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+class Supervisor:
+    """Start child processes and stop them all when one dies or we are told to stop."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def start(self, name: str, command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, **kwargs)
+        self.children.append((name, process))
+        return process
+
+    def stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGTERM, self.stop)
+        status = 0
+        while not self.stopping:
+            for name, process in self.children:
+                if process.poll() is not None:
+                    sys.stderr.write(f"portusctl up: {name} exited with {process.returncode}; stopping.\n")
+                    status = 1
+                    self.stopping = True
+            time.sleep(0.2)
+        for _, process in self.children:
+            if process.poll() is None:
+                process.terminate()
+        for _, process in self.children:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        return status
+
+
+def up(args: argparse.Namespace) -> int:
+    data_dir = Path(os.environ.get("PORTUS_DATA_DIR") or args.data_dir).resolve()
+    os.environ["PORTUS_DATA_DIR"] = str(data_dir)
+    host, _, port_text = args.bind.rpartition(":")
+    port = int(port_text)
+    if not port_is_free(host, port):
+        raise CommandError(f"{args.bind} is taken; pass --bind HOST:PORT with a free port.")
+    portus_url = f"http://{args.bind}"
+    os.environ.setdefault("PORTUS_URL", portus_url)
+    setup_django()
+    from django.core.management import call_command
+
+    from portus.accounts.actions import create_user
+    from portus.accounts.models import User
+    from portus.registry.actions import create_registry, default_registry
+    from portus.registry.distribution_config import render_distribution_config
+    from portus.registry.signing import signing_key
+
+    print(f"Portus data directory: {data_dir}")
+    call_command("migrate", interactive=False, verbosity=0)
+    signing_key()
+    registry_binary = shutil.which("docker-registry")
+    registry = default_registry()
+    if registry is None:
+        registry_port = free_port("127.0.0.1", 5000) if registry_binary else 5000
+        registry = create_registry(name="local", hostname=f"127.0.0.1:{registry_port}")
+    supervisor = Supervisor()
+    env = dict(os.environ)
+    if registry_binary and registry.hostname.startswith("127.0.0.1:"):
+        registry_dir = data_dir / "registry"
+        registry_dir.mkdir(parents=True, exist_ok=True)
+        config_path = registry_dir / "config.yml"
+        config_path.write_text(
+            render_distribution_config(registry, portus_url=portus_url, storage_dir=registry_dir / "storage")
+        )
+        supervisor.start("docker-registry", [registry_binary, "serve", str(config_path)],
+                         stdout=open(registry_dir / "registry.log", "ab"), stderr=subprocess.STDOUT)
+    elif not registry_binary:
+        print("docker-registry is not installed (apt-get install docker-registry); Portus runs without a local registry.")
+
+    password = None
+    if not User.objects.exists():
+        password = secrets.token_urlsafe(12)
+        create_user(username="admin", email="admin@localhost", password=password, admin=True)
+    supervisor.start("web server", gunicorn_command(args.bind, args.workers, 1), env=env)
+    if "portus.cli.background" in sys.modules or _has_background():
+        supervisor.start("background", [sys.executable, "-m", "portus.cli", "background"], env=env)
+    if not wait_for_port(host, port, time.monotonic() + 30):
+        supervisor.stop()
+        supervisor.run()
+        raise CommandError(f"the web server did not start on {args.bind}; see the messages above.")
+
+    print()
+    print(f"Portus is running at {portus_url}")
+    if password:
+        print(f"  administrator: admin / {password}   (shown once; change it on your profile page)")
+    print(f"  registry:      {registry.public_hostname} (token service and events wired to Portus)")
+    print("Push an image with skopeo, for example:")
+    print(
+        f"  skopeo copy --dest-tls-verify=false --dest-creds admin:PASSWORD "
+        f"docker://docker.io/library/busybox:latest docker://{registry.public_hostname}/admin/busybox:latest"
+    )
+    print("Stop with Ctrl+C.")
+    sys.stdout.flush()
+    return supervisor.run()
+
+
+def _has_background() -> bool:
+    try:
+        import portus.cli.background  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("migrate", help="apply database migrations (they never run by themselves)")
+    p.add_argument("-v", "--verbosity", type=int, default=1)
+    p.set_defaults(handler=migrate)
+
+    p = sub.add_parser("serve", help="run the web server (gunicorn)")
+    p.add_argument("--bind", default=os.environ.get("PORTUS_BIND", "0.0.0.0:3000"), help="HOST:PORT")  # noqa: S104
+    p.add_argument("--workers", type=int, default=default_workers())
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(handler=serve)
+
+    p = sub.add_parser("up", help="newcomer mode: SQLite, a generated key, a local registry, the server")
+    p.add_argument("--bind", default="127.0.0.1:3000", help="HOST:PORT for Portus")
+    p.add_argument("--data-dir", default="data", help="where the database, key and registry data live")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(handler=up)
+
+    p = sub.add_parser("manage", help="run one of Django's management commands")
+    p.add_argument("arguments", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=manage)

@@ -1,0 +1,234 @@
+"""The one place that answers "may this user do X on Y": the token service, the pages and the API ask it.
+
+A *principal* is a ``User``, ``None`` (anonymous) or ``INTERNAL`` (Portus reading its own registry).
+Disabled users are refused before they get here (they cannot authenticate); the functions
+below still treat an inactive user as anonymous, so a stale session cannot act.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from portus.registry.models import Namespace, NamespaceKind, Repository, Role, Team, TeamMembership, Visibility
+
+if TYPE_CHECKING:
+    from portus.accounts.models import User
+
+
+class _Internal:
+    """Portus's own account, used to read the registry (catalog, manifests) during synchronization."""
+
+    username = "portus"
+    is_authenticated = True
+
+    def __repr__(self) -> str:
+        return "INTERNAL"
+
+
+INTERNAL: Final = _Internal()
+Principal = Any  # User | None | _Internal; AnonymousUser counts as None
+
+PULL, PUSH, DELETE = "pull", "push", "delete"
+REPOSITORY_ACTIONS = (PULL, PUSH, DELETE)
+
+
+def _user(principal: Principal) -> User | None:
+    """The signed-in, enabled user behind PRINCIPAL, or None."""
+    if principal is None or principal is INTERNAL:
+        return None
+    if not getattr(principal, "is_authenticated", False) or not principal.is_active:
+        return None
+    return principal  # type: ignore[no-any-return]
+
+
+def is_admin(principal: Principal) -> bool:
+    user = _user(principal)
+    return bool(user and user.admin)
+
+
+def role_in(principal: Principal, namespace: Namespace) -> str | None:
+    """The principal's role over NAMESPACE: its team role, or owner of their personal namespace."""
+    user = _user(principal)
+    if user is None:
+        return None
+    if namespace.kind == NamespaceKind.PERSONAL:
+        return Role.OWNER if namespace.owner_id == user.pk else None
+    if namespace.kind == NamespaceKind.TEAM:
+        return team_role(user, namespace.team_id)
+    return None
+
+
+def team_role(principal: Principal, team: Team | int | None) -> str | None:
+    user = _user(principal)
+    if user is None or team is None:
+        return None
+    team_id = team.pk if isinstance(team, Team) else team
+    cache: dict[int, str | None] = user.__dict__.setdefault("_portus_team_roles", {})
+    if team_id not in cache:
+        cache[team_id] = (
+            TeamMembership.objects.filter(team_id=team_id, user_id=user.pk).values_list("role", flat=True).first()
+        )
+    return cache[team_id]
+
+
+# -- registry actions -------------------------------------------------------------------------------
+
+
+def can_pull(principal: Principal, namespace: Namespace) -> bool:
+    if principal is INTERNAL or is_admin(principal):
+        return True
+    if namespace.visibility == Visibility.PUBLIC:
+        return True
+    user = _user(principal)
+    if user is None:
+        return False
+    if namespace.visibility == Visibility.PROTECTED:
+        return True
+    return role_in(user, namespace) is not None
+
+
+def can_push(principal: Principal, namespace: Namespace) -> bool:
+    if is_admin(principal):
+        return True
+    user = _user(principal)
+    if user is None or namespace.kind == NamespaceKind.GLOBAL:
+        return False
+    policy = settings.PORTUS.get("user_permission.push_images.policy")
+    if policy == "admin-only":
+        return False
+    if policy == "allow-personal":
+        return namespace.kind == NamespaceKind.PERSONAL and namespace.owner_id == user.pk
+    return role_in(user, namespace) in (Role.OWNER, Role.CONTRIBUTOR)
+
+
+def can_delete(principal: Principal, namespace: Namespace) -> bool:
+    if not settings.PORTUS.enabled("delete"):
+        return False
+    if is_admin(principal):
+        return True
+    role = role_in(principal, namespace)
+    if namespace.kind == NamespaceKind.GLOBAL:
+        return False
+    if role == Role.OWNER:
+        return True
+    return role == Role.CONTRIBUTOR and bool(settings.PORTUS.get("delete.contributors"))
+
+
+def can_list_catalog(principal: Principal) -> bool:
+    return principal is INTERNAL or is_admin(principal)
+
+
+def allowed_repository_actions(principal: Principal, namespace: Namespace | None, requested: set[str]) -> list[str]:
+    """The subset of REQUESTED (pull, push, delete, "*") the principal may do, in a stable order."""
+    if namespace is None:
+        return []
+    wanted = set(REPOSITORY_ACTIONS) if "*" in requested else requested
+    checks = {PULL: can_pull, PUSH: can_push, DELETE: can_delete}
+    return [action for action in REPOSITORY_ACTIONS if action in wanted and checks[action](principal, namespace)]
+
+
+# -- seeing things ----------------------------------------------------------------------------------
+
+
+def visible_namespaces(principal: Principal, queryset: QuerySet[Namespace] | None = None) -> QuerySet[Namespace]:
+    """Namespaces whose repositories the principal may pull (and so see)."""
+    queryset = Namespace.objects.all() if queryset is None else queryset
+    if principal is INTERNAL or is_admin(principal):
+        return queryset
+    user = _user(principal)
+    if user is None:
+        return queryset.filter(visibility=Visibility.PUBLIC)
+    return queryset.filter(
+        Q(visibility__in=[Visibility.PUBLIC, Visibility.PROTECTED])
+        | Q(owner_id=user.pk)
+        | Q(team__memberships__user_id=user.pk)
+    ).distinct()
+
+
+def visible_repositories(principal: Principal, queryset: QuerySet[Repository] | None = None) -> QuerySet[Repository]:
+    queryset = Repository.objects.all() if queryset is None else queryset
+    if principal is INTERNAL or is_admin(principal):
+        return queryset
+    user = _user(principal)
+    if user is None:
+        return queryset.filter(namespace__visibility=Visibility.PUBLIC)
+    member_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
+    return queryset.filter(
+        Q(namespace__visibility__in=[Visibility.PUBLIC, Visibility.PROTECTED])
+        | Q(namespace__owner_id=user.pk)
+        | Q(namespace__team_id__in=member_teams)
+    )
+
+
+def visible_teams(principal: Principal, queryset: QuerySet[Team] | None = None) -> QuerySet[Team]:
+    """Admins see every team; others the teams they belong to."""
+    queryset = Team.objects.all() if queryset is None else queryset
+    if is_admin(principal):
+        return queryset
+    user = _user(principal)
+    if user is None:
+        return queryset.none()
+    return queryset.filter(memberships__user_id=user.pk).distinct()
+
+
+def can_browse_anonymously() -> bool:
+    return bool(settings.PORTUS.enabled("anonymous_browsing"))
+
+
+# -- managing things --------------------------------------------------------------------------------
+
+
+def can_create_team(principal: Principal) -> bool:
+    if is_admin(principal):
+        return True
+    user = _user(principal)
+    return user is not None and not user.bot and settings.PORTUS.enabled("user_permission.create_team")
+
+
+def can_manage_team(principal: Principal, team: Team) -> bool:
+    """Add and remove members, change roles, edit, delete."""
+    if is_admin(principal):
+        return True
+    if not settings.PORTUS.enabled("user_permission.manage_team"):
+        return False
+    return team_role(principal, team) == Role.OWNER
+
+
+def can_create_namespace(principal: Principal, team: Team) -> bool:
+    if is_admin(principal):
+        return True
+    if not settings.PORTUS.enabled("user_permission.create_namespace"):
+        return False
+    return team_role(principal, team) in (Role.OWNER, Role.CONTRIBUTOR)
+
+
+def can_manage_namespace(principal: Principal, namespace: Namespace) -> bool:
+    """Edit the description, transfer, delete. Nobody but an admin manages the global namespace."""
+    if is_admin(principal):
+        return True
+    if namespace.kind == NamespaceKind.GLOBAL:
+        return False
+    if not settings.PORTUS.enabled("user_permission.manage_namespace"):
+        return False
+    return role_in(principal, namespace) == Role.OWNER
+
+
+def can_change_visibility(principal: Principal, namespace: Namespace, visibility: str | None = None) -> bool:
+    if namespace.kind == NamespaceKind.GLOBAL and visibility == Visibility.PRIVATE:
+        return False
+    if is_admin(principal):
+        return True
+    if not settings.PORTUS.enabled("user_permission.change_visibility"):
+        return False
+    return namespace.kind != NamespaceKind.GLOBAL and role_in(principal, namespace) == Role.OWNER
+
+
+def can_comment(principal: Principal, repository: Repository) -> bool:
+    return _user(principal) is not None and can_pull(principal, repository.namespace)
+
+
+def can_manage_users(principal: Principal) -> bool:
+    return is_admin(principal)

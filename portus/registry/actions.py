@@ -1,0 +1,199 @@
+"""Writes that touch several registry models: each atomic, each writing its activity line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count
+
+from portus.registry.activity import record
+from portus.registry.models import (
+    Namespace,
+    NamespaceKind,
+    Registry,
+    Repository,
+    Role,
+    Tag,
+    Team,
+    TeamMembership,
+    Visibility,
+)
+from portus.registry.names import check_namespace_name
+
+
+class ActionError(Exception):
+    """A change that cannot be made as asked; the message says why and what to do instead."""
+
+
+def default_registry() -> Registry | None:
+    return Registry.objects.order_by("pk").first()
+
+
+@transaction.atomic
+def create_registry(
+    *, name: str, hostname: str, external_hostname: str = "", use_ssl: bool = False, actor: Any = None
+) -> Registry:
+    from portus.accounts.models import User
+
+    registry = Registry.objects.create(
+        name=name, hostname=hostname, external_hostname=external_hostname, use_ssl=use_ssl
+    )
+    Namespace.objects.create(
+        registry=registry, name="", kind=NamespaceKind.GLOBAL, visibility=Visibility.PUBLIC,
+        description="Images whose names have no namespace, such as `busybox`.",
+    )
+    for user in User.objects.filter(bot=False, personal_namespace__isnull=True):
+        ensure_personal_namespace(user, registry)
+    record(actor, "registry.create", registry.name, registry=registry.hostname)
+    return registry
+
+
+def ensure_personal_namespace(user: Any, registry: Registry | None = None) -> Namespace | None:
+    """The user's personal namespace, made on the first registry when missing."""
+    existing = Namespace.objects.filter(owner=user).first()
+    if existing or user.bot:
+        return existing
+    registry = registry or default_registry()
+    if registry is None:
+        return None  # made when the first registry is added
+    if Namespace.objects.filter(registry=registry, name=user.username).exists():
+        return None  # a team namespace already carries this name; the user lives without one
+    namespace = Namespace.objects.create(
+        registry=registry, name=user.username, kind=NamespaceKind.PERSONAL, owner=user,
+        visibility=Visibility.PRIVATE,
+    )
+    record(user, "namespace.create", namespace.name, namespace=namespace, kind="personal")
+    return namespace
+
+
+@transaction.atomic
+def create_team(*, name: str, owner: Any, description: str = "", actor: Any) -> Team:
+    check_namespace_name(name)
+    if Team.objects.filter(name=name).exists():
+        raise ActionError(f"A team called {name!r} already exists; pick another name.")
+    team = Team.objects.create(name=name, description=description)
+    TeamMembership.objects.create(team=team, user=owner, role=Role.OWNER)
+    record(actor, "team.create", team.name, team=team, owner=owner.username)
+    return team
+
+
+def _owner_count(team: Team) -> int:
+    return team.memberships.filter(role=Role.OWNER).count()
+
+
+@transaction.atomic
+def add_member(*, team: Team, user: Any, role: str, actor: Any) -> TeamMembership:
+    if role not in Role.values:
+        raise ActionError(f"{role!r} is not a role; use owner, contributor or viewer.")
+    if user.bot and role == Role.OWNER:
+        raise ActionError("A bot cannot own a team; add it as contributor or viewer.")
+    membership, created = TeamMembership.objects.get_or_create(team=team, user=user, defaults={"role": role})
+    if not created:
+        raise ActionError(f"{user.username} is already a member of {team.name}; change their role instead.")
+    record(actor, "team.add_member", team.name, team=team, member=user.username, role=role)
+    return membership
+
+
+@transaction.atomic
+def change_role(*, membership: TeamMembership, role: str, actor: Any) -> TeamMembership:
+    if role not in Role.values:
+        raise ActionError(f"{role!r} is not a role; use owner, contributor or viewer.")
+    membership = TeamMembership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(membership.team) <= 1:
+        raise ActionError("A team must keep an owner: make someone else owner first.")
+    old = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    record(actor, "team.change_role", membership.team.name, team=membership.team,
+           member=membership.user.username, old=old, role=role)
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, membership: TeamMembership, actor: Any) -> None:
+    membership = TeamMembership.objects.select_for_update().select_related("team", "user").get(pk=membership.pk)
+    if membership.role == Role.OWNER and _owner_count(membership.team) <= 1:
+        raise ActionError("A team must keep an owner: make someone else owner before removing this one.")
+    membership.delete()
+    record(actor, "team.remove_member", membership.team.name, team=membership.team, member=membership.user.username)
+
+
+@transaction.atomic
+def create_namespace(
+    *, name: str, team: Team, visibility: str = Visibility.PRIVATE, description: str = "",
+    registry: Registry | None = None, actor: Any,
+) -> Namespace:
+    check_namespace_name(name)
+    if visibility not in Visibility.values:
+        raise ActionError(f"{visibility!r} is not a visibility; use private, protected or public.")
+    registry = registry or default_registry()
+    if registry is None:
+        raise ActionError("No registry is configured yet; add one first (portusctl registry add).")
+    if Namespace.objects.filter(registry=registry, name=name).exists():
+        raise ActionError(f"A namespace called {name!r} already exists; pick another name.")
+    namespace = Namespace.objects.create(
+        registry=registry, name=name, kind=NamespaceKind.TEAM, team=team, visibility=visibility,
+        description=description,
+    )
+    record(actor, "namespace.create", name, namespace=namespace, team=team, visibility=visibility)
+    return namespace
+
+
+@transaction.atomic
+def change_visibility(*, namespace: Namespace, visibility: str, actor: Any) -> Namespace:
+    if visibility not in Visibility.values:
+        raise ActionError(f"{visibility!r} is not a visibility; use private, protected or public.")
+    if namespace.is_global and visibility == Visibility.PRIVATE:
+        raise ActionError("The global namespace cannot be private.")
+    old = namespace.visibility
+    namespace.visibility = visibility
+    namespace.save(update_fields=["visibility"])
+    record(actor, "namespace.change_visibility", namespace.display_name, namespace=namespace, old=old,
+           visibility=visibility)
+    return namespace
+
+
+@transaction.atomic
+def transfer_namespace(*, namespace: Namespace, team: Team, actor: Any) -> Namespace:
+    if namespace.kind != NamespaceKind.TEAM:
+        raise ActionError("Only team namespaces can move to another team.")
+    old = namespace.team.name if namespace.team else ""
+    namespace.team = team
+    namespace.save(update_fields=["team"])
+    record(actor, "namespace.transfer", namespace.name, namespace=namespace, team=team, old=old)
+    return namespace
+
+
+@transaction.atomic
+def delete_namespace(*, namespace: Namespace, actor: Any) -> None:
+    if namespace.kind != NamespaceKind.TEAM:
+        raise ActionError("Only team namespaces can be deleted; global and personal ones always exist.")
+    record(actor, "namespace.delete", namespace.name, team=namespace.team)
+    namespace.delete()
+
+
+@transaction.atomic
+def delete_team(*, team: Team, actor: Any) -> None:
+    if team.namespaces.exists():
+        raise ActionError(f"{team.name} still owns namespaces; delete or transfer them first.")
+    record(actor, "team.delete", team.name)
+    team.delete()
+
+
+@transaction.atomic
+def delete_repository(*, repository: Repository, actor: Any) -> None:
+    record(actor, "repository.delete", repository.full_name, namespace=repository.namespace)
+    repository.delete()
+
+
+@transaction.atomic
+def delete_tag(*, tag: Tag, actor: Any) -> None:
+    repository = tag.repository
+    record(actor, "repository.delete_tag", f"{repository.full_name}:{tag.name}", namespace=repository.namespace,
+           digest=tag.digest)
+    tag.delete()
+
+
+def repositories_with_counts(queryset: Any) -> Any:
+    return queryset.annotate(tag_count=Count("tags"))

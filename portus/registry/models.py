@@ -1,0 +1,252 @@
+"""Registries, teams, namespaces, repositories, tags, stars, comments, the activity log and registry events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from portus.registry.names import COMPONENT_RE
+
+
+class Registry(models.Model):
+    """A Docker Distribution instance that trusts this Portus for its tokens."""
+
+    name = models.CharField(max_length=100, unique=True)
+    # host:port Portus uses to reach the registry; also the token "service".
+    hostname = models.CharField(max_length=255, unique=True)
+    # host[:port] people use in pull commands, when it differs from hostname.
+    external_hostname = models.CharField(max_length=255, blank=True)
+    use_ssl = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "registries"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def public_hostname(self) -> str:
+        return self.external_hostname or self.hostname
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.use_ssl else 'http'}://{self.hostname}"
+
+    @property
+    def services(self) -> set[str]:
+        return {self.hostname, self.public_hostname}
+
+    def notification_secret(self) -> str:
+        """The bearer secret the registry sends with its notifications; derived, never stored."""
+        key = settings.SECRET_KEY.encode()
+        return hmac.new(key, f"portus-notifications:{self.hostname}".encode(), hashlib.sha256).hexdigest()
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    CONTRIBUTOR = "contributor", "Contributor"
+    VIEWER = "viewer", "Viewer"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=128, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team", "user"]
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} as {self.role}"
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private", "Private"  # team members and admins
+    PROTECTED = "protected", "Protected"  # any signed-in user
+    PUBLIC = "public", "Public"  # everyone, anonymous included
+
+
+class NamespaceKind(models.TextChoices):
+    GLOBAL = "global", "Global"
+    PERSONAL = "personal", "Personal"
+    TEAM = "team", "Team"
+
+
+class Namespace(models.Model):
+    """The first component of a repository name; the global one (name "") holds names without a slash."""
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="namespaces")
+    name = models.CharField(max_length=128, blank=True)
+    kind = models.CharField(max_length=16, choices=NamespaceKind.choices, default=NamespaceKind.TEAM)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="namespaces")
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="personal_namespace",
+    )
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["registry", "name"], name="namespace_name_unique_per_registry"),
+            models.CheckConstraint(
+                condition=~models.Q(kind="global", visibility="private"), name="global_namespace_not_private"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="global", team__isnull=True, owner__isnull=True, name="")
+                    | models.Q(kind="personal", team__isnull=True, owner__isnull=False)
+                    | models.Q(kind="team", team__isnull=False, owner__isnull=True)
+                ),
+                name="namespace_kind_matches_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.registry.name} (global)"
+
+    @property
+    def is_global(self) -> bool:
+        return self.kind == NamespaceKind.GLOBAL
+
+    @property
+    def is_personal(self) -> bool:
+        return self.kind == NamespaceKind.PERSONAL
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.kind != NamespaceKind.GLOBAL and not COMPONENT_RE.match(self.name or ""):
+            raise ValidationError({"name": "Use lower-case letters and digits separated by '.', '_' or '-'."})
+        if self.kind == NamespaceKind.GLOBAL and self.visibility == Visibility.PRIVATE:
+            raise ValidationError({"visibility": "The global namespace cannot be private."})
+
+    def repository_prefix(self) -> str:
+        return f"{self.name}/" if self.name else ""
+
+
+class Repository(models.Model):
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="repositories")
+    # The part after the namespace: "group/app" for "team/group/app", "busybox" in the global namespace.
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["namespace__name", "name"]
+        verbose_name_plural = "repositories"
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="repository_name_unique_per_namespace")
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return self.namespace.repository_prefix() + self.name
+
+
+class Tag(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=128)
+    digest = models.CharField(max_length=100)
+    config_digest = models.CharField(max_length=100, blank=True)
+    media_type = models.CharField(max_length=255, blank=True)
+    # Bytes: the config plus the layers (for an index, the sum over its platforms).
+    size = models.BigIntegerField(default=0)
+    # ["linux/amd64", "linux/arm64/v8"] for an index; one entry for a single image when known.
+    platforms = models.JSONField(default=list, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="pushed_tags"
+    )
+    pushed_at = models.DateTimeField(default=timezone.now)
+    last_pulled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pushed_at", "name"]
+        constraints = [models.UniqueConstraint(fields=["repository", "name"], name="tag_name_unique_per_repository")]
+        indexes = [models.Index(fields=["repository", "digest"], name="tag_repository_digest")]
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.name}"
+
+
+class Star(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stars")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "repository"], name="one_star_per_user")]
+
+
+class Comment(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class Activity(models.Model):
+    """One line of the activity log, written in the same transaction as the change it records."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    # "repository.push", "team.add_member", "namespace.change_visibility", ...
+    action = models.CharField(max_length=64)
+    # What the line is about, kept as text so the line survives the object's deletion.
+    target = models.CharField(max_length=300)
+    # Who may see the line: scoped by namespace (and team); admins see all.
+    namespace = models.ForeignKey(
+        Namespace, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.target}"

@@ -1,0 +1,139 @@
+"""The key that signs registry tokens: loading or generating it, its certificate, key id and signing."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from django.conf import settings
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+class SigningKeyError(Exception):
+    """The configured signing key cannot be used; the message says what to fix."""
+
+
+def libtrust_key_id(public_key: Any) -> str:
+    """Distribution 2.8's key id: base32 of the first 240 bits of SHA-256(DER SPKI), in groups of 4."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
+
+
+def generate_private_key(algorithm: str) -> PrivateKey:
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def self_signed_certificate(key: PrivateKey, common_name: str) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+
+
+def write_key_pair(key_path: Path, cert_path: Path, algorithm: str, common_name: str) -> None:
+    """Write a new private key (mode 0600) and its self-signed certificate."""
+    key = generate_private_key(algorithm)
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    cert_path.write_bytes(self_signed_certificate(key, common_name).public_bytes(serialization.Encoding.PEM))
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private_key: PrivateKey
+    certificate: x509.Certificate
+    algorithm: str
+    kid: str
+    x5c: str  # the certificate, DER, standard base64
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        headers = {"kid": self.kid, "x5c": [self.x5c]}
+        return jwt.encode(claims, self.private_key, algorithm=self.algorithm, headers=headers)
+
+
+def _load(key_path: Path, cert_path: Path, algorithm: str) -> SigningKey:
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise SigningKeyError(f"cannot read the token signing key {key_path}: {exc}. Set PORTUS_KEY_PATH.") from exc
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise SigningKeyError(f"{key_path}: an EC signing key must be on P-256 for ES256.")
+        algorithm = "ES256"
+    elif isinstance(key, rsa.RSAPrivateKey):
+        algorithm = "RS256"
+    else:
+        raise SigningKeyError(f"{key_path}: use an EC P-256 (ES256) or RSA (RS256) private key.")
+    if cert_path.exists():
+        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        if certificate.public_key() != key.public_key():
+            raise SigningKeyError(
+                f"{cert_path} does not belong to {key_path}; delete it and Portus writes a matching one."
+            )
+    else:
+        certificate = self_signed_certificate(key, settings.MACHINE_FQDN)
+        cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    x5c = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+    return SigningKey(key, certificate, algorithm, libtrust_key_id(key.public_key()), x5c)
+
+
+@lru_cache(maxsize=1)
+def signing_key() -> SigningKey:
+    """The process's signing key, generated on first use where none is configured (development)."""
+    key_path: Path = settings.TOKEN_KEY_PATH
+    cert_path: Path = settings.TOKEN_CERT_PATH
+    algorithm = settings.PORTUS.get("registry.jwt_algorithm.value")
+    if not key_path.exists():
+        if not settings.TOKEN_KEY_GENERATE:
+            raise SigningKeyError(f"PORTUS_KEY_PATH={str(key_path)!r}: no such file.")
+        write_key_pair(key_path, cert_path, algorithm, settings.MACHINE_FQDN)
+    return _load(key_path, cert_path, algorithm)
+
+
+def registry_token(subject: str, audience: str, access: list[dict[str, Any]]) -> tuple[str, int, int]:
+    """A signed token for the registry: (token, expires_in seconds, issued_at epoch)."""
+    key = signing_key()
+    lifetime = int(settings.PORTUS.get("registry.jwt_expiration_time.value")) * 60
+    now = int(time.time())
+    claims = {
+        "iss": settings.MACHINE_FQDN,
+        "sub": subject,
+        "aud": audience,
+        "exp": now + lifetime,
+        # Tolerate a registry whose clock runs a little behind ours.
+        "nbf": now - 5,
+        "iat": now,
+        "jti": secrets.token_urlsafe(16),
+        "access": access,
+    }
+    return key.sign(claims), lifetime, now

@@ -1,0 +1,127 @@
+"""Distribution's token service: who is asking, what they asked for, what the policy grants."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+
+from portus import policy
+from portus.accounts.credentials import Failure, verify
+from portus.accounts.models import User
+from portus.registry.models import Namespace, Registry
+from portus.registry.names import split_repository_name
+from portus.registry.scopes import Scope, ScopeError, parse_scopes
+
+MAX_QUERY_STRING = 8192
+MAX_CREDENTIAL_BYTES = 4096
+
+
+class TokenRequestError(Exception):
+    """Refused request: HTTP status plus a sentence for the client."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+def parse_basic_auth(header: str | None) -> Credentials | None:
+    """The credentials of an ``Authorization: Basic`` header; None for no header (anonymous)."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise TokenRequestError(401, "UNAUTHORIZED", "use HTTP Basic authentication (user name and password or token).")
+    value = value.strip()
+    if len(value) > MAX_CREDENTIAL_BYTES:
+        raise TokenRequestError(400, "BAD_REQUEST", "the Authorization header is too long.")
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise TokenRequestError(400, "BAD_REQUEST", "the Basic credentials are not valid base64.") from None
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TokenRequestError(400, "BAD_REQUEST", "the Basic credentials are not valid UTF-8.") from None
+    username, sep, password = text.partition(":")
+    if not sep or not username:
+        raise TokenRequestError(400, "BAD_REQUEST", "the Basic credentials must be USER:PASSWORD.")
+    return Credentials(username, password)
+
+
+def find_registry(service: str | None) -> Registry:
+    if not service:
+        raise TokenRequestError(400, "BAD_REQUEST", "the service parameter is missing; the registry always sends it.")
+    if len(service) > 255:
+        raise TokenRequestError(400, "BAD_REQUEST", "the service parameter is too long.")
+    registry = Registry.objects.filter(Q(hostname=service) | Q(external_hostname=service)).first()
+    if registry is None:
+        raise TokenRequestError(
+            400, "BAD_REQUEST", f"unknown service {service!r}: no registry with that host name is configured in Portus."
+        )
+    return registry
+
+
+def authenticate(credentials: Credentials | None, account: str | None) -> User | None:
+    if credentials is None:
+        return None
+    result = verify(credentials.username, credentials.password)
+    if result.user is None:
+        failure = result.failure or Failure.BAD_CREDENTIALS
+        raise TokenRequestError(401, "UNAUTHORIZED", failure.value + ".")
+    if account and account != result.user.username:
+        raise TokenRequestError(
+            401, "UNAUTHORIZED", f"the account {account!r} does not match the user name in the credentials."
+        )
+    return result.user
+
+
+def grant(principal: Any, registry: Registry, scopes: list[Scope]) -> list[dict[str, Any]]:
+    """The access list for the token: only what the policy allows, denied scopes left out."""
+    access: list[dict[str, Any]] = []
+    names = {split_repository_name(s.name)[0] for s in scopes if s.type == "repository"}
+    namespaces = {ns.name: ns for ns in Namespace.objects.filter(registry=registry, name__in=names)} if names else {}
+    for scope in scopes:
+        if scope.type == "registry":
+            if policy.can_list_catalog(principal):
+                access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
+            continue
+        namespace = namespaces.get(split_repository_name(scope.name)[0])
+        actions = policy.allowed_repository_actions(principal, namespace, set(scope.actions))
+        if actions:
+            access.append({"type": "repository", "name": scope.name, "actions": actions})
+    return access
+
+
+def handle_token_request(
+    *, service: str | None, scope_values: list[str], account: str | None, authorization: str | None,
+    query_string_length: int,
+) -> dict[str, Any]:
+    """Everything the token endpoint does but HTTP; raises TokenRequestError for a refusal."""
+    from portus.registry.signing import registry_token
+
+    if query_string_length > MAX_QUERY_STRING:
+        raise TokenRequestError(400, "BAD_REQUEST", f"the query string is longer than {MAX_QUERY_STRING} bytes.")
+    credentials = parse_basic_auth(authorization)
+    try:
+        scopes = parse_scopes(scope_values)
+    except ScopeError as exc:
+        raise TokenRequestError(400, "BAD_REQUEST", str(exc)) from None
+    registry = find_registry(service)
+    user = authenticate(credentials, account)
+    access = grant(user, registry, scopes)
+    token, expires_in, issued_at = registry_token(user.username if user else "", str(service), access)
+    issued = dt.datetime.fromtimestamp(issued_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"token": token, "access_token": token, "expires_in": expires_in, "issued_at": issued}

@@ -1,0 +1,270 @@
+"""Django settings, built from portus.config (config.yml, config-local.yml, PORTUS_* variables)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from portus.config import ConfigError, env_value, load_config, parse_bool, parse_int
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"portus: configuration error: {message}\n")
+    raise SystemExit(2)
+
+
+try:
+    PORTUS = load_config()
+except ConfigError as exc:
+    _fail(str(exc))
+
+PORTUS_ENV = os.environ.get("PORTUS_ENV", "development")
+if PORTUS_ENV not in ("development", "production", "test"):
+    _fail(f"PORTUS_ENV={PORTUS_ENV!r} is not allowed: use development, production or test.")
+PRODUCTION = PORTUS_ENV == "production"
+DATA_DIR = Path(os.environ.get("PORTUS_DATA_DIR") or BASE_DIR / "data").resolve()
+
+
+def _env(name: str) -> str | None:
+    try:
+        return env_value(name)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    try:
+        return default if raw is None else parse_bool(name, raw)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    try:
+        return default if raw is None else parse_int(name, raw)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return default
+
+
+def _development_secret() -> str:
+    """A secret key kept in the data directory, so sessions survive restarts in development."""
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+_secret = _env("PORTUS_SECRET_KEY_BASE")
+_key_path = _env("PORTUS_KEY_PATH")
+if PRODUCTION:
+    missing = [
+        name
+        for name, present in (
+            ("PORTUS_SECRET_KEY_BASE (a long random secret)", _secret),
+            ("PORTUS_KEY_PATH (the PEM private key that signs registry tokens)", _key_path),
+            (
+                "PORTUS_MACHINE_FQDN_VALUE (the host name people reach Portus at)",
+                _env("PORTUS_MACHINE_FQDN_VALUE") or os.environ.get("PORTUS_LOCAL_CONFIG"),
+            ),
+        )
+        if not present
+    ]
+    if missing:
+        _fail("production mode needs " + "; ".join(missing) + ".")
+SECRET_KEY = _secret or _development_secret()
+TOKEN_KEY_PATH = Path(_key_path) if _key_path else DATA_DIR / "portus.key"
+TOKEN_CERT_PATH = Path(_env("PORTUS_CERT_PATH") or TOKEN_KEY_PATH.with_suffix(".crt"))
+# The generated key only exists where nobody configured one (development, tests).
+TOKEN_KEY_GENERATE = not _key_path
+
+DEBUG = _env_bool("PORTUS_DEBUG", not PRODUCTION)
+MACHINE_FQDN = PORTUS.get("machine_fqdn.value")
+ALLOWED_HOSTS = [h for h in (_env("PORTUS_ALLOWED_HOSTS") or "").split(",") if h] or (
+    [MACHINE_FQDN, "localhost", "127.0.0.1", "[::1]"] if PRODUCTION else ["*"]
+)
+CSRF_TRUSTED_ORIGINS = [o for o in (_env("PORTUS_CSRF_TRUSTED_ORIGINS") or "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "portus.accounts",
+    "portus.registry",
+    "portus.security",
+    "portus.background",
+    "portus.web",
+    "portus.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "portus.urls"
+WSGI_APPLICATION = "portus.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict[str, object]:
+    adapter = _env("PORTUS_DB_ADAPTER") or "sqlite3"
+    engines = {
+        "sqlite3": "django.db.backends.sqlite3",
+        "postgresql": "django.db.backends.postgresql",
+        "mysql": "django.db.backends.mysql",
+        "mysql2": "django.db.backends.mysql",  # the original Portus's name for it
+    }
+    if adapter not in engines:
+        _fail(f"PORTUS_DB_ADAPTER={adapter!r} is not supported: use sqlite3, postgresql or mysql.")
+    timeout = _env_int("PORTUS_DB_TIMEOUT", 5)
+    if adapter == "sqlite3":
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": engines[adapter],
+            "NAME": _env("PORTUS_DB_DATABASE") or str(DATA_DIR / "portus.sqlite3"),
+            "OPTIONS": {
+                "timeout": timeout,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # A file, not memory, so that servers and workers started by the tests share it.
+            "TEST": {"NAME": _env("PORTUS_DB_TEST_DATABASE") or str(DATA_DIR / "test.sqlite3")},
+        }
+    default_port = {"postgresql": 5432}.get(adapter, 3306)
+    config: dict[str, object] = {
+        "ENGINE": engines[adapter],
+        "NAME": _env("PORTUS_DB_DATABASE") or "portus",
+        "USER": _env("PORTUS_DB_USERNAME") or ("postgres" if adapter == "postgresql" else "root"),
+        "PASSWORD": _env("PORTUS_DB_PASSWORD") or "",
+        "HOST": _env("PORTUS_DB_HOST") or "127.0.0.1",
+        "PORT": _env_int("PORTUS_DB_PORT", default_port),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+    if adapter == "postgresql":
+        pool = _env_int("PORTUS_DB_POOL", 0)
+        options: dict[str, object] = {"connect_timeout": timeout}
+        if pool:
+            options["pool"] = {"min_size": 1, "max_size": pool, "timeout": timeout}
+            config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = options
+    else:
+        config["OPTIONS"] = {
+            "charset": "utf8mb4",
+            "connect_timeout": timeout,
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+            "isolation_level": "read committed",
+        }
+        config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_bin"}
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+_redis = _env("PORTUS_REDIS_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis}
+        if _redis
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "portus"}
+    )
+}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["portus.accounts.backends.PortusBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+if PORTUS_ENV == "test":
+    # Tests create many users; the production hasher's cost would dominate the suite.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = _env_bool("PORTUS_CHECK_SSL_USAGE_ENABLED", PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PORTUS.get("email.smtp.enabled")
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = PORTUS.get("email.smtp.address")
+EMAIL_PORT = PORTUS.get("email.smtp.port")
+EMAIL_HOST_USER = PORTUS.get("email.smtp.user_name")
+EMAIL_HOST_PASSWORD = PORTUS.get("email.smtp.password")
+EMAIL_USE_TLS = bool(PORTUS.get("email.smtp.enable_starttls_auto"))
+EMAIL_USE_SSL = PORTUS.get("email.smtp.ssl_tls") == "ssl"
+DEFAULT_FROM_EMAIL = f"{PORTUS.get('email.name')} <{PORTUS.get('email.from')}>"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("PORTUS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

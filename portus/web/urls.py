@@ -1,0 +1,5 @@
+"""Routes for the pages (filled by the web interface work)."""
+
+from __future__ import annotations
+
+urlpatterns: list[object] = []

@@ -1,0 +1,100 @@
+"""Writing small OCI image layouts that skopeo can push, without Docker."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+@dataclass
+class Image:
+    layout: Path
+    tag: str
+    manifest_digest: str
+    config_digest: str
+    size: int  # config plus layers, as Portus reports it
+    media_type: str
+
+    @property
+    def reference(self) -> str:
+        return f"oci:{self.layout}:{self.tag}"
+
+
+def _blob(layout: Path, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    path = layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return digest
+
+
+def _layer(files: dict[str, bytes]) -> tuple[bytes, str]:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, content in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(content))
+    uncompressed = raw.getvalue()
+    return gzip.compress(uncompressed, mtime=0), "sha256:" + hashlib.sha256(uncompressed).hexdigest()
+
+
+def _image_manifest(layout: Path, files: dict[str, bytes], arch: str = "amd64") -> tuple[dict, str, int]:
+    layer, diff_id = _layer(files)
+    layer_digest = _blob(layout, layer)
+    config = json.dumps(
+        {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+         "config": {"Cmd": ["/bin/sh"]}}
+    ).encode()
+    config_digest = _blob(layout, config)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": len(layer)}],
+    }
+    return manifest, config_digest, len(config) + len(layer)
+
+
+def _write_index(layout: Path, entries: list[dict]) -> None:
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": entries}))
+
+
+def make_image(layout: Path, tag: str = "v1", files: dict[str, bytes] | None = None, arch: str = "amd64") -> Image:
+    """A one-layer OCI image; FILES (path -> content) go into the layer, so content decides the digest."""
+    files = files or {"hello.txt": f"hello from {tag}\n".encode()}
+    manifest, config_digest, size = _image_manifest(layout, files, arch)
+    data = json.dumps(manifest).encode()
+    digest = _blob(layout, data)
+    _write_index(layout, [{"mediaType": OCI_MANIFEST, "digest": digest, "size": len(data),
+                           "annotations": {"org.opencontainers.image.ref.name": tag}}])
+    return Image(layout, tag, digest, config_digest, size, OCI_MANIFEST)
+
+
+def make_multiplatform_image(layout: Path, tag: str = "multi", arches: tuple[str, ...] = ("amd64", "arm64")) -> Image:
+    """An OCI index over one image per architecture."""
+    entries = []
+    total = 0
+    for arch in arches:
+        manifest, _, size = _image_manifest(layout, {"arch.txt": arch.encode()}, arch)
+        data = json.dumps(manifest).encode()
+        entries.append({"mediaType": OCI_MANIFEST, "digest": _blob(layout, data), "size": len(data),
+                        "platform": {"architecture": arch, "os": "linux"}})
+        total += size
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
+    digest = _blob(layout, index)
+    _write_index(layout, [{"mediaType": OCI_INDEX, "digest": digest, "size": len(index),
+                           "annotations": {"org.opencontainers.image.ref.name": tag}}])
+    return Image(layout, tag, digest, "", total, OCI_INDEX)

@@ -1,0 +1,87 @@
+"""Starting a real Docker Distribution registry (Debian's docker-registry) wired to a Portus under test."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from tests.conftest import require
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningRegistry:
+    hostname: str  # 127.0.0.1:PORT, also the token service
+    config_path: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.hostname}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def registry_binary() -> str:
+    found = shutil.which("docker-registry")
+    require(found is not None, "docker-registry is not installed (apt-get install docker-registry)")
+    return str(found)
+
+
+def skopeo_binary() -> str:
+    found = shutil.which("skopeo")
+    require(found is not None, "skopeo is not installed (apt-get install skopeo)")
+    return str(found)
+
+
+@contextmanager
+def running_registry(config_text: str, hostname: str, workdir: Path) -> Iterator[RunningRegistry]:
+    binary = registry_binary()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "config.yml"
+    config_path.write_text(config_text)
+    log_path = workdir / "registry.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT)
+    registry = RunningRegistry(hostname, config_path, process, log_path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = requests.get(f"{registry.url}/v2/", timeout=1)
+                if answer.status_code in (200, 401):
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"docker-registry did not start:\n{registry.log()}")
+            time.sleep(0.05)
+        yield registry
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def skopeo(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run skopeo; the caller checks returncode (a denied push is an expected failure)."""
+    return subprocess.run(
+        [skopeo_binary(), "--insecure-policy", *args], capture_output=True, text=True, timeout=timeout
+    )
