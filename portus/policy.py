@@ -232,3 +232,23 @@ def can_comment(principal: Principal, repository: Repository) -> bool:
 
 def can_manage_users(principal: Principal) -> bool:
     return is_admin(principal)
+
+
+def visible_activities(principal: Principal, queryset: QuerySet[Any] | None = None) -> QuerySet[Any]:
+    """Activity lines about things the principal may see: namespaces they may pull from, teams they
+    belong to, and their own account. Admins see everything."""
+    from portus.registry.models import Activity
+
+    queryset = Activity.objects.all() if queryset is None else queryset
+    if is_admin(principal):
+        return queryset
+    user = _user(principal)
+    namespaces = visible_namespaces(principal).values("pk")
+    if user is None:
+        return queryset.filter(namespace_id__in=namespaces)
+    teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
+    return queryset.filter(
+        Q(namespace_id__in=namespaces)
+        | Q(namespace__isnull=True, team_id__in=teams)
+        | Q(namespace__isnull=True, team__isnull=True, actor_id=user.pk)
+    )
