@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,11 +71,15 @@ def env_name(path: tuple[str, ...]) -> str:
     return "PORTUS_" + "_".join(part.upper() for part in path)
 
 
-def _merge(base: dict[str, Any], override: Mapping[str, Any], source: str, trail: tuple[str, ...] = ()) -> None:
+def _merge(
+    base: dict[str, Any], override: Mapping[str, Any], source: str, trail: tuple[str, ...] = ()
+) -> None:
     for key, value in override.items():
         path = (*trail, str(key))
         if key not in base:
-            raise ConfigError(f"{source}: unknown setting {'.'.join(path)!r}; see config/config.yml.")
+            raise ConfigError(
+                f"{source}: unknown setting {'.'.join(path)!r}; see config/config.yml."
+            )
         if isinstance(base[key], dict):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{source}: {'.'.join(path)} must be a mapping.")
@@ -85,13 +90,17 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any], source: str, trail
             raise ConfigError(f"{source}: {'.'.join(path)} must be true or false, not {value!r}.")
         if isinstance(default, int) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{source}: {'.'.join(path)} must be a whole number, not {value!r}.")
+                raise ConfigError(
+                    f"{source}: {'.'.join(path)} must be a whole number, not {value!r}."
+                )
         if isinstance(default, str) and not isinstance(value, str):
             raise ConfigError(f"{source}: {'.'.join(path)} must be a string, not {value!r}.")
         base[key] = value
 
 
-def _apply_environment(tree: dict[str, Any], environ: Mapping[str, str], trail: tuple[str, ...] = ()) -> None:
+def _apply_environment(
+    tree: dict[str, Any], environ: Mapping[str, str], trail: tuple[str, ...] = ()
+) -> None:
     for key, value in tree.items():
         path = (*trail, key)
         if isinstance(value, dict):
@@ -116,8 +125,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 class Config:
     """The merged settings tree, read with dotted paths: ``config.get("delete.enabled")``."""
 
-    def __init__(self, tree: dict[str, Any]):
+    def __init__(self, tree: dict[str, Any], defaults: dict[str, Any] | None = None):
         self.tree = tree
+        # config.yml alone, so start-up checks can tell a configured value from a placeholder.
+        self.defaults = copy.deepcopy(tree) if defaults is None else defaults
 
     def get(self, dotted: str) -> Any:
         node: Any = self.tree
@@ -125,22 +136,34 @@ class Config:
             node = node[part]
         return node
 
+    def is_default(self, dotted: str) -> bool:
+        """True when DOTTED still has config.yml's value (no local file or variable set it)."""
+        node: Any = self.defaults
+        for part in dotted.split("."):
+            node = node[part]
+        return bool(node == self.get(dotted))
+
     def enabled(self, dotted: str) -> bool:
         return bool(self.get(f"{dotted}.enabled"))
 
 
-def load_config(environ: Mapping[str, str] | None = None, default_path: Path | None = None) -> Config:
+def load_config(
+    environ: Mapping[str, str] | None = None, default_path: Path | None = None
+) -> Config:
     environ = os.environ if environ is None else environ
     tree = _read_yaml(default_path or DEFAULT_CONFIG)
+    defaults = copy.deepcopy(tree)
     local = environ.get("PORTUS_LOCAL_CONFIG")
-    local_path = Path(local) if local else (default_path or DEFAULT_CONFIG).parent / "config-local.yml"
+    local_path = (
+        Path(local) if local else (default_path or DEFAULT_CONFIG).parent / "config-local.yml"
+    )
     if local and not local_path.exists():
         raise ConfigError(f"PORTUS_LOCAL_CONFIG={local!r}: no such file.")
     if local_path.exists():
         _merge(tree, _read_yaml(local_path), str(local_path))
     _apply_environment(tree, environ)
     _validate(tree)
-    return Config(tree)
+    return Config(tree, defaults)
 
 
 PUSH_POLICIES = ("allow-teams", "allow-personal", "admin-only")
@@ -155,7 +178,8 @@ def _validate(tree: dict[str, Any]) -> None:
             node = node[part]
         if node not in allowed:
             raise ConfigError(
-                f"{env_name(tuple(path.split('.')))}={node!r} is not allowed: use one of {', '.join(allowed)}."
+                f"{env_name(tuple(path.split('.')))}={node!r} is not allowed: "
+                f"use one of {', '.join(allowed)}."
             )
 
     choice("user_permission.push_images.policy", PUSH_POLICIES)

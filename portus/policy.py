@@ -74,6 +74,14 @@ def team_role(principal: Principal, team: Team | int | None) -> str | None:
     return cache[team_id]
 
 
+def remember_team_role(principal: Principal, team_id: int, role: str | None) -> None:
+    """Record a membership the caller has just read (the token service reads it in the same query
+    as the namespace), so that team_role need not ask the database again for this principal."""
+    user = _user(principal)
+    if user is not None:
+        user.__dict__.setdefault("_portus_team_roles", {})[team_id] = role
+
+
 # -- registry actions -------------------------------------------------------------------------------
 
 
@@ -252,3 +260,59 @@ def visible_activities(principal: Principal, queryset: QuerySet[Any] | None = No
         | Q(namespace__isnull=True, team_id__in=teams)
         | Q(namespace__isnull=True, team__isnull=True, actor_id=user.pk)
     )
+
+
+# -- API: users, tokens, registries, repositories (added with the REST API) ---------------------
+
+
+def is_signed_in(principal: Principal) -> bool:
+    return _user(principal) is not None
+
+
+def can_see_user(principal: Principal, user: Any) -> bool:
+    """A user's account (email, tokens' names): themselves and admins."""
+    me = _user(principal)
+    return me is not None and (me.admin or me.pk == user.pk)
+
+
+def can_edit_profile(principal: Principal, user: Any) -> bool:
+    """Email, display name, password: the user themselves, or an admin."""
+    return can_see_user(principal, user)
+
+
+def can_manage_tokens(principal: Principal, owner: Any) -> bool:
+    """People manage only their own application tokens; admins also manage bots'."""
+    me = _user(principal)
+    if me is None:
+        return False
+    return me.pk == owner.pk or (me.admin and bool(owner.bot))
+
+
+def can_bootstrap() -> bool:
+    """The first administrator may be created over the API only on an empty installation."""
+    from portus.accounts.models import User
+
+    return bool(settings.PORTUS.enabled("first_user_admin")) and not User.objects.exists()
+
+
+def can_see_registries(principal: Principal) -> bool:
+    """Registry host names appear in every pull command, so any signed-in user may read them."""
+    return _user(principal) is not None
+
+
+def can_manage_registries(principal: Principal) -> bool:
+    return is_admin(principal)
+
+
+def can_edit_repository(principal: Principal, repository: Repository) -> bool:
+    """The description: whoever may push to the repository."""
+    return can_push(principal, repository.namespace)
+
+
+def can_star(principal: Principal, repository: Repository) -> bool:
+    return _user(principal) is not None and can_pull(principal, repository.namespace)
+
+
+def can_delete_comment(principal: Principal, comment: Any) -> bool:
+    me = _user(principal)
+    return me is not None and (me.admin or comment.author_id == me.pk)

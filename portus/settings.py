@@ -74,14 +74,18 @@ if PRODUCTION:
             ("PORTUS_SECRET_KEY_BASE (a long random secret)", _secret),
             ("PORTUS_KEY_PATH (the PEM private key that signs registry tokens)", _key_path),
             (
-                "PORTUS_MACHINE_FQDN_VALUE (the host name people reach Portus at)",
-                _env("PORTUS_MACHINE_FQDN_VALUE") or os.environ.get("PORTUS_LOCAL_CONFIG"),
+                "PORTUS_MACHINE_FQDN_VALUE or machine_fqdn in config-local.yml "
+                "(the host name people reach Portus at)",
+                # config.yml's value is a placeholder; it must come from the local file or the environment.
+                not PORTUS.is_default("machine_fqdn.value"),
             ),
         )
         if not present
     ]
     if missing:
         _fail("production mode needs " + "; ".join(missing) + ".")
+    if not Path(str(_key_path)).is_file():
+        _fail(f"PORTUS_KEY_PATH={_key_path!r}: no such file; point it at the PEM key that signs registry tokens.")
 SECRET_KEY = _secret or _development_secret()
 TOKEN_KEY_PATH = Path(_key_path) if _key_path else DATA_DIR / "portus.key"
 TOKEN_CERT_PATH = Path(_env("PORTUS_CERT_PATH") or TOKEN_KEY_PATH.with_suffix(".crt"))
@@ -103,6 +107,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # serves the API docs page's Swagger UI from our own static files, not a CDN
     "portus.accounts",
     "portus.registry",
     "portus.security",
@@ -116,6 +121,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Answers the registry's token requests itself: everything below serves pages and sessions.
+    "portus.registry.middleware.token_endpoint_first",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -163,6 +170,9 @@ def _database() -> dict[str, object]:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # Opening a connection (Django registers its SQL functions each time) costs more than a
+            # whole token request, so each worker keeps its own.
+            "CONN_MAX_AGE": 600,
             # A file, not memory, so that servers and workers started by the tests share it.
             "TEST": {"NAME": _env("PORTUS_DB_TEST_DATABASE") or str(DATA_DIR / "test.sqlite3")},
         }

@@ -20,3 +20,8 @@ urlpatterns = [
     path("api/", include("portus.api.urls")),
     path("", include("portus.web.urls")),
 ]
+
+# Friendly error pages; the views live with the other pages.
+handler403 = "portus.web.views.errors.forbidden"
+handler404 = "portus.web.views.errors.not_found"
+handler500 = "portus.web.views.errors.server_error"

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from portus.accounts.models import ApplicationToken, User, token_digest, validate_username
-from portus.registry.activity import record
 from portus.registry.actions import ActionError, ensure_personal_namespace
+from portus.registry.activity import record
 
 
 @transaction.atomic
@@ -101,10 +101,30 @@ def set_admin(*, user: User, admin: bool, actor: Any) -> User:
 def delete_user(*, user: User, actor: Any) -> None:
     if user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
         raise ActionError("This is the last administrator; make someone else admin first.")
-    from portus.registry.models import Role, TeamMembership
+    from portus.registry.models import Namespace, Role, TeamMembership
 
     for membership in TeamMembership.objects.filter(user=user, role=Role.OWNER).select_related("team"):
         if membership.team.memberships.filter(role=Role.OWNER).count() <= 1:
             raise ActionError(f"{user.username} is the last owner of {membership.team.name}; give it another owner first.")
     record(actor, "user.delete", user.username)
+    # Delete the personal namespace first: on MySQL/MariaDB, Django cascades a nullable foreign
+    # key by setting it to NULL before deleting, which the namespace's kind/owner check refuses.
+    Namespace.objects.filter(owner=user).delete()
     user.delete()
+
+
+@transaction.atomic
+def update_profile(*, user: User, actor: Any, email: str | None = None, display_name: str | None = None) -> User:
+    """Change the fields a user may edit about themselves; unchanged values write nothing."""
+    changed = {}
+    if email is not None and email != user.email:
+        changed["email"] = email
+    if display_name is not None and display_name != user.display_name:
+        changed["display_name"] = display_name
+    if not changed:
+        return user
+    for field, value in changed.items():
+        setattr(user, field, value)
+    user.save(update_fields=list(changed))
+    record(actor, "user.update", user.username, fields=sorted(changed))
+    return user

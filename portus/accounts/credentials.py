@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from portus.accounts.models import TOKEN_PREFIX, ApplicationToken, User, token_digest
+from portus.sql_rows import fetch_joined, fetch_models, select_list, table
 
 # Writing last_used_at on every request would turn each token request into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -46,18 +47,44 @@ def _cache_key(username: str, password: str) -> str:
     return "portus:cred:" + mac.hexdigest()
 
 
-def _verify_token(username: str, secret: str) -> Verification | None:
-    token = (
-        ApplicationToken.objects.usable().select_related("user").filter(digest=token_digest(secret)).first()
+# Every registry request reads the user (and token) row afresh: that is what makes a password
+# change, disabling or revocation take effect at once. Fixed SQL, because it runs so often.
+
+
+def _fresh_user(user_id: int, username: str) -> User | None:
+    # Only identifiers are formatted in; the values go as parameters.
+    columns = select_list(User, "u")
+    sql = f"SELECT {columns} FROM {table(User)} u WHERE u.id = %s AND u.username = %s"  # noqa: S608
+    found = fetch_models(User, sql, [user_id, username])
+    return found[0] if found else None
+
+
+def _fresh_token(digest: str, username: str) -> tuple[ApplicationToken, User] | None:
+    """The token with DIGEST if USERNAME owns it, with its user, in one query."""
+    columns = f"{select_list(ApplicationToken, 't')}, {select_list(User, 'u')}"
+    sql = (
+        f"SELECT {columns} FROM {table(ApplicationToken)} t"  # noqa: S608
+        f" INNER JOIN {table(User)} u ON u.id = t.user_id WHERE t.digest = %s AND u.username = %s"
     )
-    if token is None or token.user.username != username:
+    found = fetch_joined([ApplicationToken, User], sql, [digest, username])
+    # Compared here too: a case-insensitive MySQL collation would let "ALICE" match "alice".
+    if not found or found[0][1].username != username:
         return None
-    if not token.user.is_active:
-        return Verification(None, Failure.DISABLED)
+    return found[0][0], found[0][1]
+
+
+def _verify_token(username: str, secret: str) -> Verification | None:
     now = timezone.now()
+    found = _fresh_token(token_digest(secret), username)
+    if found is None or not found[0].is_usable(now):
+        return None
+    token, user = found
+    token.user = user
+    if not user.is_active:
+        return Verification(None, Failure.DISABLED)
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApplicationToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return Verification(token.user, token=token)
+    return Verification(user, token=token)
 
 
 def _record_failure(user: User) -> None:
@@ -80,7 +107,7 @@ def verify(username: str, password: str, *, allow_tokens: bool = True) -> Verifi
     remembered = cache.get(key) if ttl else None
     if remembered is not None:
         user_id, version = remembered
-        user = User.objects.filter(pk=user_id, username=username).first()
+        user = _fresh_user(user_id, username)
         if user and user.is_active and user.credential_version == version and not user.is_locked():
             return Verification(user)
         cache.delete(key)

@@ -1,4 +1,4 @@
-"""``portusctl``: one entry point for the server, the worker, migrations, admin tasks and the API client."""
+"""``portusctl``: server, worker, migrations, admin tasks and the API client in one command."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ class CommandError(Exception):
 def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portus.settings")
     import django
+    from django.apps import apps
 
-    django.setup()
+    # Once per process: setting up again would rebuild the log handlers around whatever
+    # sys.stderr is at that moment (under pytest's capture, a stream that is later closed).
+    if not apps.ready:
+        django.setup()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,9 @@ from typing import Any
 from portus.cli import CommandError, setup_django
 
 
-def django_command(func: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int | None]:
+def django_command(
+    func: Callable[[argparse.Namespace], int | None],
+) -> Callable[[argparse.Namespace], int | None]:
     """Set Django up first and turn the actions' refusals into one readable line."""
 
     @wraps(func)
@@ -59,7 +61,9 @@ def _registry(name: str | None) -> Any:
     registry = registries.filter(name=name).first() if name else registries.first()
     if registry is None:
         raise CommandError(
-            f"no registry called {name!r}." if name else "no registry yet; add one with `portusctl registry add`."
+            f"no registry called {name!r}."
+            if name
+            else "no registry yet; add one with `portusctl registry add`."
         )
     return registry
 
@@ -74,9 +78,16 @@ def user_create(args: argparse.Namespace) -> int:
     if password is None and not args.bot:
         raise CommandError("give a password with --password or --password-stdin (bots need none).")
     user = create_user(
-        username=args.name, email=args.email or "", password=password, admin=args.admin or None, bot=args.bot
+        username=args.name,
+        email=args.email or "",
+        password=password,
+        admin=args.admin or None,
+        bot=args.bot,
     )
-    print(f"created user {user.username}{' (admin)' if user.admin else ''}{' (bot)' if user.bot else ''}")
+    print(
+        f"created user {user.username}"
+        f"{' (admin)' if user.admin else ''}{' (bot)' if user.bot else ''}"
+    )
     return 0
 
 
@@ -110,7 +121,9 @@ def token_revoke(args: argparse.Namespace) -> int:
 def team_create(args: argparse.Namespace) -> int:
     from portus.registry.actions import create_team
 
-    team = create_team(name=args.name, owner=_user(args.owner), description=args.description or "", actor=None)
+    team = create_team(
+        name=args.name, owner=_user(args.owner), description=args.description or "", actor=None
+    )
     print(f"created team {team.name} owned by {args.owner}")
     return 0
 
@@ -129,8 +142,12 @@ def namespace_create(args: argparse.Namespace) -> int:
     from portus.registry.actions import create_namespace
 
     namespace = create_namespace(
-        name=args.name, team=_team(args.team), visibility=args.visibility, description=args.description or "",
-        registry=_registry(args.registry) if args.registry else None, actor=None,
+        name=args.name,
+        team=_team(args.team),
+        visibility=args.visibility,
+        description=args.description or "",
+        registry=_registry(args.registry) if args.registry else None,
+        actor=None,
     )
     print(f"created namespace {namespace.name} ({namespace.visibility}) for team {args.team}")
     return 0
@@ -141,7 +158,9 @@ def registry_add(args: argparse.Namespace) -> int:
     from portus.registry.actions import create_registry
 
     registry = create_registry(
-        name=args.name, hostname=args.hostname, external_hostname=args.external_hostname or "",
+        name=args.name,
+        hostname=args.hostname,
+        external_hostname=args.external_hostname or "",
         use_ssl=args.use_ssl,
     )
     print(f"added registry {registry.name} at {registry.hostname}")
@@ -159,8 +178,10 @@ def registry_config(args: argparse.Namespace) -> int:
     from portus.registry.distribution_config import render_distribution_config
 
     text = render_distribution_config(
-        _registry(args.registry), portus_url=args.portus_url or default_portus_url(),
-        storage_dir=args.storage, listen=args.listen,
+        _registry(args.registry),
+        portus_url=args.portus_url or default_portus_url(),
+        storage_dir=args.storage,
+        listen=args.listen,
     )
     if args.output:
         with open(args.output, "w") as handle:
@@ -176,12 +197,18 @@ def register(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("--email")
     p.add_argument("--password")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
     p.add_argument("--admin", action="store_true")
-    p.add_argument("--bot", action="store_true", help="a bot: signs in only with application tokens")
+    p.add_argument(
+        "--bot", action="store_true", help="a bot: signs in only with application tokens"
+    )
     p.set_defaults(handler=user_create)
 
-    token = sub.add_parser("token", help="manage application tokens").add_subparsers(dest="action", required=True)
+    token = sub.add_parser("token", help="manage application tokens").add_subparsers(
+        dest="action", required=True
+    )
     p = token.add_parser("create", help="create a token for USER and print it once")
     p.add_argument("user")
     p.add_argument("--name", required=True)
@@ -204,7 +231,9 @@ def register(sub: Any) -> None:
     p.add_argument("--role", required=True, choices=["owner", "contributor", "viewer"])
     p.set_defaults(handler=team_add_member)
 
-    namespace = sub.add_parser("namespace", help="manage namespaces").add_subparsers(dest="action", required=True)
+    namespace = sub.add_parser("namespace", help="manage namespaces").add_subparsers(
+        dest="action", required=True
+    )
     p = namespace.add_parser("create")
     p.add_argument("name")
     p.add_argument("--team", required=True)
@@ -213,7 +242,9 @@ def register(sub: Any) -> None:
     p.add_argument("--registry", help="registry name (default: the first one)")
     p.set_defaults(handler=namespace_create)
 
-    registry = sub.add_parser("registry", help="manage registries").add_subparsers(dest="action", required=True)
+    registry = sub.add_parser("registry", help="manage registries").add_subparsers(
+        dest="action", required=True
+    )
     p = registry.add_parser("add", help="tell Portus about a registry")
     p.add_argument("--name", required=True)
     p.add_argument("--hostname", required=True, help="HOST:PORT Portus reaches the registry at")
@@ -222,9 +253,14 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=registry_add)
     p = registry.add_parser("config", help="print a Distribution config.yml wired to this Portus")
     p.add_argument("--registry", help="registry name (default: the first one)")
-    p.add_argument("--portus-url", help="URL the registry and clients reach Portus at (default: $PORTUS_URL "
-                   "or https://MACHINE_FQDN)")
-    p.add_argument("--storage", default="/var/lib/docker-registry", help="registry storage directory")
+    p.add_argument(
+        "--portus-url",
+        help="URL the registry and clients reach Portus at (default: $PORTUS_URL "
+        "or https://MACHINE_FQDN)",
+    )
+    p.add_argument(
+        "--storage", default="/var/lib/docker-registry", help="registry storage directory"
+    )
     p.add_argument("--listen", help="address the registry listens on (default: its hostname)")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.set_defaults(handler=registry_config)

@@ -36,9 +36,20 @@ def manage(args: argparse.Namespace) -> int:
 
 def gunicorn_command(bind: str, workers: int, threads: int) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn", "portus.wsgi:application",
-        "--bind", bind, "--workers", str(workers), "--threads", str(threads),
-        "--access-logfile", "-", "--forwarded-allow-ips", os.environ.get("PORTUS_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "portus.wsgi:application",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--access-logfile",
+        "-",
+        "--forwarded-allow-ips",
+        os.environ.get("PORTUS_FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]
 
 
@@ -48,7 +59,17 @@ def default_workers() -> int:
 
 def serve(args: argparse.Namespace) -> int:
     setup_django()  # refuses a bad configuration here, with its message, before gunicorn starts
-    os.execv(sys.executable, gunicorn_command(args.bind, args.workers, args.threads))
+    from portus.config import ConfigError, parse_bool
+
+    # One container image, two roles: PORTUS_BACKGROUND=true makes the same entry point the worker.
+    try:
+        background = parse_bool("PORTUS_BACKGROUND", os.environ.get("PORTUS_BACKGROUND", "false"))
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    if background and _has_background():
+        # exec, not a child: the container's init signals the worker directly.
+        os.execv(sys.executable, [sys.executable, "-m", "portus.cli", "background"])  # noqa: S606
+    os.execv(sys.executable, gunicorn_command(args.bind, args.workers, args.threads))  # noqa: S606
     return 0  # pragma: no cover
 
 
@@ -85,6 +106,10 @@ class Supervisor:
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = False
+        # Installed before the first child starts: a SIGTERM that arrives while the children are
+        # still starting must stop them too, not kill this process and leave them orphaned.
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGTERM, self.stop)
 
     def start(self, name: str, command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(command, **kwargs)
@@ -95,13 +120,13 @@ class Supervisor:
         self.stopping = True
 
     def run(self) -> int:
-        signal.signal(signal.SIGINT, self.stop)
-        signal.signal(signal.SIGTERM, self.stop)
         status = 0
         while not self.stopping:
             for name, process in self.children:
                 if process.poll() is not None:
-                    sys.stderr.write(f"portusctl up: {name} exited with {process.returncode}; stopping.\n")
+                    sys.stderr.write(
+                        f"portusctl up: {name} exited with {process.returncode}; stopping.\n"
+                    )
                     status = 1
                     self.stopping = True
             time.sleep(0.2)
@@ -113,13 +138,25 @@ class Supervisor:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         return status
+
+    def wait_for_port(self, host: str, port: int, deadline: float) -> bool:
+        """Like wait_for_port, but gives up as soon as a child dies or we are told to stop."""
+        while time.monotonic() < deadline and not self.stopping:
+            if any(process.poll() is not None for _, process in self.children):
+                return False
+            if wait_for_port(host, port, min(deadline, time.monotonic() + 0.5)):
+                return True
+        return False
 
 
 def up(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ.get("PORTUS_DATA_DIR") or args.data_dir).resolve()
     os.environ["PORTUS_DATA_DIR"] = str(data_dir)
     host, _, port_text = args.bind.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise CommandError(f"--bind {args.bind!r}: use HOST:PORT, for example 127.0.0.1:3000.")
     port = int(port_text)
     if not port_is_free(host, port):
         raise CommandError(f"{args.bind} is taken; pass --bind HOST:PORT with a free port.")
@@ -149,12 +186,22 @@ def up(args: argparse.Namespace) -> int:
         registry_dir.mkdir(parents=True, exist_ok=True)
         config_path = registry_dir / "config.yml"
         config_path.write_text(
-            render_distribution_config(registry, portus_url=portus_url, storage_dir=registry_dir / "storage")
+            render_distribution_config(
+                registry, portus_url=portus_url, storage_dir=registry_dir / "storage"
+            )
         )
-        supervisor.start("docker-registry", [registry_binary, "serve", str(config_path)],
-                         stdout=open(registry_dir / "registry.log", "ab"), stderr=subprocess.STDOUT)
+        with open(registry_dir / "registry.log", "ab") as registry_log:
+            supervisor.start(
+                "docker-registry",
+                [registry_binary, "serve", str(config_path)],
+                stdout=registry_log,
+                stderr=subprocess.STDOUT,
+            )
     elif not registry_binary:
-        print("docker-registry is not installed (apt-get install docker-registry); Portus runs without a local registry.")
+        print(
+            "docker-registry is not installed (apt-get install docker-registry); "
+            "Portus runs without a local registry."
+        )
 
     password = None
     if not User.objects.exists():
@@ -163,7 +210,9 @@ def up(args: argparse.Namespace) -> int:
     supervisor.start("web server", gunicorn_command(args.bind, args.workers, 1), env=env)
     if "portus.cli.background" in sys.modules or _has_background():
         supervisor.start("background", [sys.executable, "-m", "portus.cli", "background"], env=env)
-    if not wait_for_port(host, port, time.monotonic() + 30):
+    if not supervisor.wait_for_port(host, port, time.monotonic() + 30):
+        if supervisor.stopping:  # told to stop while starting: not a failure
+            return supervisor.run()
         supervisor.stop()
         supervisor.run()
         raise CommandError(f"the web server did not start on {args.bind}; see the messages above.")
@@ -197,14 +246,19 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=migrate)
 
     p = sub.add_parser("serve", help="run the web server (gunicorn)")
-    p.add_argument("--bind", default=os.environ.get("PORTUS_BIND", "0.0.0.0:3000"), help="HOST:PORT")  # noqa: S104
+    everywhere = "0.0.0.0:3000"  # noqa: S104 (a server is meant to be reached; PORTUS_BIND narrows it)
+    p.add_argument("--bind", default=os.environ.get("PORTUS_BIND", everywhere), help="HOST:PORT")
     p.add_argument("--workers", type=int, default=default_workers())
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(handler=serve)
 
-    p = sub.add_parser("up", help="newcomer mode: SQLite, a generated key, a local registry, the server")
+    p = sub.add_parser(
+        "up", help="newcomer mode: SQLite, a generated key, a local registry, the server"
+    )
     p.add_argument("--bind", default="127.0.0.1:3000", help="HOST:PORT for Portus")
-    p.add_argument("--data-dir", default="data", help="where the database, key and registry data live")
+    p.add_argument(
+        "--data-dir", default="data", help="where the database, key and registry data live"
+    )
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(handler=up)
 

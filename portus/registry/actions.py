@@ -36,6 +36,14 @@ def create_registry(
 ) -> Registry:
     from portus.accounts.models import User
 
+    name, hostname = name.strip(), hostname.strip()
+    if not name or not hostname:
+        raise ActionError("A registry needs a name and a HOST:PORT Portus reaches it at.")
+    if Registry.objects.filter(name=name).exists():
+        raise ActionError(f"A registry called {name!r} already exists; pick another name.")
+    # The host name is the token "service": two registries with one name would share their tokens.
+    if Registry.objects.filter(hostname=hostname).exists():
+        raise ActionError(f"A registry at {hostname!r} is already configured.")
     registry = Registry.objects.create(
         name=name, hostname=hostname, external_hostname=external_hostname, use_ssl=use_ssl
     )
@@ -197,3 +205,110 @@ def delete_tag(*, tag: Tag, actor: Any) -> None:
 
 def repositories_with_counts(queryset: Any) -> Any:
     return queryset.annotate(tag_count=Count("tags"))
+
+
+@transaction.atomic
+def update_team(*, team: Team, actor: Any, name: str | None = None, description: str | None = None) -> Team:
+    old_name = team.name
+    fields = []
+    if name is not None and name != team.name:
+        check_namespace_name(name)
+        if Team.objects.filter(name=name).exclude(pk=team.pk).exists():
+            raise ActionError(f"A team called {name!r} already exists; pick another name.")
+        team.name = name
+        fields.append("name")
+    if description is not None and description != team.description:
+        team.description = description
+        fields.append("description")
+    if fields:
+        team.save(update_fields=fields)
+        record(actor, "team.update", team.name, team=team, fields=fields, old_name=old_name)
+    return team
+
+
+@transaction.atomic
+def update_namespace_description(*, namespace: Namespace, description: str, actor: Any) -> Namespace:
+    if description != namespace.description:
+        namespace.description = description
+        namespace.save(update_fields=["description"])
+        record(actor, "namespace.change_description", namespace.display_name, namespace=namespace)
+    return namespace
+
+
+@transaction.atomic
+def update_registry(
+    *, registry: Registry, actor: Any, name: str | None = None, hostname: str | None = None,
+    external_hostname: str | None = None, use_ssl: bool | None = None,
+) -> Registry:
+    changes = {
+        field: value
+        for field, value in (
+            ("name", name), ("hostname", hostname), ("external_hostname", external_hostname), ("use_ssl", use_ssl)
+        )
+        if value is not None and getattr(registry, field) != value
+    }
+    if "name" in changes and Registry.objects.filter(name=changes["name"]).exclude(pk=registry.pk).exists():
+        raise ActionError(f"A registry called {changes['name']!r} already exists; pick another name.")
+    if "hostname" in changes and Registry.objects.filter(hostname=changes["hostname"]).exclude(pk=registry.pk).exists():
+        raise ActionError(f"Another registry already uses {changes['hostname']!r}.")
+    if changes:
+        for field, value in changes.items():
+            setattr(registry, field, value)
+        registry.save(update_fields=list(changes))
+        record(actor, "registry.update", registry.name, fields=sorted(changes))
+    return registry
+
+
+@transaction.atomic
+def update_repository(*, repository: Repository, description: str, actor: Any) -> Repository:
+    if description != repository.description:
+        repository.description = description
+        repository.save(update_fields=["description"])
+        record(actor, "repository.change_description", repository.full_name, namespace=repository.namespace)
+    return repository
+
+
+@transaction.atomic
+def star_repository(*, repository: Repository, actor: Any) -> bool:
+    """Star for ACTOR; False when it was starred already (starring twice is not an error)."""
+    from portus.registry.models import Star
+
+    _, created = Star.objects.get_or_create(user=actor, repository=repository)
+    if created:
+        record(actor, "repository.star", repository.full_name, namespace=repository.namespace)
+    return created
+
+
+@transaction.atomic
+def unstar_repository(*, repository: Repository, actor: Any) -> bool:
+    from portus.registry.models import Star
+
+    deleted, _ = Star.objects.filter(user=actor, repository=repository).delete()
+    if deleted:
+        record(actor, "repository.unstar", repository.full_name, namespace=repository.namespace)
+    return bool(deleted)
+
+
+MAX_COMMENT_LENGTH = 10_000
+
+
+@transaction.atomic
+def create_comment(*, repository: Repository, body: str, actor: Any) -> Any:
+    from portus.registry.models import Comment
+
+    body = body.strip()
+    if not body:
+        raise ActionError("The comment is empty; write something first.")
+    if len(body) > MAX_COMMENT_LENGTH:
+        raise ActionError(f"The comment is longer than {MAX_COMMENT_LENGTH} characters; shorten it.")
+    comment = Comment.objects.create(repository=repository, author=actor, body=body)
+    record(actor, "repository.comment", repository.full_name, namespace=repository.namespace, comment=comment.pk)
+    return comment
+
+
+@transaction.atomic
+def delete_comment(*, comment: Any, actor: Any) -> None:
+    repository = comment.repository
+    record(actor, "repository.delete_comment", repository.full_name, namespace=repository.namespace,
+           comment=comment.pk)
+    comment.delete()

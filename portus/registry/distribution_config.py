@@ -33,7 +33,10 @@ def distribution_config(
             "delete": {"enabled": bool(delete_enabled)},
             "cache": {"blobdescriptor": "inmemory"},
         },
-        "http": {"addr": listen or registry.hostname, "headers": {"X-Content-Type-Options": ["nosniff"]}},
+        "http": {
+            "addr": listen or registry.hostname,
+            "headers": {"X-Content-Type-Options": ["nosniff"]},
+        },
         "auth": {
             "token": {
                 "realm": f"{portus_url}/v2/token",

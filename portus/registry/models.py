@@ -213,6 +213,9 @@ class Star(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "repository"], name="one_star_per_user")]
 
+    def __str__(self) -> str:
+        return f"{self.user} starred {self.repository}"
+
 
 class Comment(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="comments")
@@ -224,6 +227,9 @@ class Comment(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"comment by {self.author} on {self.repository}"
 
 
 class Activity(models.Model):
@@ -250,3 +256,44 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target}"
+
+
+class EventState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    SKIPPED = "skipped", "Skipped"  # understood but nothing to change (unknown namespace, manifest gone)
+    FAILED = "failed", "Failed"  # gave up after the configured number of attempts
+
+
+class RegistryEvent(models.Model):
+    """A manifest notification from the registry, stored before it is applied (by the background worker)."""
+
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="events")
+    # The registry's own event id: a retried delivery carries the same one and is stored once.
+    event_id = models.CharField(max_length=255, unique=True)
+    action = models.CharField(max_length=16)  # push, pull, delete
+    repository = models.CharField(max_length=255)  # full name, "team/app"
+    tag = models.CharField(max_length=128, blank=True)
+    digest = models.CharField(max_length=100, blank=True)
+    media_type = models.CharField(max_length=255, blank=True)
+    actor = models.CharField(max_length=255, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=16, choices=EventState.choices, default=EventState.PENDING)
+    # A worker's claim: whoever holds ``claim`` until ``lease_until`` may apply the event.
+    claim = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    result = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["state", "id"], name="registry_event_state_id"),
+            # Synchronization asks "did the registry tell us about this repository since we read it?"
+            models.Index(fields=["repository", "occurred_at"], name="registry_event_repo_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.repository}{':' + self.tag if self.tag else ''} ({self.event_id})"

@@ -5,20 +5,28 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from portus import policy
 from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User
-from portus.registry.models import Namespace, Registry
+from portus.registry.models import Namespace, Registry, TeamMembership
 from portus.registry.names import split_repository_name
 from portus.registry.scopes import Scope, ScopeError, parse_scopes
+from portus.sql_rows import fetch_models, quote, select_list, table
 
 MAX_QUERY_STRING = 8192
 MAX_CREDENTIAL_BYTES = 4096
+# How long a worker remembers which registry answers to a service name. Registries are added and
+# renamed rarely; a stale entry can only deny (see namespaces_for), never grant.
+REGISTRY_MEMORY_SECONDS = 10.0
+_registries: dict[str, tuple[float, Registry]] = {}
 
 
 class TokenRequestError(Exception):
@@ -66,12 +74,54 @@ def find_registry(service: str | None) -> Registry:
         raise TokenRequestError(400, "BAD_REQUEST", "the service parameter is missing; the registry always sends it.")
     if len(service) > 255:
         raise TokenRequestError(400, "BAD_REQUEST", "the service parameter is too long.")
+    now = time.monotonic()
+    remembered = _registries.get(service)
+    if remembered is not None and remembered[0] > now:
+        return remembered[1]
     registry = Registry.objects.filter(Q(hostname=service) | Q(external_hostname=service)).first()
     if registry is None:
         raise TokenRequestError(
             400, "BAD_REQUEST", f"unknown service {service!r}: no registry with that host name is configured in Portus."
         )
+    _registries[service] = (now + REGISTRY_MEMORY_SECONDS, registry)
     return registry
+
+
+@receiver(post_save, sender=Registry)
+@receiver(post_delete, sender=Registry)
+def forget_registries(**_: Any) -> None:
+    """This process forgets at once; other workers within REGISTRY_MEMORY_SECONDS."""
+    _registries.clear()
+
+
+def namespaces_for(
+    principal: Any, registry: Registry, service: str, names: set[str]
+) -> dict[str, Namespace]:
+    """The namespaces called NAMES on REGISTRY, read in one query with the principal's team roles.
+
+    The join on the registry's host names makes a stale entry of find_registry harmless: a registry
+    renamed or deleted since then yields no namespace, so nothing is granted."""
+    if not names:
+        return {}
+    user_id = principal.pk if isinstance(principal, User) else None
+    placeholders = ", ".join(["%s"] * len(names))
+    # Only identifiers are formatted in; the values go as parameters.
+    sql = (
+        f"SELECT {select_list(Namespace, 'ns')}, m.{quote('role')} FROM {table(Namespace)} ns"  # noqa: S608
+        f" INNER JOIN {table(Registry)} r ON r.id = ns.registry_id"
+        f" LEFT OUTER JOIN {table(TeamMembership)} m"
+        f" ON m.team_id = ns.team_id AND m.user_id = %s"
+        f" WHERE ns.registry_id = %s AND (r.hostname = %s OR r.external_hostname = %s)"
+        f" AND ns.{quote('name')} IN ({placeholders})"
+    )
+    params = [user_id, registry.pk, service, service, *sorted(names)]
+    found = {}
+    for namespace in fetch_models(Namespace, sql, params, extra=["member_role"]):
+        if namespace.team_id is not None:
+            role = namespace.member_role  # type: ignore[attr-defined]
+            policy.remember_team_role(principal, namespace.team_id, role)
+        found[namespace.name] = namespace
+    return found
 
 
 def authenticate(credentials: Credentials | None, account: str | None) -> User | None:
@@ -88,11 +138,13 @@ def authenticate(credentials: Credentials | None, account: str | None) -> User |
     return result.user
 
 
-def grant(principal: Any, registry: Registry, scopes: list[Scope]) -> list[dict[str, Any]]:
+def grant(
+    principal: Any, registry: Registry, scopes: list[Scope], service: str | None = None
+) -> list[dict[str, Any]]:
     """The access list for the token: only what the policy allows, denied scopes left out."""
     access: list[dict[str, Any]] = []
     names = {split_repository_name(s.name)[0] for s in scopes if s.type == "repository"}
-    namespaces = {ns.name: ns for ns in Namespace.objects.filter(registry=registry, name__in=names)} if names else {}
+    namespaces = namespaces_for(principal, registry, service or registry.hostname, names)
     for scope in scopes:
         if scope.type == "registry":
             if policy.can_list_catalog(principal):
@@ -121,7 +173,7 @@ def handle_token_request(
         raise TokenRequestError(400, "BAD_REQUEST", str(exc)) from None
     registry = find_registry(service)
     user = authenticate(credentials, account)
-    access = grant(user, registry, scopes)
+    access = grant(user, registry, scopes, service)
     token, expires_in, issued_at = registry_token(user.username if user else "", str(service), access)
     issued = dt.datetime.fromtimestamp(issued_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"token": token, "access_token": token, "expires_in": expires_in, "issued_at": issued}

@@ -1,5 +1,11 @@
-"""Routes for the registry's notifications (filled by the events work)."""
+"""Routes for the registry's notifications."""
 
 from __future__ import annotations
 
-urlpatterns: list[object] = []
+from django.urls import path
+
+from portus.registry import webhooks
+
+urlpatterns = [
+    path("events", webhooks.events, name="registry-events"),
+]

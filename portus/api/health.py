@@ -1,0 +1,176 @@
+"""/api/v1/_ping, /health and /version: for load balancers, monitoring and client compatibility."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Router, Schema, Status
+
+from portus import policy
+from portus.api.auth import PUBLIC, principal
+from portus.api.errors import ERRORS, Error
+from portus.registry.models import Registry
+
+router = Router(tags=["health"])
+
+API_VERSION = "v1"
+
+
+class Ping(Schema):
+    ok: bool
+
+
+class Check(Schema):
+    ok: bool
+    message: str
+
+
+class Health(Schema):
+    healthy: bool = Field(..., description="False (and status 503) when any check fails.")
+    message: str = Field(..., description="One line: all is well, or what is down.")
+    # Each check's message says why only to administrators.
+    database: Check
+    registries: dict[str, Check] = Field(..., description="One check per registry, by name.")
+    background: dict[str, Check] = Field(..., description="One check per enabled background task.")
+
+
+class Version(Schema):
+    version: str
+    api_version: str
+
+
+def check_database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        return Check(
+            ok=False,
+            message=f"The database does not answer ({type(exc).__name__}): check PORTUS_DB_*.",
+        )
+    return Check(ok=True, message=f"{connection.vendor} answers.")
+
+
+def check_registries() -> dict[str, Check]:
+    from portus.web.registry_check import check_registry
+
+    registries = list(Registry.objects.order_by("pk"))
+    if not registries:
+        return {"(none)": Check(ok=False, message="No registry is configured yet; add one (portusctl registry add).")}
+    checks = {}
+    for registry in registries:
+        result = check_registry(registry.hostname, registry.use_ssl)
+        checks[registry.name] = Check(ok=result.ok, message=result.message)
+    return checks
+
+
+def background_deadlines() -> dict[str, tuple[bool, timedelta]]:
+    """Each background task: whether the configuration turns it on, and how old its last run may be
+    before the task counts as stalled. The event loop runs every poll interval; synchronization and
+    scanning run every sync interval. A generous margin keeps a busy run from looking dead."""
+    poll = float(settings.PORTUS.get("background.poll_interval.value"))
+    sync_interval = float(settings.PORTUS.get("background.sync.interval"))
+    lease = float(settings.PORTUS.get("background.lease.value"))
+    return {
+        "registry-events": (
+            bool(settings.PORTUS.enabled("background.registry")),
+            timedelta(seconds=max(60.0, 10 * poll, lease)),
+        ),
+        "registry-sync": (
+            bool(settings.PORTUS.enabled("background.sync")),
+            timedelta(seconds=2 * sync_interval + lease),
+        ),
+        "security-scanning": (
+            bool(settings.PORTUS.enabled("background.security_scanning")),
+            timedelta(seconds=2 * sync_interval + lease),
+        ),
+    }
+
+
+def check_background() -> dict[str, Check]:
+    try:
+        from portus.background.models import TaskStatus
+    except ImportError:  # an installation without the worker app
+        return {}
+    statuses = {status.name: status for status in TaskStatus.objects.all()}
+    now = timezone.now()
+    checks = {}
+    for name, (enabled, max_age) in background_deadlines().items():
+        if not enabled:
+            continue
+        status = statuses.get(name)
+        if status is None or not status.enabled:
+            checks[name] = Check(ok=False, message="Never ran: start the background worker.")
+            continue
+        seen = max(filter(None, [status.last_run_at, status.updated_at]), default=None)
+        if seen is None or now - seen > max_age:
+            checks[name] = Check(
+                ok=False,
+                message=(f"No run for more than {int(max_age.total_seconds())} s: is the worker running?"),
+            )
+        elif (
+            status.last_error
+            and status.last_error_at
+            and (status.last_success_at is None or status.last_error_at > status.last_success_at)
+        ):
+            checks[name] = Check(ok=False, message=f"The last run failed: {status.last_error[:200]}")
+        else:
+            checks[name] = Check(ok=True, message=f"Last run {int((now - seen).total_seconds())} s ago.")
+    return checks
+
+
+@router.get("/_ping", response={200: Ping, ERRORS: Error}, auth=PUBLIC, summary="Is Portus answering?")
+def ping(request: HttpRequest) -> Ping:
+    return Ping(ok=True)
+
+
+@router.get(
+    "/health",
+    response={200: Health, 503: Health, ERRORS: Error},
+    auth=PUBLIC,
+    summary="Database, registries and background tasks; 503 when one is down",
+)
+def health(request: HttpRequest) -> Status[Health]:
+    database = check_database()
+    registries = check_registries() if database.ok else {}
+    background = check_background() if database.ok else {}
+    healthy = database.ok and all(c.ok for c in registries.values()) and all(c.ok for c in background.values())
+    named = [
+        ("database", database),
+        *((f"registry {name}", check) for name, check in registries.items()),
+        *((f"background task {name}", check) for name, check in background.items()),
+    ]
+    down = [name for name, check in named if not check.ok]
+    message = "All checks pass." if healthy else "Down: " + ", ".join(down) + "."
+    if not policy.is_admin(principal(request)):
+        # The details name internal hosts and errors; monitoring needs only what is up and down.
+        for check in [database, *registries.values(), *background.values()]:
+            check.message = "Up." if check.ok else "Down; an administrator sees why."
+    body = Health(
+        healthy=healthy,
+        message=message,
+        database=database,
+        registries=registries,
+        background=background,
+    )
+    return Status(200 if healthy else 503, body)
+
+
+@router.get(
+    "/version",
+    response={200: Version, ERRORS: Error},
+    auth=PUBLIC,
+    summary="Portus and API versions",
+)
+def version(request: HttpRequest) -> Version:
+    try:
+        installed = importlib.metadata.version("portus")
+    except importlib.metadata.PackageNotFoundError:
+        from portus import __version__ as installed
+    return Version(version=installed, api_version=API_VERSION)

@@ -1,0 +1,167 @@
+"""/api/v1/registries: the registries Portus authorizes for, and checking that one is reachable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Query, Router, Schema, Status
+
+from portus import policy
+from portus.api.auth import OPTIONAL, signed_in
+from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
+from portus.api.pagination import PageParams, paginate
+from portus.api.params import Body, Flag, ObjectId
+from portus.registry import actions
+from portus.registry.models import Registry
+
+router = Router(tags=["registries"])
+
+# host or host:port, as Distribution's "service" and as clients write it: no scheme, no path.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_PATTERN = rf"^{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?$"
+
+
+class RegistryOut(Schema):
+    id: int
+    name: str
+    hostname: str
+    external_hostname: str
+    use_ssl: bool
+    created_at: datetime
+
+
+class RegistryCreate(Body):
+    name: str = Field(..., min_length=1, max_length=100)
+    hostname: str = Field(..., pattern=HOSTNAME_PATTERN, max_length=255)
+    external_hostname: str = Field("", pattern=r"^$|" + HOSTNAME_PATTERN, max_length=255)
+    use_ssl: Flag = False
+
+
+class RegistryUpdate(Body):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    hostname: str | None = Field(None, pattern=HOSTNAME_PATTERN, max_length=255)
+    external_hostname: str | None = Field(None, pattern=r"^$|" + HOSTNAME_PATTERN, max_length=255)
+    use_ssl: Flag | None = None
+
+
+class Reachability(Schema):
+    hostname: str
+    use_ssl: bool
+    reachable: bool
+    message: str
+
+
+def registry_out(registry: Registry) -> RegistryOut:
+    return RegistryOut(
+        id=registry.pk,
+        name=registry.name,
+        hostname=registry.hostname,
+        external_hostname=registry.external_hostname,
+        use_ssl=registry.use_ssl,
+        created_at=registry.created_at,
+    )
+
+
+def _reader(request: HttpRequest) -> None:
+    if not policy.can_see_registries(signed_in(request)):
+        raise forbidden("You may not see the registries.")
+
+
+def _manager(request: HttpRequest) -> object:
+    actor = signed_in(request)
+    if not policy.can_manage_registries(actor):
+        raise forbidden("Only administrators may change registries.")
+    return actor
+
+
+@router.get(
+    "",
+    response={200: list[RegistryOut], ERRORS: Error},
+    auth=OPTIONAL,
+    summary="List registries",
+)
+def list_registries(request: HttpRequest, response: HttpResponse, paging: Query[PageParams]) -> list[RegistryOut]:
+    _reader(request)
+    return [registry_out(r) for r in paginate(request, response, Registry.objects.order_by("name", "pk"), paging)]
+
+
+@router.post(
+    "",
+    response={201: RegistryOut, ERRORS: Error},
+    auth=OPTIONAL,
+    summary="Add a registry (admins)",
+)
+def create_registry(request: HttpRequest, payload: RegistryCreate) -> Status[RegistryOut]:
+    actor = _manager(request)
+    if (
+        Registry.objects.filter(name=payload.name).exists()
+        or Registry.objects.filter(hostname=payload.hostname).exists()
+    ):
+        raise actions.ActionError("A registry with this name or host name exists already; change it instead.")
+    registry = actions.create_registry(
+        name=payload.name,
+        hostname=payload.hostname,
+        external_hostname=payload.external_hostname,
+        use_ssl=payload.use_ssl,
+        actor=actor,
+    )
+    return Status(201, registry_out(registry))
+
+
+@router.get(
+    "/validate",
+    response={200: Reachability, ERRORS: Error},
+    auth=OPTIONAL,
+    summary="Does a registry answer at this host name? (admins)",
+)
+def validate_registry(
+    request: HttpRequest,
+    hostname: str = Query(..., pattern=HOSTNAME_PATTERN, max_length=255),
+    use_ssl: bool = False,
+) -> Reachability:
+    # Admins only: otherwise anyone could make Portus probe hosts on its network for them.
+    _manager(request)
+    from portus.web.registry_check import check_registry
+
+    try:
+        result = check_registry(hostname, use_ssl)
+    except (ValueError, UnicodeError) as exc:  # a name the resolver or URL parser cannot take
+        raise ApiError(400, f"{hostname!r} is not a usable host name ({exc}); check it.") from None
+    return Reachability(hostname=hostname, use_ssl=use_ssl, reachable=result.ok, message=result.message)
+
+
+@router.get(
+    "/{registry_id}",
+    response={200: RegistryOut, ERRORS: Error},
+    auth=OPTIONAL,
+    summary="Show a registry",
+)
+def show_registry(request: HttpRequest, registry_id: ObjectId) -> RegistryOut:
+    _reader(request)
+    registry = Registry.objects.filter(pk=registry_id).first()
+    if registry is None:
+        raise not_found("registry")
+    return registry_out(registry)
+
+
+@router.put(
+    "/{registry_id}",
+    response={200: RegistryOut, ERRORS: Error},
+    auth=OPTIONAL,
+    summary="Change a registry (admins)",
+)
+def update_registry(request: HttpRequest, registry_id: ObjectId, payload: RegistryUpdate) -> RegistryOut:
+    actor = _manager(request)
+    registry = Registry.objects.filter(pk=registry_id).first()
+    if registry is None:
+        raise not_found("registry")
+    actions.update_registry(
+        registry=registry,
+        name=payload.name,
+        hostname=payload.hostname,
+        external_hostname=payload.external_hostname,
+        use_ssl=payload.use_ssl,
+        actor=actor,
+    )
+    return registry_out(registry)

@@ -1,0 +1,100 @@
+"""/api/v1/users/{user}/application_tokens: people manage their own tokens, admins also bots'."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Query, Router, Schema, Status
+
+from portus import policy
+from portus.accounts import actions
+from portus.accounts.models import ApplicationToken, User
+from portus.api.auth import OPTIONAL, signed_in
+from portus.api.errors import ERRORS, Error, forbidden, not_found
+from portus.api.pagination import PageParams, paginate
+from portus.api.params import Body, IsoDatetime, Key, ObjectId
+from portus.api.users import find_user
+
+router = Router(tags=["application tokens"])
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    hint: str = Field(..., description="The first characters of the secret, to tell tokens apart.")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class TokenCreate(Body):
+    name: str = Field(..., min_length=1, max_length=100)
+    expires_at: IsoDatetime | None = None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(..., description="The secret; shown once, Portus keeps only its digest.")
+
+
+def token_out(token: ApplicationToken) -> TokenOut:
+    return TokenOut(
+        id=token.pk,
+        name=token.name,
+        hint=token.hint,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        last_used_at=token.last_used_at,
+        revoked=token.revoked,
+    )
+
+
+def token_owner(request: HttpRequest, key: str) -> tuple[User, User]:
+    """(caller, owner) when the caller may manage the owner's tokens."""
+    actor = signed_in(request)
+    owner = find_user(key)
+    if owner is None or not policy.can_see_user(actor, owner):
+        raise not_found("user")
+    if not policy.can_manage_tokens(actor, owner):
+        raise forbidden("You may manage only your own tokens (admins: also bots' tokens).")
+    return actor, owner
+
+
+@router.get(
+    "/users/{key}/application_tokens",
+    response={200: list[TokenOut], ERRORS: Error},
+    auth=OPTIONAL,
+    summary="List a user's application tokens",
+)
+def list_tokens(request: HttpRequest, response: HttpResponse, key: Key, paging: Query[PageParams]) -> list[TokenOut]:
+    _, owner = token_owner(request, key)
+    tokens = owner.application_tokens.order_by("-created_at", "-pk")
+    return [token_out(token) for token in paginate(request, response, tokens, paging)]
+
+
+@router.post(
+    "/users/{key}/application_tokens",
+    response={201: TokenCreated, ERRORS: Error},
+    auth=OPTIONAL,
+    summary="Create an application token; the secret is in the answer, once",
+)
+def create_token(request: HttpRequest, key: Key, payload: TokenCreate) -> Status[TokenCreated]:
+    actor, owner = token_owner(request, key)
+    token, plain = actions.create_token(user=owner, name=payload.name, expires_at=payload.expires_at, actor=actor)
+    return Status(201, TokenCreated(**token_out(token).model_dump(), token=plain))
+
+
+@router.delete(
+    "/users/{key}/application_tokens/{token_id}",
+    response={204: None, ERRORS: Error},
+    auth=OPTIONAL,
+    summary="Revoke an application token",
+)
+def revoke_token(request: HttpRequest, key: Key, token_id: ObjectId) -> Status[None]:
+    actor, owner = token_owner(request, key)
+    token = owner.application_tokens.filter(pk=token_id).first()
+    if token is None:
+        raise not_found("token")
+    actions.revoke_token(token=token, actor=actor)
+    return Status(204, None)

@@ -1,0 +1,229 @@
+"""/api/v1/users: accounts (admins manage them, people see and edit themselves) and bootstrap."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Query, Router, Schema, Status
+
+from portus import policy
+from portus.accounts import actions
+from portus.accounts.models import User
+from portus.api.auth import OPTIONAL, PUBLIC, principal, signed_in
+from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
+from portus.api.pagination import PageParams, paginate
+from portus.api.params import Body, Flag, Key, find_by_key
+from portus.registry.models import Namespace
+
+router = Router(tags=["users"])
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    email: str
+    display_name: str
+    admin: bool
+    bot: bool
+    enabled: bool
+    created_at: datetime
+    namespace_id: int | None
+
+
+class UserCreate(Body):
+    username: str = Field(..., min_length=1, max_length=64)
+    email: str = Field("", max_length=254)
+    password: str | None = Field(None, min_length=1, max_length=256, description="Not needed for bots.")
+    admin: Flag = False
+    bot: Flag = False
+    display_name: str = Field("", max_length=150)
+
+
+class UserUpdate(Body):
+    email: str | None = Field(None, max_length=254)
+    display_name: str | None = Field(None, max_length=150)
+    password: str | None = Field(None, min_length=8, max_length=256)
+    admin: Flag | None = Field(None, description="Admins only.")
+    enabled: Flag | None = Field(None, description="Admins only.")
+
+
+class UserFilters(Schema):
+    q: str | None = Field(None, max_length=100, description="Part of the user name, display name or email.")
+    admin: bool | None = None
+    bot: bool | None = None
+    enabled: bool | None = None
+    sort: Literal["username", "-username", "created_at", "-created_at"] = "username"
+
+
+class Bootstrap(Body):
+    username: str = Field(..., min_length=1, max_length=64)
+    email: str = Field("", max_length=254)
+    password: str = Field(..., min_length=8, max_length=256)
+
+
+class BootstrapOut(Schema):
+    user: UserOut
+    token: str = Field(..., description="An application token for the new admin; shown once.")
+
+
+def user_out(user: User) -> UserOut:
+    cache = user._state.fields_cache
+    if "personal_namespace" in cache:  # fetched with select_related: no query per user
+        namespace = cache["personal_namespace"]
+        namespace_id = namespace.pk if namespace is not None else None
+    else:
+        namespace_id = Namespace.objects.filter(owner=user).values_list("pk", flat=True).first()
+    return UserOut(
+        id=user.pk,
+        username=user.username,
+        email=user.email,
+        display_name=user.display_name,
+        admin=user.admin,
+        bot=user.bot,
+        enabled=user.is_active,
+        created_at=user.date_joined,
+        namespace_id=namespace_id,
+    )
+
+
+def _with_namespace(queryset: QuerySet[User]) -> QuerySet[User]:
+    return queryset.select_related("personal_namespace")
+
+
+def find_user(key: str, queryset: QuerySet[User] | None = None) -> User | None:
+    """A user by numeric id or by user name."""
+    queryset = _with_namespace(User.objects.all() if queryset is None else queryset)
+    return find_by_key(queryset, key, "username")
+
+
+def visible_user(request: HttpRequest, key: str) -> User:
+    user = find_user(key)
+    if user is None or not policy.can_see_user(principal(request), user):
+        raise not_found("user")
+    return user
+
+
+def _check_password(password: str, user: User | None = None) -> None:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ApiError(400, " ".join(exc.messages)) from None
+
+
+@router.get(
+    "",
+    response={200: list[UserOut], ERRORS: Error},
+    auth=OPTIONAL,
+    summary="List users (admins)",
+)
+def list_users(
+    request: HttpRequest,
+    response: HttpResponse,
+    filters: Query[UserFilters],
+    paging: Query[PageParams],
+) -> list[UserOut]:
+    if not policy.can_manage_users(principal(request)):
+        signed_in(request)
+        raise forbidden("Only administrators may list users.")
+    users = _with_namespace(User.objects.all())
+    if filters.q:
+        users = users.filter(
+            Q(username__icontains=filters.q) | Q(display_name__icontains=filters.q) | Q(email__icontains=filters.q)
+        )
+    for field in ("admin", "bot"):
+        if getattr(filters, field) is not None:
+            users = users.filter(**{field: getattr(filters, field)})
+    if filters.enabled is not None:
+        users = users.filter(is_active=filters.enabled)
+    users = users.order_by(filters.sort.replace("created_at", "date_joined"), "pk")
+    return [user_out(user) for user in paginate(request, response, users, paging)]
+
+
+@router.post(
+    "/bootstrap",
+    response={201: BootstrapOut, ERRORS: Error},
+    auth=PUBLIC,
+    summary="Create the first administrator of an empty installation",
+)
+def bootstrap(request: HttpRequest, payload: Bootstrap) -> Status[BootstrapOut]:
+    if not policy.can_bootstrap():
+        raise forbidden(
+            "Bootstrap only works on an installation without users "
+            "and with first_user_admin enabled; "
+            "ask an administrator for an account instead."
+        )
+    _check_password(payload.password)
+    with transaction.atomic():
+        user = actions.create_user(
+            username=payload.username, email=payload.email, password=payload.password, admin=True
+        )
+        _, plain = actions.create_token(user=user, name="bootstrap", actor=user)
+    return Status(201, BootstrapOut(user=user_out(find_user(str(user.pk)) or user), token=plain))
+
+
+@router.post("", response={201: UserOut, ERRORS: Error}, auth=OPTIONAL, summary="Create a user (admins)")
+def create_user(request: HttpRequest, payload: UserCreate) -> Status[UserOut]:
+    actor = signed_in(request)
+    if not policy.can_manage_users(actor):
+        raise forbidden("Only administrators may create users.")
+    if payload.password is None and not payload.bot:
+        raise ApiError(400, "Give a password (only bots sign in without one).")
+    if payload.password is not None:
+        _check_password(payload.password)
+    user = actions.create_user(
+        username=payload.username,
+        email=payload.email,
+        password=payload.password,
+        admin=payload.admin,
+        bot=payload.bot,
+        display_name=payload.display_name,
+        actor=actor,
+    )
+    return Status(201, user_out(find_user(str(user.pk)) or user))
+
+
+@router.get("/{key}", response={200: UserOut, ERRORS: Error}, auth=OPTIONAL, summary="Show a user")
+def show_user(request: HttpRequest, key: Key) -> UserOut:
+    return user_out(visible_user(request, key))
+
+
+@router.put("/{key}", response={200: UserOut, ERRORS: Error}, auth=OPTIONAL, summary="Update a user")
+def update_user(request: HttpRequest, key: Key, payload: UserUpdate) -> UserOut:
+    actor = signed_in(request)
+    user = visible_user(request, key)
+    if not policy.can_edit_profile(actor, user):
+        raise forbidden("You may only edit your own account.")
+    if (payload.admin is not None or payload.enabled is not None) and not policy.can_manage_users(actor):
+        raise forbidden("Only administrators may change 'admin' or 'enabled'.")
+    if payload.password is not None:
+        _check_password(payload.password, user)
+    with transaction.atomic():
+        actions.update_profile(user=user, email=payload.email, display_name=payload.display_name, actor=actor)
+        if payload.password is not None:
+            actions.change_password(user=user, password=payload.password, actor=actor)
+        if payload.admin is not None and payload.admin != user.admin:
+            actions.set_admin(user=user, admin=payload.admin, actor=actor)
+        if payload.enabled is not None and payload.enabled != user.is_active:
+            actions.set_enabled(user=user, enabled=payload.enabled, actor=actor)
+    return user_out(find_user(str(user.pk)) or user)
+
+
+@router.delete(
+    "/{key}",
+    response={204: None, ERRORS: Error},
+    auth=OPTIONAL,
+    summary="Delete a user (admins)",
+)
+def delete_user(request: HttpRequest, key: Key) -> Status[None]:
+    actor = signed_in(request)
+    user = visible_user(request, key)
+    if not policy.can_manage_users(actor):
+        raise forbidden("Only administrators may delete users.")
+    actions.delete_user(user=user, actor=actor)
+    return Status(204, None)

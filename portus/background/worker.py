@@ -1,0 +1,308 @@
+"""The background worker: applies registry events, synchronizes registries, runs the scanning hook.
+
+Built like healthchecks' ``sendalerts``: a loop of small ``handle_one_x() -> bool`` steps, a
+stop flag set by SIGTERM/SIGINT (the current item always finishes), ``close_old_connections()``
+each turn, and claims instead of long locks. An event is claimed with a compare-and-set UPDATE
+that also sets a lease; the registry is read outside any transaction; then one transaction
+re-checks the claim, applies the event and marks it done. A worker killed in between leaves the
+event to whoever sees its lease expire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from portus.background.models import TaskName, TaskStatus
+from portus.background.wakeup import Waiter
+from portus.registry.client import ManifestInfo, ManifestNotFound, RegistryClient, RegistryError
+from portus.registry.events import apply_event, find_namespace
+from portus.registry.models import EventState, Registry, RegistryEvent
+from portus.registry.sync import Synchronizer, should_run
+
+log = logging.getLogger("portus.background")
+# A module with handle_one_scan() -> bool, provided by the security scanning work.
+SCAN_HOOK = "portus.security.scanning"
+STATUS_EVERY = 1.0  # seconds between two writes of the events status row
+
+
+class LostClaim(Exception):
+    """Another worker took the event over (our lease ran out); our work is thrown away."""
+
+
+def setting(path: str) -> Any:
+    return settings.PORTUS.get(path)
+
+
+class Worker:
+    def __init__(self, name: str | None = None):
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.stopping = False
+        self.waiter = Waiter()
+        self.clients: dict[int, RegistryClient] = {}
+        self.sync_at_start = True  # the first look at the sync task after the process started
+        self.events_done = 0
+        self._status_written = 0.0
+        self._last_event_error = ""
+
+    # -- process plumbing ---------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: Any) -> None:
+            log.info(
+                "received %s: finishing the current item, then stopping",
+                signal.Signals(signum).name,
+            )
+            self.stopping = True
+            self.waiter.interrupt()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def client(self, registry: Registry) -> RegistryClient:
+        if registry.pk not in self.clients:
+            self.clients[registry.pk] = RegistryClient(registry)
+        return self.clients[registry.pk]
+
+    def run(self, *, until_idle: bool = False) -> None:
+        """Loop until stopped (or, with UNTIL_IDLE, until there is nothing left to do)."""
+        self.waiter.open()
+        log.info("background worker %s started", self.name)
+        try:
+            while not self.stopping:
+                close_old_connections()
+                try:
+                    busy = self.handle_one_event() or self.handle_one_sync() or self.handle_one_scan()
+                    self.write_event_status()
+                except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
+                    log.exception("background step failed; trying again after the poll interval")
+                    busy = False
+                if busy or self.stopping:
+                    continue
+                if until_idle:
+                    break
+                self.waiter.wait(float(setting("background.poll_interval.value")))
+        finally:
+            self.write_event_status(force=True)
+            self.waiter.close()
+            for client in self.clients.values():
+                client.close()
+            close_old_connections()
+            log.info("background worker %s stopped after %d events", self.name, self.events_done)
+
+    # -- registry events ----------------------------------------------------------------------
+
+    def claim_event(self) -> tuple[RegistryEvent, str] | None:
+        """Claim (compare-and-set) the oldest free event that is first in its repository."""
+        now = timezone.now()
+        free = Q(state=EventState.PENDING) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        # One repository's events apply in order: a later one waits while an earlier one is pending.
+        earlier = RegistryEvent.objects.filter(
+            repository=OuterRef("repository"),
+            registry=OuterRef("registry"),
+            state=EventState.PENDING,
+            pk__lt=OuterRef("pk"),
+        )
+        candidates = list(
+            RegistryEvent.objects.filter(free).filter(~Exists(earlier)).order_by("pk").values_list("pk", flat=True)[:8]
+        )
+        lease = dt.timedelta(seconds=int(setting("background.lease.value")))
+        for pk in candidates:
+            claim = f"{self.name}:{secrets.token_hex(4)}"[-64:]
+            taken = RegistryEvent.objects.filter(free, pk=pk).update(
+                claim=claim, lease_until=now + lease, attempts=F("attempts") + 1
+            )
+            if taken:
+                return RegistryEvent.objects.select_related("registry").get(pk=pk), claim
+        return None
+
+    def handle_one_event(self) -> bool:
+        if not settings.PORTUS.enabled("background.registry"):
+            return False
+        claimed = self.claim_event()
+        if claimed is None:
+            return False
+        event, claim = claimed
+        info: ManifestInfo | None = None
+        try:
+            # No registry read for a namespace Portus lacks: apply_event skips it and says why.
+            if event.action == "push" and find_namespace(event.registry, event.repository)[0] is not None:
+                try:
+                    info = self.client(event.registry).describe(event.repository, event.digest)
+                except ManifestNotFound:
+                    info = None
+            with transaction.atomic():
+                finished = RegistryEvent.objects.filter(pk=event.pk, claim=claim, state=EventState.PENDING).update(
+                    state=EventState.DONE, processed_at=timezone.now(), lease_until=None
+                )
+                if finished != 1:
+                    raise LostClaim(event.event_id)
+                outcome = apply_event(event, info)
+                RegistryEvent.objects.filter(pk=event.pk).update(state=outcome.state, result=outcome.result[:2000])
+        except LostClaim:
+            log.warning("event %s was taken over by another worker; dropping our work", event.event_id)
+            return True
+        except RegistryError as exc:
+            self.release(event, claim, f"cannot read the registry: {exc}")
+            return True
+        except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
+            log.exception("event %s failed", event.event_id)
+            self.release(event, claim, f"{type(exc).__name__}: {exc}")
+            return True
+        self.events_done += 1
+        log.info("event %s %s: %s", event.event_id, outcome.state, outcome.result)
+        return True
+
+    def release(self, event: RegistryEvent, claim: str, error: str) -> None:
+        """Give the event back with a backoff, or mark it failed after too many attempts."""
+        attempts = RegistryEvent.objects.filter(pk=event.pk).values_list("attempts", flat=True).first() or 0
+        give_up = attempts >= int(setting("background.max_attempts.value"))
+        retry_at = timezone.now() + dt.timedelta(seconds=min(2**attempts, 60))
+        RegistryEvent.objects.filter(pk=event.pk, claim=claim, state=EventState.PENDING).update(
+            state=EventState.FAILED if give_up else EventState.PENDING,
+            lease_until=None if give_up else retry_at,
+            claim="",
+            result=error[:2000],
+        )
+        self._last_event_error = error
+        log.warning(
+            "event %s attempt %d failed%s: %s",
+            event.event_id,
+            attempts,
+            " for good" if give_up else "",
+            error,
+        )
+        TaskStatus.objects.update_or_create(
+            name=TaskName.REGISTRY_EVENTS,
+            defaults={"last_error": error[:2000], "last_error_at": timezone.now()},
+        )
+
+    def write_event_status(self, *, force: bool = False) -> None:
+        """The events row: last run and backlog; throttled, so a burst costs no write per event."""
+        if not force and time.monotonic() - self._status_written < STATUS_EVERY:
+            return
+        self._status_written = time.monotonic()
+        now = timezone.now()
+        backlog = RegistryEvent.objects.filter(state=EventState.PENDING).count()
+        status, _ = TaskStatus.objects.get_or_create(name=TaskName.REGISTRY_EVENTS)
+        status.enabled = settings.PORTUS.enabled("background.registry")
+        status.backlog = backlog
+        status.last_run_at = now
+        if not self._last_event_error:
+            status.last_success_at = now
+        self._last_event_error = ""
+        status.summary = f"{self.events_done} events applied by {self.name} since it started"
+        status.updated_at = now
+        status.save(
+            update_fields=[
+                "enabled",
+                "backlog",
+                "last_run_at",
+                "last_success_at",
+                "summary",
+                "updated_at",
+            ]
+        )
+
+    # -- registry synchronization -------------------------------------------------------------
+
+    def sync_strategy(self) -> str:
+        if not settings.PORTUS.enabled("background.sync"):
+            return "disabled"
+        return str(setting("background.sync.strategy"))
+
+    def handle_one_sync(self) -> bool:
+        strategy = self.sync_strategy()
+        at_start, self.sync_at_start = self.sync_at_start, False
+        status, _ = TaskStatus.objects.get_or_create(name=TaskName.REGISTRY_SYNC)
+        if strategy == "disabled" or (strategy == "on-start" and not at_start):
+            if status.enabled:
+                TaskStatus.objects.filter(pk=status.pk).update(enabled=False, next_run_at=None)
+            return False
+        now = timezone.now()
+        due = Q(next_run_at__isnull=True) | Q(next_run_at__lte=now)
+        free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+        lease = dt.timedelta(seconds=int(setting("background.lease.value")))
+        claim = f"{self.name}:{secrets.token_hex(4)}"[-64:]
+        when = Q() if at_start else due
+        if not TaskStatus.objects.filter(free & when, pk=status.pk).update(claim=claim, lease_until=now + lease):
+            return False
+        reports = []
+        error = ""
+        try:
+            for registry in Registry.objects.order_by("pk"):
+                run, delete = should_run(strategy, registry, at_start=at_start)
+                if not run:
+                    continue
+                reports.append(self.synchronize(registry, delete=delete, claim=claim))
+        except Exception as exc:  # noqa: BLE001 - kept in the status row; the next run retries
+            log.exception("synchronization failed")
+            error = f"{type(exc).__name__}: {exc}"
+        error = error or "; ".join(r.error for r in reports if not r.complete)
+        finished = timezone.now()
+        interval = dt.timedelta(seconds=int(setting("background.sync.interval")))
+        fields: dict[str, Any] = {
+            "enabled": True,
+            "claim": "",
+            "lease_until": None,
+            "last_run_at": finished,
+            "backlog": 0,
+            "next_run_at": finished + interval,
+            "updated_at": finished,
+            "summary": " | ".join(r.summary() for r in reports) or "nothing to do for this strategy",
+        }
+        if error:
+            fields.update(last_error=error[:2000], last_error_at=finished)
+        else:
+            fields.update(last_success_at=finished)
+        TaskStatus.objects.filter(pk=status.pk, claim=claim).update(**fields)
+        return bool(reports)
+
+    def synchronize(self, registry: Registry, *, delete: bool, claim: str) -> Any:
+        lease = dt.timedelta(seconds=int(setting("background.lease.value")))
+
+        def between_pages(report: Any) -> None:
+            # Keep our claim on the sync task, and keep events flowing while a long run goes on.
+            TaskStatus.objects.filter(name=TaskName.REGISTRY_SYNC, claim=claim).update(
+                lease_until=timezone.now() + lease, backlog=report.repositories_read
+            )
+            while not self.stopping and self.handle_one_event():
+                pass
+            self.write_event_status()
+
+        log.info("synchronizing %s (%s)", registry.hostname, "update-delete" if delete else "update")
+        report = Synchronizer(
+            registry,
+            delete=delete,
+            should_stop=lambda: self.stopping,
+            on_page=between_pages,
+            echo=lambda line: log.info("sync %s: %s", registry.hostname, line),
+        ).run()
+        log.info("synchronized %s: %s", registry.hostname, report.summary())
+        return report
+
+    # -- security scanning --------------------------------------------------------------------
+
+    def handle_one_scan(self) -> bool:
+        """The vulnerability scanning hook: a later module provides ``handle_one_scan()``."""
+        if not settings.PORTUS.enabled("background.security_scanning"):
+            return False
+        try:
+            hook = importlib.import_module(SCAN_HOOK)
+        except ModuleNotFoundError as exc:
+            if exc.name != SCAN_HOOK:
+                raise
+            return False
+        return bool(hook.handle_one_scan())

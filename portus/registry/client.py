@@ -1,0 +1,206 @@
+"""Reading a registry over HTTP as Portus's internal account: catalog, tag lists and manifests.
+
+Portus signs its own tokens for these reads (``registry_token("portus", ...)``), so no password is
+stored for the internal account; the registry verifies them against the same certificate it uses
+for every other Portus token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+from django.conf import settings
+
+from portus.registry.models import Registry
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+IMAGE_MANIFESTS = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
+INDEXES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
+MANIFEST_MEDIA_TYPES = (
+    IMAGE_MANIFESTS
+    | INDEXES
+    | {DOCKER_SCHEMA1, "application/vnd.docker.distribution.manifest.v1+json"}
+)
+# Without the index types in Accept, the registry would answer a manifest list with one of its
+# images (or a converted schema 1 manifest), and the digest would not be the one that was pushed.
+ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+INTERNAL_ACCOUNT = "portus"
+
+
+class RegistryError(Exception):
+    """The registry could not be read; the message says what failed and where."""
+
+
+class ManifestNotFound(RegistryError):
+    """The registry has no such manifest (or repository) any more."""
+
+
+@dataclass
+class ManifestInfo:
+    """What Portus keeps about the image a tag points at."""
+
+    digest: str
+    media_type: str
+    config_digest: str = ""
+    size: int = 0  # config plus layers; for an index, summed over its platforms
+    platforms: list[str] = field(default_factory=list)
+
+
+def platform_name(platform: dict[str, Any]) -> str:
+    parts = [str(platform.get("os", "")), str(platform.get("architecture", ""))]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(parts)
+
+
+def image_size(manifest: dict[str, Any]) -> int:
+    config = manifest.get("config") or {}
+    layers = manifest.get("layers") or []
+    return int(config.get("size") or 0) + sum(int(layer.get("size") or 0) for layer in layers)
+
+
+class RegistryClient:
+    """One registry, one keep-alive HTTP session; safe to use from one thread at a time."""
+
+    def __init__(self, registry: Registry, *, session: requests.Session | None = None):
+        self.registry = registry
+        self.session = session or requests.Session()
+        # Proxy variables are read once here: requests would scan the environment on every call,
+        # which cost about as much CPU as the rest of a request during a large synchronization.
+        self.proxies = requests.utils.get_environ_proxies(registry.base_url)
+        self.session.trust_env = False
+        self.timeout = (
+            float(settings.PORTUS.get("registry.timeout.value")),
+            float(settings.PORTUS.get("registry.read_timeout.value")),
+        )
+        self._token_scope = ""
+        self._token = ""
+        self._token_expires = 0.0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _authorization(self, access: dict[str, Any]) -> str:
+        from portus.registry.signing import registry_token
+
+        scope = f"{access['type']}:{access['name']}"
+        # One token kept: sync reads repository after repository; a cache per scope would grow.
+        if scope != self._token_scope or time.monotonic() > self._token_expires:
+            token, lifetime, _ = registry_token(INTERNAL_ACCOUNT, self.registry.hostname, [access])
+            self._token, self._token_scope = token, scope
+            self._token_expires = time.monotonic() + max(lifetime - 30, 1)
+        return f"Bearer {self._token}"
+
+    def _get(
+        self, url: str, access: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        full_url = (
+            urljoin(self.registry.base_url + "/", url.lstrip("/"))
+            if not url.startswith("http")
+            else url
+        )
+        request_headers = {"Authorization": self._authorization(access), **(headers or {})}
+        try:
+            response = self.session.get(
+                full_url, headers=request_headers, timeout=self.timeout, proxies=self.proxies
+            )
+        except requests.RequestException as exc:
+            raise RegistryError(
+                f"cannot reach the registry at {self.registry.base_url}: {exc}"
+            ) from exc
+        if response.status_code == 404:
+            raise ManifestNotFound(f"{full_url}: not found in the registry")
+        if response.status_code != 200:
+            raise RegistryError(
+                f"{full_url}: the registry answered {response.status_code} "
+                f"{response.text[:200]!r}; "
+                "check that it trusts Portus's token certificate and is healthy."
+            )
+        return response
+
+    def catalog_pages(self, page_size: int | None = None) -> Iterator[list[str]]:
+        """The catalog, one page at a time, following the registry's ``Link: <...>; rel="next"``."""
+        page_size = page_size or int(settings.PORTUS.get("registry.catalog_page.value"))
+        access = {"type": "registry", "name": "catalog", "actions": ["*"]}
+        url: str | None = f"/v2/_catalog?n={page_size}"
+        while url:
+            response = self._get(url, access)
+            repositories = self._json(response).get("repositories")
+            if not isinstance(repositories, list):
+                raise RegistryError(f"{response.url}: the catalog answer has no repositories list.")
+            yield [str(name) for name in repositories]
+            next_link = response.links.get("next", {}).get("url")
+            url = next_link or None
+
+    def tags(self, repository: str) -> list[str]:
+        """All tags of REPOSITORY (empty when the registry knows the name but holds no tag)."""
+        access = {"type": "repository", "name": repository, "actions": ["pull"]}
+        tags: list[str] = []
+        url: str | None = f"/v2/{repository}/tags/list"
+        while url:
+            response = self._get(url, access)
+            tags.extend(str(tag) for tag in (self._json(response).get("tags") or []))
+            url = response.links.get("next", {}).get("url") or None
+        return tags
+
+    def manifest(self, repository: str, reference: str) -> tuple[str, str, dict[str, Any]]:
+        """(digest, media type, parsed body) of the manifest REFERENCE (a tag or a digest) names."""
+        access = {"type": "repository", "name": repository, "actions": ["pull"]}
+        response = self._get(f"/v2/{repository}/manifests/{reference}", access, {"Accept": ACCEPT})
+        body = response.content
+        digest = (
+            response.headers.get("Docker-Content-Digest")
+            or "sha256:" + hashlib.sha256(body).hexdigest()
+        )
+        if reference.startswith("sha256:") and digest != reference:
+            raise RegistryError(
+                f"{repository}@{reference}: the registry answered a manifest with digest {digest}."
+            )
+        parsed = self._json(response)
+        media_type = str(
+            parsed.get("mediaType") or response.headers.get("Content-Type", "").split(";")[0]
+        )
+        return digest, media_type, parsed
+
+    def describe(self, repository: str, reference: str) -> ManifestInfo:
+        """Digest, media type, config digest, size and platforms of the image REFERENCE names."""
+        digest, media_type, manifest = self.manifest(repository, reference)
+        info = ManifestInfo(digest=digest, media_type=media_type)
+        if media_type in INDEXES or "manifests" in manifest:
+            for entry in manifest.get("manifests") or []:
+                platform = entry.get("platform") or {}
+                if platform.get("os") == "unknown":  # build attestations, not runnable images
+                    continue
+                _, _, child = self.manifest(repository, str(entry["digest"]))
+                info.size += image_size(child)
+                if platform:
+                    info.platforms.append(platform_name(platform))
+        else:
+            info.size = image_size(manifest)
+            info.config_digest = str((manifest.get("config") or {}).get("digest") or "")
+        return info
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            data = json.loads(response.content)
+        except ValueError as exc:
+            raise RegistryError(
+                f"{response.url}: the registry answered something that is not JSON."
+            ) from exc
+        if not isinstance(data, dict):
+            raise RegistryError(
+                f"{response.url}: the registry answered JSON that is not an object."
+            )
+        return data

@@ -1,0 +1,262 @@
+"""The forms behind the pages; each field's error is shown next to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from portus.accounts.credentials import Failure
+from portus.accounts.models import User, validate_username
+from portus.registry.models import Role, Team, Visibility
+from portus.registry.names import MAX_NAMESPACE_NAME, InvalidName, check_namespace_name
+
+ROLE_CHOICES = Role.choices
+VISIBILITY_CHOICES = Visibility.choices
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, saying why when the account is locked or disabled."""
+
+    def get_invalid_login_error(self) -> ValidationError:
+        failure = getattr(self.request, "portus_sign_in_failure", None)
+        if failure is Failure.LOCKED:
+            return ValidationError(
+                "Too many failed sign-ins: this account is locked for a while. Try again later, "
+                "or reset your password.",
+                code="locked",
+            )
+        if failure is Failure.DISABLED:
+            return ValidationError(
+                "This account is disabled; ask an administrator to enable it.", code="inactive"
+            )
+        return ValidationError(
+            "The user name or password is wrong. Check both and try again.", code="invalid_login"
+        )
+
+
+def _check_username(value: str) -> str:
+    value = value.strip()
+    validate_username(value)
+    if User.objects.filter(username=value).exists():
+        raise ValidationError("This user name is taken; choose another.")
+    return value
+
+
+class PasswordPairMixin(forms.Form):
+    password1 = forms.CharField(
+        label="Password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not a common password.",
+    )
+    password2 = forms.CharField(
+        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean_password2(self) -> str:
+        first, second = self.cleaned_data.get("password1"), self.cleaned_data.get("password2")
+        if first and second and first != second:
+            raise ValidationError("The two passwords differ; type the same one twice.")
+        if second:
+            password_validation.validate_password(second)
+        return second or ""
+
+
+class SignUpForm(PasswordPairMixin):
+    username = forms.CharField(
+        max_length=64,
+        help_text="Lower-case letters and digits; also your personal namespace.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    email = forms.EmailField(required=True, help_text="Used for password resets.")
+    field_order = ["username", "email", "password1", "password2"]
+
+    def clean_username(self) -> str:
+        return _check_username(self.cleaned_data["username"])
+
+
+class UserCreateForm(forms.Form):
+    """An administrator creating a person or a bot."""
+
+    username = forms.CharField(max_length=64)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Leave empty for a bot: bots sign in with application tokens only.",
+    )
+    admin = forms.BooleanField(required=False, label="Administrator")
+    bot = forms.BooleanField(required=False, label="Bot (no password, tokens only)")
+
+    def clean_username(self) -> str:
+        return _check_username(self.cleaned_data["username"])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("bot") and data.get("admin"):
+            self.add_error("admin", "A bot cannot be an administrator.")
+        if not data.get("bot"):
+            if not data.get("password"):
+                self.add_error(
+                    "password", "A person needs a password; tick Bot for a token-only account."
+                )
+            else:
+                try:
+                    password_validation.validate_password(data["password"])
+                except ValidationError as exc:
+                    self.add_error("password", exc)
+        return data
+
+
+class ProfileForm(forms.Form):
+    email = forms.EmailField(required=False)
+    display_name = forms.CharField(
+        max_length=150,
+        required=False,
+        help_text="Shown instead of your user name where "
+        "the administrator has turned display names on.",
+    )
+
+
+class PasswordChangeForm(PasswordPairMixin):
+    old_password = forms.CharField(
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ["old_password", "password1", "password2"]
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        value = self.cleaned_data["old_password"]
+        if not self.user.check_password(value):
+            raise ValidationError("That is not your current password.")
+        return value
+
+
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("7", "In 7 days"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("365", "In a year"),
+]
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Where you use it, such as “laptop” or “ci”.")
+    expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+
+
+def _namespace_name(value: str) -> str:
+    try:
+        return check_namespace_name(value.strip())
+    except InvalidName as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(
+        max_length=MAX_NAMESPACE_NAME, help_text="Lower-case letters and digits, like a namespace."
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
+
+    def clean_name(self) -> str:
+        return _namespace_name(self.cleaned_data["name"])
+
+
+class TeamEditForm(forms.Form):
+    description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=64, label="User name")
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.CONTRIBUTOR)
+
+    def clean_username(self) -> User:
+        user = User.objects.filter(
+            username=self.cleaned_data["username"].strip(), is_active=True
+        ).first()
+        if user is None:
+            raise ValidationError("No enabled user has this name; check the spelling.")
+        return user
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+
+
+class NamespaceForm(forms.Form):
+    name = forms.CharField(
+        max_length=MAX_NAMESPACE_NAME, help_text="The first part of image names: NAME/app."
+    )
+    team: forms.ModelChoiceField[Team] = forms.ModelChoiceField(
+        queryset=Team.objects.none(), empty_label=None, help_text="The team that owns it."
+    )
+    visibility = forms.ChoiceField(
+        choices=VISIBILITY_CHOICES, widget=forms.RadioSelect, initial=Visibility.PRIVATE
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
+
+    def __init__(self, teams: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams  # type: ignore[attr-defined]
+
+    def clean_name(self) -> str:
+        return _namespace_name(self.cleaned_data["name"])
+
+
+class DescriptionForm(forms.Form):
+    description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
+
+
+class VisibilityForm(forms.Form):
+    visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, widget=forms.RadioSelect)
+
+
+class TransferForm(forms.Form):
+    team: forms.ModelChoiceField[Team] = forms.ModelChoiceField(
+        queryset=Team.objects.none(), empty_label=None, label="New owning team"
+    )
+
+    def __init__(self, teams: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams  # type: ignore[attr-defined]
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Comment",
+        max_length=10_000,
+        help_text="Markdown.",
+    )
+
+
+class RegistryForm(forms.Form):
+    name = forms.CharField(max_length=100, initial="registry")
+    hostname = forms.CharField(
+        max_length=255,
+        help_text="HOST:PORT at which Portus reaches the registry, "
+        "for example registry.example.com:5000.",
+    )
+    external_hostname = forms.CharField(
+        max_length=255,
+        required=False,
+        help_text="The host name people pull from, if it differs (behind a proxy).",
+    )
+    use_ssl = forms.BooleanField(required=False, label="The registry speaks HTTPS")
+    skip_check = forms.BooleanField(
+        required=False, label="Save even if the registry cannot be reached now"
+    )
+
+    def clean_hostname(self) -> str:
+        value = self.cleaned_data["hostname"].strip()
+        if "://" in value or "/" in value:
+            raise ValidationError("Give only HOST:PORT, without http:// or a path.")
+        return value

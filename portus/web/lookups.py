@@ -1,0 +1,78 @@
+"""Fetching objects for a page, always scoped by the policy: what a user may not see is a 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpRequest
+
+from portus import policy
+from portus.registry.models import Namespace, Repository, Star, Tag, Team, TeamMembership
+
+
+def _count_of(model: Any, field: str) -> Coalesce:
+    """A per-row count as a subquery: joins would multiply rows under OR'ed visibility filters."""
+    counted = (
+        model.objects.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def with_repository_counts(queryset: QuerySet[Repository]) -> QuerySet[Repository]:
+    return queryset.select_related("namespace", "namespace__registry").annotate(
+        tag_count=_count_of(Tag, "repository"), star_count=_count_of(Star, "repository")
+    )
+
+
+def with_namespace_counts(queryset: QuerySet[Namespace]) -> QuerySet[Namespace]:
+    return queryset.select_related("registry", "team", "owner").annotate(
+        repository_count=_count_of(Repository, "namespace")
+    )
+
+
+def with_team_counts(queryset: QuerySet[Team]) -> QuerySet[Team]:
+    return queryset.annotate(
+        member_count=_count_of(TeamMembership, "team"), namespace_count=_count_of(Namespace, "team")
+    )
+
+
+def visible_namespace_or_404(user: Any, pk: int) -> Namespace:
+    found = policy.visible_namespaces(
+        user, Namespace.objects.select_related("registry", "team", "owner")
+    )
+    namespace = found.filter(pk=pk).first()
+    if namespace is None:
+        raise Http404("No such namespace, or you may not see it.")
+    return namespace
+
+
+def visible_repository_or_404(user: Any, pk: int) -> Repository:
+    found = policy.visible_repositories(
+        user,
+        Repository.objects.select_related("namespace", "namespace__registry", "namespace__team"),
+    )
+    repository = found.filter(pk=pk).first()
+    if repository is None:
+        raise Http404("No such repository, or you may not see it.")
+    return repository
+
+
+def visible_team_or_404(user: Any, pk: int) -> Team:
+    team = policy.visible_teams(user).filter(pk=pk).first()
+    if team is None:
+        raise Http404("No such team, or you may not see it.")
+    return team
+
+
+def paginate(request: HttpRequest, queryset: Any, per_page: int | None = None) -> Page:
+    """One page of QUERYSET: a count and a slice, whatever the number of rows."""
+    per_page = per_page or settings.PORTUS.get("pagination.per_page")
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))

@@ -1,0 +1,129 @@
+"""Template helpers for the pages: markdown, relative times, avatars and settings lookups."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from django import template
+from django.conf import settings
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
+
+from portus.web.markdown import render_markdown
+
+register = template.Library()
+
+
+@register.filter(name="markdown")
+def markdown_filter(text: str) -> SafeString:
+    # render_markdown sanitizes with an allow-list, so its output is safe to mark as such.
+    return mark_safe(render_markdown(text))  # noqa: S308
+
+
+@register.simple_tag
+def when(moment: datetime | None, empty: str = "never") -> str:
+    """A relative time ("3 minutes ago") with the exact UTC time on hover and for machines."""
+    if moment is None:
+        return format_html('<span class="muted">{}</span>', empty)
+    now = timezone.now()
+    exact = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if moment > now:
+        relative = f"in {timesince(now, moment, depth=1)}"
+    else:
+        elapsed = (now - moment).total_seconds()
+        relative = "just now" if elapsed < 60 else f"{timesince(moment, now, depth=1)} ago"
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        exact,
+        relative.replace("\xa0", " "),
+    )
+
+
+@register.simple_tag
+def setting(dotted: str) -> Any:
+    return settings.PORTUS.get(dotted)
+
+
+@register.simple_tag
+def avatar(user: Any, size: int = 32) -> str:
+    """Gravatar when it is on and the user has an email; otherwise the initial, drawn locally."""
+    if user is None:
+        return format_html(
+            '<span class="avatar avatar-none" style="--size:{}px" aria-hidden="true">?</span>', size
+        )
+    if settings.PORTUS.enabled("gravatar") and user.email:
+        digest = hashlib.md5(user.email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+        return format_html(
+            '<img class="avatar" src="https://www.gravatar.com/avatar/{}?s={}&amp;d=identicon" '
+            'width="{}" height="{}" alt="" loading="lazy">',
+            digest,
+            size * 2,
+            size,
+            size,
+        )
+    return format_html(
+        '<span class="avatar" style="--size:{}px" aria-hidden="true">{}</span>',
+        size,
+        user.username[:1].upper(),
+    )
+
+
+@register.filter
+def shown_name(user: Any, missing: str = "Portus") -> str:
+    """The name to show for USER; MISSING for lines by Portus itself or a deleted account."""
+    return missing if user is None else str(user.shown_name)
+
+
+@register.filter
+def short_digest(digest: str) -> str:
+    """sha256:0123456789ab for sha256:0123...; enough to tell images apart."""
+    algorithm, _, value = (digest or "").partition(":")
+    return f"{algorithm}:{value[:12]}" if value else digest
+
+
+# How an activity line reads; an action missing here shows as its code, which still says enough.
+ACTIVITY_PHRASES = {
+    "namespace.change_description": "edited the description of namespace",
+    "namespace.change_visibility": "changed the visibility of",
+    "namespace.create": "created namespace",
+    "namespace.delete": "deleted namespace",
+    "namespace.transfer": "transferred namespace",
+    "registry.create": "added registry",
+    "registry.update": "changed registry",
+    "repository.change_description": "edited the description of",
+    "repository.comment": "commented on",
+    "repository.delete": "deleted repository",
+    "repository.delete_comment": "deleted a comment on",
+    "repository.delete_tag": "deleted tag",
+    "repository.push": "pushed",
+    "repository.pull": "pulled",
+    "repository.star": "starred",
+    "repository.unstar": "unstarred",
+    "repository.sync": "synchronized",
+    "team.add_member": "added a member to team",
+    "team.change_role": "changed a member's role in team",
+    "team.create": "created team",
+    "team.delete": "deleted team",
+    "team.remove_member": "removed a member from team",
+    "team.update": "edited team",
+    "token.create": "created token",
+    "token.revoke": "revoked token",
+    "user.change_password": "changed the password of",
+    "user.create": "created account",
+    "user.delete": "deleted account",
+    "user.disable": "disabled account",
+    "user.enable": "enabled account",
+    "user.make_admin": "made admin",
+    "user.remove_admin": "removed admin rights of",
+    "user.update": "updated the profile of",
+}
+
+
+@register.filter
+def activity_phrase(action: str) -> str:
+    return ACTIVITY_PHRASES.get(action, action)

@@ -1,0 +1,40 @@
+"""The dashboard: recent activity the user may see, their repositories, stars and a few counts."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+
+from portus import policy
+from portus.registry.models import Registry, Repository, TeamMembership
+from portus.web.access import SignedInRequest, signed_in
+from portus.web.lookups import with_repository_counts
+
+SHOWN = 10
+
+
+@signed_in
+def dashboard(request: SignedInRequest) -> HttpResponse:
+    user = request.user
+    if not Registry.objects.exists():
+        if policy.can_manage_registries(user):
+            return redirect("web:first-run")
+        return render(request, "web/dashboard.html", {"section": "dashboard", "no_registry": True})
+    visible = policy.visible_repositories(user, with_repository_counts(Repository.objects.all()))
+    member_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
+    context = {
+        "section": "dashboard",
+        "activities": policy.visible_activities(user).select_related("actor")[:15],
+        "personal": visible.filter(namespace__owner_id=user.pk).order_by("-updated_at")[:SHOWN],
+        "team_repositories": visible.filter(namespace__team_id__in=member_teams).order_by(
+            "-updated_at"
+        )[:SHOWN],
+        "starred": visible.filter(stars__user_id=user.pk).order_by("-updated_at")[:SHOWN],
+        "counts": {
+            "repositories": policy.visible_repositories(user).count(),
+            "namespaces": policy.visible_namespaces(user).count(),
+            "teams": policy.visible_teams(user).count(),
+            "stars": user.stars.count(),
+        },
+    }
+    return render(request, "web/dashboard.html", context)

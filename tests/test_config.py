@@ -1,0 +1,449 @@
+"""Configuration: config.yml defaults, the local file, PORTUS_* variables, *_FILE secrets,
+strict parsing,
+and the refusals at start-up (production without its secrets, an unsupported database)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from portus.config import DEFAULT_CONFIG, ConfigError, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A copy of config/config.yml in a directory of its own, for a config-local.yml beside it."""
+    directory = tmp_path / "config"
+    directory.mkdir()
+    shutil.copy(DEFAULT_CONFIG, directory / "config.yml")
+    return directory
+
+
+def load(config_dir: Path, **environ: str):
+    return load_config(environ=environ, default_path=config_dir / "config.yml")
+
+
+def write_local(config_dir: Path, data: dict) -> Path:
+    path = config_dir / "config-local.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# -- defaults and overrides ------------------------------------------------------------------------
+
+
+def test_defaults_come_from_config_yml(config_dir: Path) -> None:
+    defaults = yaml.safe_load((config_dir / "config.yml").read_text())
+    config = load(config_dir)
+    assert config.tree == defaults
+    assert config.get("delete.enabled") is False
+    assert config.enabled("delete") is False
+    assert config.get("registry.jwt_expiration_time.value") == 5
+    assert config.get("user_permission.push_images.policy") == "allow-teams"
+    assert config.is_default("machine_fqdn.value")
+
+
+def test_the_original_portus_key_names_are_all_there(config_dir: Path) -> None:
+    config = load(config_dir)
+    for dotted in (
+        "machine_fqdn.value",
+        "registry.jwt_expiration_time.value",
+        "first_user_admin.enabled",
+        "signup.enabled",
+        "delete.enabled",
+        "delete.contributors",
+        "user_permission.push_images.policy",
+        "user_permission.create_team.enabled",
+        "user_permission.manage_team.enabled",
+        "user_permission.create_namespace.enabled",
+        "user_permission.manage_namespace.enabled",
+        "user_permission.change_visibility.enabled",
+        "anonymous_browsing.enabled",
+        "background.sync.enabled",
+    ):
+        config.get(dotted)  # raises KeyError when missing
+
+
+def test_config_local_yml_overrides_defaults(config_dir: Path) -> None:
+    write_local(
+        config_dir, {"delete": {"enabled": True}, "machine_fqdn": {"value": "portus.example.com"}}
+    )
+    config = load(config_dir)
+    assert config.get("delete.enabled") is True
+    assert config.get("delete.contributors") is False  # siblings keep their defaults
+    assert config.get("machine_fqdn.value") == "portus.example.com"
+    assert not config.is_default("machine_fqdn.value")
+
+
+def test_portus_local_config_names_another_local_file(config_dir: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "site.yml"
+    elsewhere.write_text("signup:\n  enabled: false\n")
+    assert load(config_dir, PORTUS_LOCAL_CONFIG=str(elsewhere)).get("signup.enabled") is False
+    with pytest.raises(ConfigError, match="PORTUS_LOCAL_CONFIG"):
+        load(config_dir, PORTUS_LOCAL_CONFIG=str(tmp_path / "missing.yml"))
+
+
+def test_unknown_keys_in_the_local_file_are_refused(config_dir: Path) -> None:
+    write_local(config_dir, {"delete": {"enabeld": True}})
+    with pytest.raises(ConfigError, match=r"unknown setting 'delete\.enabeld'"):
+        load(config_dir)
+
+
+@pytest.mark.parametrize(
+    "local, message",
+    [
+        ({"delete": {"enabled": "yes please"}}, "delete.enabled must be true or false"),
+        ({"registry": {"jwt_expiration_time": {"value": "five"}}}, "must be a whole number"),
+        ({"registry": {"jwt_expiration_time": {"value": True}}}, "must be a whole number"),
+        ({"machine_fqdn": {"value": 42}}, "must be a string"),
+        ({"delete": True}, "delete must be a mapping"),
+    ],
+)
+def test_wrongly_typed_local_values_are_refused(
+    config_dir: Path, local: dict, message: str
+) -> None:
+    write_local(config_dir, local)
+    with pytest.raises(ConfigError, match=message):
+        load(config_dir)
+
+
+def test_a_local_file_that_is_not_yaml_is_refused(config_dir: Path) -> None:
+    (config_dir / "config-local.yml").write_text("delete: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(config_dir)
+    (config_dir / "config-local.yml").write_text("- a list\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load(config_dir)
+
+
+def test_environment_overrides_any_key(config_dir: Path) -> None:
+    write_local(config_dir, {"machine_fqdn": {"value": "from-the-file.example.com"}})
+    config = load(
+        config_dir,
+        PORTUS_MACHINE_FQDN_VALUE="registry.example.com",
+        PORTUS_DELETE_ENABLED="true",
+        PORTUS_DELETE_CONTRIBUTORS="yes",
+        PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE="15",
+        PORTUS_USER_PERMISSION_PUSH_IMAGES_POLICY="admin-only",
+        PORTUS_LOCKOUT_ATTEMPTS="3",
+    )
+    assert (
+        config.get("machine_fqdn.value") == "registry.example.com"
+    )  # the environment beats the file
+    assert config.get("delete.enabled") is True
+    assert config.get("delete.contributors") is True
+    assert config.get("registry.jwt_expiration_time.value") == 15
+    assert config.get("user_permission.push_images.policy") == "admin-only"
+    assert config.get("lockout.attempts") == 3
+
+
+@pytest.mark.parametrize(
+    "word, value",
+    [
+        ("false", False),
+        ("0", False),
+        ("off", False),
+        ("No", False),
+        ("TRUE", True),
+        ("1", True),
+        ("on", True),
+        (" yes ", True),
+    ],
+)
+def test_boolean_words(config_dir: Path, word: str, value: bool) -> None:
+    assert load(config_dir, PORTUS_DELETE_ENABLED=word).get("delete.enabled") is value
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("PORTUS_DELETE_ENABLED", "maybe"),
+        ("PORTUS_DELETE_ENABLED", ""),
+        ("PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE", "5m"),
+        ("PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE", "1.5"),
+        ("PORTUS_LOCKOUT_ATTEMPTS", "ten"),
+    ],
+)
+def test_bad_environment_values_are_refused_naming_the_variable(
+    config_dir: Path, name: str, raw: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load(config_dir, **{name: raw})
+    assert name in str(refused.value)
+    assert repr(raw) in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "name, raw, allowed",
+    [
+        ("PORTUS_USER_PERMISSION_PUSH_IMAGES_POLICY", "everyone", "allow-teams"),
+        ("PORTUS_REGISTRY_JWT_ALGORITHM_VALUE", "HS256", "ES256"),
+        ("PORTUS_BACKGROUND_SYNC_STRATEGY", "sometimes", "update-delete"),
+    ],
+)
+def test_invalid_choices_are_refused_listing_the_valid_ones(
+    config_dir: Path, name: str, raw: str, allowed: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load(config_dir, **{name: raw})
+    assert name in str(refused.value) and allowed in str(refused.value)
+
+
+def test_a_token_lifetime_under_a_minute_is_refused(config_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE"):
+        load(config_dir, PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE="0")
+
+
+def test_file_variables_hold_secrets(config_dir: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text("s3cret-from-a-file\n")
+    config = load(config_dir, PORTUS_EMAIL_SMTP_PASSWORD_FILE=str(secret))
+    assert config.get("email.smtp.password") == "s3cret-from-a-file"  # trailing newline stripped
+    # The variable itself wins over its _FILE.
+    assert (
+        load(
+            config_dir,
+            PORTUS_EMAIL_SMTP_PASSWORD="direct",
+            PORTUS_EMAIL_SMTP_PASSWORD_FILE=str(secret),
+        ).get("email.smtp.password")
+        == "direct"
+    )
+    flag = tmp_path / "delete-flag"
+    flag.write_text("true")
+    assert load(config_dir, PORTUS_DELETE_ENABLED_FILE=str(flag)).get("delete.enabled") is True
+
+
+def test_an_unreadable_file_variable_is_refused_naming_it(config_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="PORTUS_EMAIL_SMTP_PASSWORD_FILE"):
+        load(config_dir, PORTUS_EMAIL_SMTP_PASSWORD_FILE=str(tmp_path / "nope"))
+
+
+def test_a_bad_value_in_a_file_variable_names_the_variable(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    flag = tmp_path / "delete-flag"
+    flag.write_text("perhaps")
+    with pytest.raises(ConfigError, match="PORTUS_DELETE_ENABLED"):
+        load(config_dir, PORTUS_DELETE_ENABLED_FILE=str(flag))
+
+
+# -- start-up refusals, in a fresh process ---------------------------------------------------------
+
+
+def start_django(tmp_path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """Set Django up in a new interpreter with only ENVIRON's PORTUS_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTUS_", "DJANGO_"))}
+    env.update(
+        {
+            "PORTUS_DATA_DIR": str(tmp_path / "data"),
+            "PORTUS_LOCAL_CONFIG": str(tmp_path / "empty.yml"),
+        }
+    )
+    (tmp_path / "empty.yml").write_text("{}\n")
+    env.update(environ)
+    code = (
+        "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'portus.settings'; "
+        "django.setup(); print('ok')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = tmp_path / "token.key"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+PRODUCTION_NEEDS = {
+    "PORTUS_SECRET_KEY_BASE": "a-long-random-secret-" * 3,
+    "PORTUS_KEY_PATH": None,  # filled in with key_file
+    "PORTUS_MACHINE_FQDN_VALUE": "portus.example.com",
+}
+
+
+def production_env(key_file: Path) -> dict[str, str]:
+    env = {"PORTUS_ENV": "production", **PRODUCTION_NEEDS}
+    env["PORTUS_KEY_PATH"] = str(key_file)
+    return env
+
+
+def test_production_starts_with_its_three_settings(tmp_path: Path, key_file: Path) -> None:
+    started = start_django(tmp_path, **production_env(key_file))
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION_NEEDS))
+def test_production_refuses_to_start_without_one_and_names_it(
+    tmp_path: Path, key_file: Path, missing: str
+) -> None:
+    env = production_env(key_file)
+    del env[missing]
+    refused = start_django(tmp_path, **env)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr  # one readable line, no traceback
+    assert lines[0].startswith("portus: configuration error: production mode needs")
+    assert missing in lines[0]
+    for present in set(PRODUCTION_NEEDS) - {missing}:
+        assert present not in lines[0]
+
+
+def test_production_names_all_that_is_missing(tmp_path: Path) -> None:
+    refused = start_django(tmp_path, PORTUS_ENV="production")
+    assert refused.returncode == 2
+    for name in PRODUCTION_NEEDS:
+        assert name in refused.stderr
+
+
+def test_production_accepts_the_fqdn_from_the_local_file(tmp_path: Path, key_file: Path) -> None:
+    local = tmp_path / "site.yml"
+    local.write_text("machine_fqdn:\n  value: portus.example.org\n")
+    env = production_env(key_file)
+    del env["PORTUS_MACHINE_FQDN_VALUE"]
+    assert start_django(tmp_path, **env, PORTUS_LOCAL_CONFIG=str(local)).returncode == 0
+
+
+def test_production_refuses_a_local_file_that_leaves_the_placeholder_fqdn(
+    tmp_path: Path, key_file: Path
+) -> None:
+    local = tmp_path / "site.yml"
+    local.write_text("delete:\n  enabled: true\n")
+    env = production_env(key_file)
+    del env["PORTUS_MACHINE_FQDN_VALUE"]
+    refused = start_django(tmp_path, **env, PORTUS_LOCAL_CONFIG=str(local))
+    assert refused.returncode == 2 and "PORTUS_MACHINE_FQDN_VALUE" in refused.stderr
+
+
+def test_production_refuses_a_key_path_that_does_not_exist(tmp_path: Path, key_file: Path) -> None:
+    env = production_env(key_file)
+    env["PORTUS_KEY_PATH"] = str(tmp_path / "no-such.key")
+    refused = start_django(tmp_path, **env)
+    assert refused.returncode == 2
+    assert "PORTUS_KEY_PATH" in refused.stderr and "no such file" in refused.stderr
+
+
+def test_production_reads_the_secret_from_a_file(tmp_path: Path, key_file: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("a-long-random-secret-from-a-file-0123456789\n")
+    env = production_env(key_file)
+    del env["PORTUS_SECRET_KEY_BASE"]
+    env["PORTUS_SECRET_KEY_BASE_FILE"] = str(secret)
+    started = start_django(tmp_path, **env)
+    assert started.returncode == 0, started.stderr
+
+
+def test_portusctl_migrate_refuses_a_bad_value_before_touching_the_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTUS_", "DJANGO_"))}
+    env.update({"PORTUS_DATA_DIR": str(tmp_path / "data"), "PORTUS_DELETE_ENABLED": "maybe"})
+    refused = subprocess.run(
+        [sys.executable, "-m", "portus.cli", "migrate"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "PORTUS_DELETE_ENABLED='maybe'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "data" / "portus.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    "environ, name",
+    [
+        ({"PORTUS_DB_ADAPTER": "oracle"}, "PORTUS_DB_ADAPTER"),
+        (
+            {"PORTUS_DB_PORT": "five-four-three-two", "PORTUS_DB_ADAPTER": "postgresql"},
+            "PORTUS_DB_PORT",
+        ),
+        ({"PORTUS_DB_TIMEOUT": "soon"}, "PORTUS_DB_TIMEOUT"),
+        ({"PORTUS_ENV": "staging"}, "PORTUS_ENV"),
+        ({"PORTUS_DEBUG": "sure"}, "PORTUS_DEBUG"),
+    ],
+)
+def test_bad_process_settings_are_refused_naming_the_variable(
+    tmp_path: Path, environ: dict, name: str
+) -> None:
+    refused = start_django(tmp_path, **environ)
+    assert refused.returncode == 2
+    assert name in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_an_unsupported_database_adapter_says_what_is_supported(tmp_path: Path) -> None:
+    refused = start_django(tmp_path, PORTUS_DB_ADAPTER="oracle")
+    assert "'oracle' is not supported" in refused.stderr
+    assert "sqlite3, postgresql or mysql" in refused.stderr
+
+
+def test_database_settings_come_from_portus_db_variables(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTUS_", "DJANGO_"))}
+    env.update(
+        {
+            "PORTUS_DATA_DIR": str(tmp_path / "data"),
+            "PORTUS_DB_ADAPTER": "postgresql",
+            "PORTUS_DB_HOST": "db.internal",
+            "PORTUS_DB_PORT": "6543",
+            "PORTUS_DB_USERNAME": "portus",
+            "PORTUS_DB_DATABASE": "portus_prod",
+            "PORTUS_DB_PASSWORD_FILE": str(tmp_path / "db-password"),
+            "PORTUS_DB_POOL": "7",
+            "PORTUS_DB_TIMEOUT": "9",
+        }
+    )
+    (tmp_path / "db-password").write_text("pw-from-file\n")
+    code = (
+        "import os, json; os.environ['DJANGO_SETTINGS_MODULE'] = 'portus.settings'; "
+        "from django.conf import settings; "
+        "print(json.dumps(settings.DATABASES['default'], default=str))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    import json
+
+    db = json.loads(shown.stdout)
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["HOST"], db["PORT"], db["USER"], db["NAME"], db["PASSWORD"]) == (
+        "db.internal",
+        6543,
+        "portus",
+        "portus_prod",
+        "pw-from-file",
+    )
+    assert db["OPTIONS"]["pool"]["max_size"] == 7
+    assert db["OPTIONS"]["connect_timeout"] == 9
+
+
+def test_an_unsupported_python_is_refused_with_a_clear_message() -> None:
+    # sys.version_info stands in for an old interpreter: the check reads nothing else.
+    code = "import sys; sys.version_info = (3, 10, 12, 'final', 0); import portus"
+    refused = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 1
+    assert "Portus needs Python 3.11 or newer" in refused.stderr
+    assert "Traceback" not in refused.stderr
