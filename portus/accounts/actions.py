@@ -42,7 +42,9 @@ def create_user(
 
 
 @transaction.atomic
-def create_token(*, user: User, name: str, expires_at: datetime | None = None, actor: Any) -> tuple[ApplicationToken, str]:
+def create_token(
+    *, user: User, name: str, expires_at: datetime | None = None, actor: Any
+) -> tuple[ApplicationToken, str]:
     """Create a token; the plain secret is returned once and never stored."""
     name = name.strip()
     if not name:
@@ -105,7 +107,9 @@ def delete_user(*, user: User, actor: Any) -> None:
 
     for membership in TeamMembership.objects.filter(user=user, role=Role.OWNER).select_related("team"):
         if membership.team.memberships.filter(role=Role.OWNER).count() <= 1:
-            raise ActionError(f"{user.username} is the last owner of {membership.team.name}; give it another owner first.")
+            raise ActionError(
+                f"{user.username} is the last owner of {membership.team.name}; give it another owner first."
+            )
     record(actor, "user.delete", user.username)
     # Delete the personal namespace first: on MySQL/MariaDB, Django cascades a nullable foreign
     # key by setting it to NULL before deleting, which the namespace's kind/owner check refuses.

@@ -58,7 +58,7 @@ def check_database() -> Check:
 
 
 def check_registries() -> dict[str, Check]:
-    from portus.web.registry_check import check_registry
+    from portus.registry.reachability import check_registry
 
     registries = list(Registry.objects.order_by("pk"))
     if not registries:

@@ -122,7 +122,7 @@ def validate_registry(
 ) -> Reachability:
     # Admins only: otherwise anyone could make Portus probe hosts on its network for them.
     _manager(request)
-    from portus.web.registry_check import check_registry
+    from portus.registry.reachability import check_registry
 
     try:
         result = check_registry(hostname, use_ssl)

@@ -11,11 +11,12 @@ from ninja import Field, Query, Router, Schema, Status
 
 from portus import policy
 from portus.api.auth import OPTIONAL, principal, signed_in
-from portus.api.errors import ERRORS, Error, forbidden, not_found
+from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
 from portus.api.pagination import PageParams, paginate
 from portus.api.params import Body, ObjectId
 from portus.api.tags import TagFilters, TagGroupOut, TagOut, tag_group_page, tag_page
 from portus.registry import actions
+from portus.registry.deletion import RegistryDeletionError, delete_repository_images
 from portus.registry.models import Namespace, Repository, Star, Tag
 from portus.registry.names import split_repository_name
 
@@ -167,7 +168,7 @@ def update_repository(request: HttpRequest, repository_id: ObjectId, payload: Re
 
 @router.delete(
     "/{repository_id}",
-    response={204: None, ERRORS: Error},
+    response={204: None, ERRORS: Error, 502: Error},
     auth=OPTIONAL,
     summary="Delete a repository and its tags",
 )
@@ -176,7 +177,10 @@ def delete_repository(request: HttpRequest, repository_id: ObjectId) -> Status[N
     repository = visible_repository(request, repository_id)
     if not policy.can_delete(actor, repository.namespace):
         raise forbidden("You may not delete this repository (deletion may be disabled, or you are not an owner).")
-    actions.delete_repository(repository=repository, actor=actor)
+    try:
+        delete_repository_images(repository=repository, actor=actor)
+    except RegistryDeletionError as exc:
+        raise ApiError(502, str(exc)) from None
     return Status(204, None)
 
 

@@ -11,10 +11,10 @@ from ninja import Field, Router, Schema, Status
 
 from portus import policy
 from portus.api.auth import OPTIONAL, principal, signed_in
-from portus.api.errors import ERRORS, Error, forbidden, not_found
+from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
 from portus.api.pagination import PageParams, paginate
 from portus.api.params import ObjectId
-from portus.registry import actions
+from portus.registry.deletion import RegistryDeletionError, delete_image
 from portus.registry.models import Repository, Tag
 
 router = Router(tags=["tags"])
@@ -128,11 +128,14 @@ def show_tag(request: HttpRequest, tag_id: ObjectId) -> TagOut:
     return tag_out(tag, tag.repository)
 
 
-@router.delete("/{tag_id}", response={204: None, ERRORS: Error}, auth=OPTIONAL, summary="Delete a tag")
+@router.delete("/{tag_id}", response={204: None, ERRORS: Error, 502: Error}, auth=OPTIONAL, summary="Delete a tag")
 def delete_tag(request: HttpRequest, tag_id: ObjectId) -> Status[None]:
     actor = signed_in(request)
     tag = visible_tag(request, tag_id)
     if not policy.can_delete(actor, tag.repository.namespace):
         raise forbidden("You may not delete tags here (deletion may be disabled, or you are not an owner).")
-    actions.delete_tag(tag=tag, actor=actor)
+    try:
+        delete_image(tag=tag, actor=actor)
+    except RegistryDeletionError as exc:
+        raise ApiError(502, str(exc)) from None
     return Status(204, None)

@@ -20,10 +20,10 @@ from portus.accounts.models import User
 from portus.background.models import TaskStatus
 from portus.registry import actions
 from portus.registry.models import Activity, EventState, Registry, RegistryEvent
+from portus.registry.reachability import check_registry
 from portus.web.access import SignedInRequest, admin_only
 from portus.web.forms import RegistryForm, UserCreateForm
 from portus.web.lookups import paginate
-from portus.web.registry_check import check_registry
 from portus.web.views.profile import handle_token_create, revoke, tokens_context
 
 

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_POST
 
 from portus import policy
 from portus.registry import actions
+from portus.registry.deletion import RegistryDeletionError, delete_repository_images
 from portus.registry.models import Comment, Repository, Star, Tag
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal, signed_in
 from portus.web.forms import CommentForm, DescriptionForm
 from portus.web.lookups import paginate, visible_repository_or_404
-from portus.web.registry_deletion import RegistryDeletionError, delete_manifest
 
 IMAGES_PER_PAGE = 25
 
@@ -181,15 +181,12 @@ def repository_delete(request: SignedInRequest, pk: int) -> HttpResponse:
     tag_count = repository.tags.count()
     error = ""
     if request.method == "POST":
-        digests = list(repository.tags.values_list("digest", flat=True).distinct())
+        namespace_pk = repository.namespace_id
         try:
-            for digest in digests:
-                delete_manifest(repository.namespace.registry, repository.full_name, digest)
+            delete_repository_images(repository=repository, actor=request.user)
         except RegistryDeletionError as exc:
             error = str(exc)
         else:
-            namespace_pk = repository.namespace_id
-            actions.delete_repository(repository=repository, actor=request.user)
             messages.success(request, f"Repository {repository.full_name} deleted.")
             return redirect("web:namespace", namespace_pk)
     return render(

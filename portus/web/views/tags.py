@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from portus import policy
-from portus.registry import actions
+from portus.registry.deletion import RegistryDeletionError, delete_image
 from portus.registry.models import Repository, Tag
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal, signed_in
 from portus.web.lookups import visible_repository_or_404
 from portus.web.manifests import manifest_details
-from portus.web.registry_deletion import RegistryDeletionError, delete_manifest
 
 
 def _tag(repository: Repository, name: str) -> Tag:
@@ -53,14 +51,11 @@ def tag_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
     if request.method == "POST":
         try:
             # The registry deletes by digest: every tag on this image goes, so Portus drops all.
-            delete_manifest(repository.namespace.registry, repository.full_name, tag.digest)
+            removed = delete_image(tag=tag, actor=request.user)
         except RegistryDeletionError as exc:
             error = str(exc)
         else:
-            with transaction.atomic():
-                for doomed in same_image:
-                    actions.delete_tag(tag=doomed, actor=request.user)
-            names = ", ".join(t.name for t in same_image)
+            names = ", ".join(t.name for t in removed)
             messages.success(request, f"Deleted {repository.full_name}:{names}.")
             return redirect("web:repository", repository.pk)
     return render(
