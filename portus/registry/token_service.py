@@ -83,7 +83,9 @@ def find_registry(service: str | None) -> Registry:
         raise TokenRequestError(
             400, "BAD_REQUEST", f"unknown service {service!r}: no registry with that host name is configured in Portus."
         )
-    _registries[service] = (now + REGISTRY_MEMORY_SECONDS, registry)
+    if service in (registry.hostname, registry.external_hostname):
+        # Only exact names: a case-insensitive collation must not let clients grow this dict.
+        _registries[service] = (now + REGISTRY_MEMORY_SECONDS, registry)
     return registry
 
 

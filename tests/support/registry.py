@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,8 +13,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from django.core.signals import request_finished, request_started
 
 from tests.conftest import require
+
+# Requests the live server is still answering. A registry that stops may leave a notification
+# being handled; the test database must not be flushed under it (PostgreSQL reports a deadlock).
+_in_flight = 0
+_in_flight_lock = threading.Lock()
+
+
+def _request_started(**_: object) -> None:
+    global _in_flight
+    with _in_flight_lock:
+        _in_flight += 1
+
+
+def _request_finished(**_: object) -> None:
+    global _in_flight
+    with _in_flight_lock:
+        _in_flight -= 1
+
+
+request_started.connect(_request_started, weak=False, dispatch_uid="tests-in-flight-started")
+request_finished.connect(_request_finished, weak=False, dispatch_uid="tests-in-flight-finished")
+
+
+def wait_for_requests_to_finish(timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while _in_flight > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def free_port() -> int:
@@ -78,6 +107,7 @@ def running_registry(config_text: str, hostname: str, workdir: Path) -> Iterator
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        wait_for_requests_to_finish()
 
 
 def skopeo(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
