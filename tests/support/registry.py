@@ -17,22 +17,22 @@ from django.core.signals import request_finished, request_started
 
 from tests.conftest import require
 
-# Requests the live server is still answering. A registry that stops may leave a notification
-# being handled; the test database must not be flushed under it (PostgreSQL reports a deadlock).
-_in_flight = 0
+# Requests the live server's threads are still answering. A registry that stops may leave a
+# notification being handled; the test database must not be flushed under it (PostgreSQL reports a
+# deadlock). Only server threads count: the test client answers in the test's own thread.
+_in_flight: set[int] = set()
 _in_flight_lock = threading.Lock()
 
 
 def _request_started(**_: object) -> None:
-    global _in_flight
-    with _in_flight_lock:
-        _in_flight += 1
+    if threading.current_thread() is not threading.main_thread():
+        with _in_flight_lock:
+            _in_flight.add(threading.get_ident())
 
 
 def _request_finished(**_: object) -> None:
-    global _in_flight
     with _in_flight_lock:
-        _in_flight -= 1
+        _in_flight.discard(threading.get_ident())
 
 
 request_started.connect(_request_started, weak=False, dispatch_uid="tests-in-flight-started")
@@ -41,7 +41,7 @@ request_finished.connect(_request_finished, weak=False, dispatch_uid="tests-in-f
 
 def wait_for_requests_to_finish(timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
-    while _in_flight > 0 and time.monotonic() < deadline:
+    while _in_flight and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
