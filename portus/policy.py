@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from portus.accounts.models import INTERNAL_ACCOUNT
 from portus.registry.models import Namespace, NamespaceKind, Repository, Role, Team, TeamMembership, Visibility
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 class _Internal:
     """Portus's own account, used to read the registry (catalog, manifests) during synchronization."""
 
-    username = "portus"
+    username = INTERNAL_ACCOUNT
     is_authenticated = True
 
     def __repr__(self) -> str:

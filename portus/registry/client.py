@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 import requests
 from django.conf import settings
 
+from portus.accounts.models import INTERNAL_ACCOUNT
 from portus.registry.models import Registry
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -35,7 +36,6 @@ MANIFEST_MEDIA_TYPES = (
 # Without the index types in Accept, the registry would answer a manifest list with one of its
 # images (or a converted schema 1 manifest), and the digest would not be the one that was pushed.
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
-INTERNAL_ACCOUNT = "portus"
 
 
 class RegistryError(Exception):
