@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from portus.background.models import SyncMark, TaskName, TaskStatus
+from portus.background.models import TaskName, TaskStatus
 from portus.background.worker import Worker
 from portus.cli import main as portusctl
-from portus.registry.models import Activity, RegistryEvent, Repository, Tag
+from portus.registry.models import Activity, RegistryEvent, Repository, SyncMark, Tag
 from portus.registry.sync import Synchronizer
 from tests.conftest import PASSWORD
 from tests.e2e import Stack, start_stack
@@ -54,26 +54,19 @@ def push_unknown(stack: Stack, repository: str, tag: str = "v1") -> Image:
     return image
 
 
-def known_only_to_portus(
-    stack: Stack, name: str = "gone", tags: tuple[str, ...] = ("v1",)
-) -> Repository:
+def known_only_to_portus(stack: Stack, name: str = "gone", tags: tuple[str, ...] = ("v1",)) -> Repository:
     """A repository in the database that the registry does not hold (deleted behind Portus's back)."""
     repository = Repository.objects.create(namespace=stack.world.namespace, name=name)
     earlier = timezone.now() - timezone.timedelta(minutes=5)
     repository.created_at = earlier
     repository.save()
     for tag in tags:
-        Tag.objects.create(
-            repository=repository, name=tag, digest="sha256:" + "0" * 64, pushed_at=earlier
-        )
+        Tag.objects.create(repository=repository, name=tag, digest="sha256:" + "0" * 64, pushed_at=earlier)
     return repository
 
 
 def tags() -> set[str]:
-    return {
-        f"{t.repository.full_name}:{t.name}"
-        for t in Tag.objects.select_related("repository__namespace")
-    }
+    return {f"{t.repository.full_name}:{t.name}" for t in Tag.objects.select_related("repository__namespace")}
 
 
 @pytest.fixture
@@ -90,9 +83,7 @@ def sync_with(portus_config: Any, strategy: str) -> Worker:
     return worker
 
 
-def test_update_adds_what_the_registry_holds_and_deletes_nothing(
-    both_ways: Any, portus_config: Any
-) -> None:
+def test_update_adds_what_the_registry_holds_and_deletes_nothing(both_ways: Any, portus_config: Any) -> None:
     _, image = both_ways
     sync_with(portus_config, "update")
     assert tags() == {"acme/unknown:v1", "acme/gone:v1"}
@@ -104,20 +95,14 @@ def test_update_adds_what_the_registry_holds_and_deletes_nothing(
     )
     assert Activity.objects.filter(action="repository.sync", target="acme/unknown").exists()
     status = TaskStatus.objects.get(name=TaskName.REGISTRY_SYNC)
-    assert (
-        status.last_success_at is not None
-        and status.next_run_at is not None
-        and not status.last_error
-    )
+    assert status.last_success_at is not None and status.next_run_at is not None and not status.last_error
 
 
 def test_update_delete_adds_and_deletes(both_ways: Any, portus_config: Any) -> None:
     stack, _ = both_ways
     # A tag Portus knows on a repository the registry does hold, but not under that tag.
     Tag.objects.create(
-        repository=Repository.objects.get_or_create(
-            namespace=stack.world.namespace, name="unknown"
-        )[0],
+        repository=Repository.objects.get_or_create(namespace=stack.world.namespace, name="unknown")[0],
         name="old",
         digest="sha256:" + "1" * 64,
         pushed_at=timezone.now() - timezone.timedelta(hours=1),
@@ -125,15 +110,11 @@ def test_update_delete_adds_and_deletes(both_ways: Any, portus_config: Any) -> N
     sync_with(portus_config, "update-delete")
     assert tags() == {"acme/unknown:v1"}
     assert Activity.objects.filter(action="repository.delete", target="acme/gone").exists()
-    assert Activity.objects.filter(
-        action="repository.delete_tag", target="acme/unknown:old"
-    ).exists()
+    assert Activity.objects.filter(action="repository.delete_tag", target="acme/unknown:old").exists()
     assert not SyncMark.objects.exists()  # the run cleans up its marks
 
 
-def test_initial_runs_only_while_portus_knows_no_repository(
-    stack: Stack, portus_config: Any
-) -> None:
+def test_initial_runs_only_while_portus_knows_no_repository(stack: Stack, portus_config: Any) -> None:
     push_unknown(stack, "acme/unknown")
     sync_with(portus_config, "initial")
     assert tags() == {"acme/unknown:v1"}
@@ -145,9 +126,7 @@ def test_initial_runs_only_while_portus_knows_no_repository(
     assert tags() == {"acme/unknown:v1", "acme/gone:v1"}
 
 
-def test_on_start_runs_once_fully_when_the_worker_starts(
-    both_ways: Any, portus_config: Any
-) -> None:
+def test_on_start_runs_once_fully_when_the_worker_starts(both_ways: Any, portus_config: Any) -> None:
     stack, _ = both_ways
     worker = sync_with(portus_config, "on-start")
     assert tags() == {"acme/unknown:v1"}
@@ -195,17 +174,13 @@ def test_dry_run_prints_what_it_would_do_and_changes_nothing(both_ways: Any) -> 
     assert not Activity.objects.filter(action__startswith="repository.").exists()
 
 
-def test_registry_failing_half_way_through_the_catalog_deletes_nothing(
-    stack: Stack, portus_config: Any
-) -> None:
+def test_registry_failing_half_way_through_the_catalog_deletes_nothing(stack: Stack, portus_config: Any) -> None:
     for name in ("a-first", "b-second", "c-third"):
         push_unknown(stack, f"acme/{name}")
     known_only_to_portus(stack, "gone")
     # The repository on the first page lost a tag too: deleting it would also be wrong after a failure.
     Tag.objects.create(
-        repository=Repository.objects.get_or_create(
-            namespace=stack.world.namespace, name="a-first"
-        )[0],
+        repository=Repository.objects.get_or_create(namespace=stack.world.namespace, name="a-first")[0],
         name="stale",
         digest="sha256:" + "2" * 64,
         pushed_at=timezone.now() - timezone.timedelta(hours=1),
@@ -219,22 +194,16 @@ def test_registry_failing_half_way_through_the_catalog_deletes_nothing(
             stack.registry.process.terminate()
             stack.registry.process.wait(timeout=10)
 
-    report = Synchronizer(
-        stack.world.registry, delete=True, on_page=stop_the_registry_after_the_first_page
-    ).run()
+    report = Synchronizer(stack.world.registry, delete=True, on_page=stop_the_registry_after_the_first_page).run()
     assert not report.complete
     assert "cannot reach the registry" in report.error
     assert report.deleted_repositories == report.deleted_tags == 0
     assert Repository.objects.filter(name="gone").exists()
     assert Tag.objects.filter(repository__name="a-first", name="stale").exists()
-    assert Tag.objects.filter(
-        repository__name="a-first", name="v1"
-    ).exists()  # what was read is kept
+    assert Tag.objects.filter(repository__name="a-first", name="v1").exists()  # what was read is kept
 
 
-def test_a_repository_with_events_during_the_run_is_left_to_the_events(
-    stack: Stack, portus_config: Any
-) -> None:
+def test_a_repository_with_events_during_the_run_is_left_to_the_events(stack: Stack, portus_config: Any) -> None:
     push_unknown(stack, "acme/busy")
     repository = known_only_to_portus(stack, "busy", tags=("v1",))
     RegistryEvent.objects.create(

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from portus.accounts.models import ApplicationToken, User, token_digest, validate_username
-from portus.registry.actions import ActionError, ensure_personal_namespace
+from portus.errors import ActionError
+from portus.registry.actions import ensure_personal_namespace
 from portus.registry.activity import record
 
 

@@ -11,7 +11,7 @@ from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.responses import codes_4xx
 
-from portus.registry.actions import ActionError
+from portus.errors import ActionError
 from portus.registry.names import InvalidName
 
 if TYPE_CHECKING:

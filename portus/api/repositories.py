@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
@@ -17,7 +16,7 @@ from portus.api.params import Body, ObjectId
 from portus.api.tags import TagFilters, TagGroupOut, TagOut, tag_group_page, tag_page
 from portus.registry import actions
 from portus.registry.deletion import RegistryDeletionError, delete_repository_images
-from portus.registry.models import Namespace, Repository, Star, Tag
+from portus.registry.models import Namespace, Repository, Star
 from portus.registry.names import split_repository_name
 
 router = Router(tags=["repositories"])
@@ -58,20 +57,14 @@ class RepositoryUpdate(Body):
 
 
 def repositories_out(request: HttpRequest, repositories: list[Repository]) -> list[RepositoryOut]:
-    """Three bulk queries for the whole page, whatever its size."""
+    """Two bulk queries for the whole page, whatever its size."""
     ids = [r.pk for r in repositories]
-    tag_counts = dict(
-        Tag.objects.filter(repository__in=ids)
-        .values("repository")
-        .annotate(n=Count("pk"))
-        .values_list("repository", "n")
-    )
-    star_counts = dict(
-        Star.objects.filter(repository__in=ids)
-        .values("repository")
-        .annotate(n=Count("pk"))
-        .values_list("repository", "n")
-    )
+    counts = {
+        pk: (tags, stars)
+        for pk, tags, stars in Repository.objects.filter(pk__in=ids)
+        .with_counts()
+        .values_list("pk", "tag_count", "star_count")
+    }
     user = principal(request)
     starred: set[int] = set()
     if user is not None and ids:
@@ -87,8 +80,8 @@ def repositories_out(request: HttpRequest, repositories: list[Repository]) -> li
             description=r.description,
             created_at=r.created_at,
             updated_at=r.updated_at,
-            tag_count=tag_counts.get(r.pk, 0),
-            star_count=star_counts.get(r.pk, 0),
+            tag_count=counts.get(r.pk, (0, 0))[0],
+            star_count=counts.get(r.pk, (0, 0))[1],
             starred=r.pk in starred,
         )
         for r in repositories

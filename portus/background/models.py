@@ -1,4 +1,4 @@
-"""The worker's bookkeeping: one status row per task, and the marks a synchronization run leaves."""
+"""The worker's bookkeeping: one status row per task."""
 
 from __future__ import annotations
 
@@ -37,20 +37,3 @@ class TaskStatus(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class SyncMark(models.Model):
-    """A repository a synchronization run found in the registry.
-
-    Kept in the database, not in memory, so a run over a huge catalog needs no more memory."""
-
-    run = models.CharField(max_length=64)
-    repository_id = models.BigIntegerField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["run", "repository_id"], name="one_mark_per_run")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.run}: repository {self.repository_id}"

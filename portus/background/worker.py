@@ -2,10 +2,11 @@
 
 Built like healthchecks' ``sendalerts``: a loop of small ``handle_one_x() -> bool`` steps, a
 stop flag set by SIGTERM/SIGINT (the current item always finishes), ``close_old_connections()``
-each turn, and claims instead of long locks. An event is claimed with a compare-and-set UPDATE
-that also sets a lease; the registry is read outside any transaction; then one transaction
-re-checks the claim, applies the event and marks it done. A worker killed in between leaves the
-event to whoever sees its lease expire.
+each turn, and claims instead of long locks. The worker only claims, leases, retries and releases;
+what an event means is ``registry.events``'s business. An event is claimed with a compare-and-set
+UPDATE that also sets a lease; ``events.read_registry`` runs outside any transaction; then one
+transaction re-checks the claim, runs ``events.apply_event`` and marks the event done. A worker
+killed in between leaves the event to whoever sees its lease expire.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from django.utils import timezone
 
 from portus.background.models import TaskName, TaskStatus
 from portus.background.wakeup import Waiter
-from portus.registry.client import ManifestInfo, ManifestNotFound, RegistryClient, RegistryError
-from portus.registry.events import apply_event, find_namespace
+from portus.registry import events
+from portus.registry.client import RegistryClient, RegistryError
 from portus.registry.models import EventState, Registry, RegistryEvent
-from portus.registry.sync import Synchronizer, should_run
+from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
 
 log = logging.getLogger("portus.background")
 # A module with handle_one_scan() -> bool, provided by the security scanning work.
@@ -135,21 +136,15 @@ class Worker:
         if claimed is None:
             return False
         event, claim = claimed
-        info: ManifestInfo | None = None
         try:
-            # No registry read for a namespace Portus lacks: apply_event skips it and says why.
-            if event.action == "push" and find_namespace(event.registry, event.repository)[0] is not None:
-                try:
-                    info = self.client(event.registry).describe(event.repository, event.digest)
-                except ManifestNotFound:
-                    info = None
+            reading = events.read_registry(event, self.client(event.registry))
             with transaction.atomic():
                 finished = RegistryEvent.objects.filter(pk=event.pk, claim=claim, state=EventState.PENDING).update(
                     state=EventState.DONE, processed_at=timezone.now(), lease_until=None
                 )
                 if finished != 1:
                     raise LostClaim(event.event_id)
-                outcome = apply_event(event, info)
+                outcome = events.apply_event(event, reading)
                 RegistryEvent.objects.filter(pk=event.pk).update(state=outcome.state, result=outcome.result[:2000])
         except LostClaim:
             log.warning("event %s was taken over by another worker; dropping our work", event.event_id)
@@ -218,16 +213,17 @@ class Worker:
 
     # -- registry synchronization -------------------------------------------------------------
 
-    def sync_strategy(self) -> str:
+    def sync_strategy(self) -> str | None:
+        """The configured strategy; None while synchronization is switched off."""
         if not settings.PORTUS.enabled("background.sync"):
-            return "disabled"
+            return None
         return str(setting("background.sync.strategy"))
 
     def handle_one_sync(self) -> bool:
         strategy = self.sync_strategy()
         at_start, self.sync_at_start = self.sync_at_start, False
         status, _ = TaskStatus.objects.get_or_create(name=TaskName.REGISTRY_SYNC)
-        if strategy == "disabled" or (strategy == "on-start" and not at_start):
+        if strategy is None or not may_run(strategy, at_start=at_start):
             if status.enabled:
                 TaskStatus.objects.filter(pk=status.pk).update(enabled=False, next_run_at=None)
             return False
@@ -270,10 +266,10 @@ class Worker:
         TaskStatus.objects.filter(pk=status.pk, claim=claim).update(**fields)
         return bool(reports)
 
-    def synchronize(self, registry: Registry, *, delete: bool, claim: str) -> Any:
+    def synchronize(self, registry: Registry, *, delete: bool, claim: str) -> SyncReport:
         lease = dt.timedelta(seconds=int(setting("background.lease.value")))
 
-        def between_pages(report: Any) -> None:
+        def between_pages(report: SyncReport) -> None:
             # Keep our claim on the sync task, and keep events flowing while a long run goes on.
             TaskStatus.objects.filter(name=TaskName.REGISTRY_SYNC, claim=claim).update(
                 lease_until=timezone.now() + lease, backlog=report.repositories_read
@@ -282,7 +278,7 @@ class Worker:
                 pass
             self.write_event_status()
 
-        log.info("synchronizing %s (%s)", registry.hostname, "update-delete" if delete else "update")
+        log.info("synchronizing %s (%s)", registry.hostname, "deleting too" if delete else "adding and changing")
         report = Synchronizer(
             registry,
             delete=delete,

@@ -23,7 +23,7 @@ def django_command(
         setup_django()
         from django.core.exceptions import ObjectDoesNotExist
 
-        from portus.registry.actions import ActionError
+        from portus.errors import ActionError
         from portus.registry.names import InvalidName
 
         try:

@@ -24,7 +24,7 @@ def sync(args: argparse.Namespace) -> int:
     from django.conf import settings
 
     from portus.registry.models import Registry
-    from portus.registry.sync import Synchronizer
+    from portus.registry.sync import Synchronizer, deletes
 
     registries = Registry.objects.order_by("pk")
     if args.registry:
@@ -36,7 +36,7 @@ def sync(args: argparse.Namespace) -> int:
             else "no registry yet; add one with `portusctl registry add`."
         )
     strategy = settings.PORTUS.get("background.sync.strategy")
-    delete = args.delete if args.delete is not None else strategy in ("update-delete", "on-start")
+    delete = args.delete if args.delete is not None else deletes(strategy)
     complete = True
     for registry in registries:
         print(

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
 
+from portus.accounts.models import User
+from portus.errors import ActionError
 from portus.registry.activity import record
 from portus.registry.models import (
+    Comment,
     Namespace,
     NamespaceKind,
     Registry,
     Repository,
     Role,
+    Star,
     Tag,
     Team,
     TeamMembership,
     Visibility,
 )
 from portus.registry.names import check_namespace_name
-
-
-class ActionError(Exception):
-    """A change that cannot be made as asked; the message says why and what to do instead."""
 
 
 def default_registry() -> Registry | None:
@@ -34,8 +35,6 @@ def default_registry() -> Registry | None:
 def create_registry(
     *, name: str, hostname: str, external_hostname: str = "", use_ssl: bool = False, actor: Any = None
 ) -> Registry:
-    from portus.accounts.models import User
-
     name, hostname = name.strip(), hostname.strip()
     if not name or not hostname:
         raise ActionError("A registry needs a name and a HOST:PORT Portus reaches it at.")
@@ -48,7 +47,10 @@ def create_registry(
         name=name, hostname=hostname, external_hostname=external_hostname, use_ssl=use_ssl
     )
     Namespace.objects.create(
-        registry=registry, name="", kind=NamespaceKind.GLOBAL, visibility=Visibility.PUBLIC,
+        registry=registry,
+        name="",
+        kind=NamespaceKind.GLOBAL,
+        visibility=Visibility.PUBLIC,
         description="Images whose names have no namespace, such as `busybox`.",
     )
     for user in User.objects.filter(bot=False, personal_namespace__isnull=True):
@@ -68,7 +70,10 @@ def ensure_personal_namespace(user: Any, registry: Registry | None = None) -> Na
     if Namespace.objects.filter(registry=registry, name=user.username).exists():
         return None  # a team namespace already carries this name; the user lives without one
     namespace = Namespace.objects.create(
-        registry=registry, name=user.username, kind=NamespaceKind.PERSONAL, owner=user,
+        registry=registry,
+        name=user.username,
+        kind=NamespaceKind.PERSONAL,
+        owner=user,
         visibility=Visibility.PRIVATE,
     )
     record(user, "namespace.create", namespace.name, namespace=namespace, kind="personal")
@@ -113,8 +118,15 @@ def change_role(*, membership: TeamMembership, role: str, actor: Any) -> TeamMem
     old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
-    record(actor, "team.change_role", membership.team.name, team=membership.team,
-           member=membership.user.username, old=old, role=role)
+    record(
+        actor,
+        "team.change_role",
+        membership.team.name,
+        team=membership.team,
+        member=membership.user.username,
+        old=old,
+        role=role,
+    )
     return membership
 
 
@@ -129,8 +141,13 @@ def remove_member(*, membership: TeamMembership, actor: Any) -> None:
 
 @transaction.atomic
 def create_namespace(
-    *, name: str, team: Team, visibility: str = Visibility.PRIVATE, description: str = "",
-    registry: Registry | None = None, actor: Any,
+    *,
+    name: str,
+    team: Team,
+    visibility: str = Visibility.PRIVATE,
+    description: str = "",
+    registry: Registry | None = None,
+    actor: Any,
 ) -> Namespace:
     check_namespace_name(name)
     if visibility not in Visibility.values:
@@ -141,7 +158,11 @@ def create_namespace(
     if Namespace.objects.filter(registry=registry, name=name).exists():
         raise ActionError(f"A namespace called {name!r} already exists; pick another name.")
     namespace = Namespace.objects.create(
-        registry=registry, name=name, kind=NamespaceKind.TEAM, team=team, visibility=visibility,
+        registry=registry,
+        name=name,
+        kind=NamespaceKind.TEAM,
+        team=team,
+        visibility=visibility,
         description=description,
     )
     record(actor, "namespace.create", name, namespace=namespace, team=team, visibility=visibility)
@@ -157,8 +178,14 @@ def change_visibility(*, namespace: Namespace, visibility: str, actor: Any) -> N
     old = namespace.visibility
     namespace.visibility = visibility
     namespace.save(update_fields=["visibility"])
-    record(actor, "namespace.change_visibility", namespace.display_name, namespace=namespace, old=old,
-           visibility=visibility)
+    record(
+        actor,
+        "namespace.change_visibility",
+        namespace.display_name,
+        namespace=namespace,
+        old=old,
+        visibility=visibility,
+    )
     return namespace
 
 
@@ -189,22 +216,51 @@ def delete_team(*, team: Team, actor: Any) -> None:
     team.delete()
 
 
+@dataclass(frozen=True)
+class TagDeletion:
+    tags: list[Tag]  # the tags deleted, in the order given
+    repository_deleted: bool  # the last tag went, and the repository with it
+
+
+def _trail(via: str, event: str) -> dict[str, Any]:
+    """Where a deletion came from, for the activity line: "registry" (with the event id) or "sync"."""
+    return {key: value for key, value in (("via", via), ("event", event)) if value}
+
+
 @transaction.atomic
-def delete_repository(*, repository: Repository, actor: Any) -> None:
-    record(actor, "repository.delete", repository.full_name, namespace=repository.namespace)
+def delete_tags(
+    *, repository: Repository, tags: Iterable[Tag], actor: Any, via: str = "", event: str = ""
+) -> TagDeletion:
+    """Forget TAGS of REPOSITORY, one activity line each; the repository goes too when none is left.
+
+    Every path that deletes tags comes here: the pages and the API (after the registry agreed), a
+    registry delete event, and synchronization. The repository row is locked first, so a queryset
+    passed as TAGS is read under the lock that also serializes the repository's pushes."""
+    repository = Repository.objects.select_for_update().select_related("namespace").get(pk=repository.pk)
+    doomed = list(tags)
+    for tag in doomed:
+        if tag.repository_id != repository.pk:
+            raise ValueError(f"{tag} is not a tag of {repository.full_name}")
+        record(
+            actor,
+            "repository.delete_tag",
+            f"{repository.full_name}:{tag.name}",
+            namespace=repository.namespace,
+            digest=tag.digest,
+            **_trail(via, event),
+        )
+        tag.delete()
+    emptied = bool(doomed) and not repository.tags.exists()
+    if emptied:
+        delete_repository(repository=repository, actor=actor, via=via, event=event)
+    return TagDeletion(doomed, emptied)
+
+
+@transaction.atomic
+def delete_repository(*, repository: Repository, actor: Any, via: str = "", event: str = "") -> None:
+    """Forget REPOSITORY with its tags, stars and comments, in one activity line."""
+    record(actor, "repository.delete", repository.full_name, namespace=repository.namespace, **_trail(via, event))
     repository.delete()
-
-
-@transaction.atomic
-def delete_tag(*, tag: Tag, actor: Any) -> None:
-    repository = tag.repository
-    record(actor, "repository.delete_tag", f"{repository.full_name}:{tag.name}", namespace=repository.namespace,
-           digest=tag.digest)
-    tag.delete()
-
-
-def repositories_with_counts(queryset: Any) -> Any:
-    return queryset.annotate(tag_count=Count("tags"))
 
 
 @transaction.atomic
@@ -237,13 +293,21 @@ def update_namespace_description(*, namespace: Namespace, description: str, acto
 
 @transaction.atomic
 def update_registry(
-    *, registry: Registry, actor: Any, name: str | None = None, hostname: str | None = None,
-    external_hostname: str | None = None, use_ssl: bool | None = None,
+    *,
+    registry: Registry,
+    actor: Any,
+    name: str | None = None,
+    hostname: str | None = None,
+    external_hostname: str | None = None,
+    use_ssl: bool | None = None,
 ) -> Registry:
     changes = {
         field: value
         for field, value in (
-            ("name", name), ("hostname", hostname), ("external_hostname", external_hostname), ("use_ssl", use_ssl)
+            ("name", name),
+            ("hostname", hostname),
+            ("external_hostname", external_hostname),
+            ("use_ssl", use_ssl),
         )
         if value is not None and getattr(registry, field) != value
     }
@@ -271,8 +335,6 @@ def update_repository(*, repository: Repository, description: str, actor: Any) -
 @transaction.atomic
 def star_repository(*, repository: Repository, actor: Any) -> bool:
     """Star for ACTOR; False when it was starred already (starring twice is not an error)."""
-    from portus.registry.models import Star
-
     _, created = Star.objects.get_or_create(user=actor, repository=repository)
     if created:
         record(actor, "repository.star", repository.full_name, namespace=repository.namespace)
@@ -281,8 +343,6 @@ def star_repository(*, repository: Repository, actor: Any) -> bool:
 
 @transaction.atomic
 def unstar_repository(*, repository: Repository, actor: Any) -> bool:
-    from portus.registry.models import Star
-
     deleted, _ = Star.objects.filter(user=actor, repository=repository).delete()
     if deleted:
         record(actor, "repository.unstar", repository.full_name, namespace=repository.namespace)
@@ -294,8 +354,6 @@ MAX_COMMENT_LENGTH = 10_000
 
 @transaction.atomic
 def create_comment(*, repository: Repository, body: str, actor: Any) -> Any:
-    from portus.registry.models import Comment
-
     body = body.strip()
     if not body:
         raise ActionError("The comment is empty; write something first.")
@@ -309,6 +367,5 @@ def create_comment(*, repository: Repository, body: str, actor: Any) -> Any:
 @transaction.atomic
 def delete_comment(*, comment: Any, actor: Any) -> None:
     repository = comment.repository
-    record(actor, "repository.delete_comment", repository.full_name, namespace=repository.namespace,
-           comment=comment.pk)
+    record(actor, "repository.delete_comment", repository.full_name, namespace=repository.namespace, comment=comment.pk)
     comment.delete()

@@ -1,6 +1,7 @@
-"""Reading a registry over HTTP as Portus's internal account: catalog, tag lists and manifests.
+"""The one HTTP client Portus talks to a registry with: the API check, catalog, tag lists, manifests
+and manifest deletion, with one timeout policy and one way of getting a token.
 
-Portus signs its own tokens for these reads (``registry_token("portus", ...)``), so no password is
+Portus signs its own tokens for these calls (``registry_token("portus", ...)``), so no password is
 stored for the internal account; the registry verifies them against the same certificate it uses
 for every other Portus token.
 """
@@ -20,6 +21,7 @@ from django.conf import settings
 
 from portus.accounts.models import INTERNAL_ACCOUNT
 from portus.registry.models import Registry
+from portus.registry.signing import registry_token
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -29,9 +31,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 IMAGE_MANIFESTS = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 INDEXES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
 MANIFEST_MEDIA_TYPES = (
-    IMAGE_MANIFESTS
-    | INDEXES
-    | {DOCKER_SCHEMA1, "application/vnd.docker.distribution.manifest.v1+json"}
+    IMAGE_MANIFESTS | INDEXES | {DOCKER_SCHEMA1, "application/vnd.docker.distribution.manifest.v1+json"}
 )
 # Without the index types in Accept, the registry would answer a manifest list with one of its
 # images (or a converted schema 1 manifest), and the digest would not be the one that was pushed.
@@ -39,11 +39,21 @@ ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFE
 
 
 class RegistryError(Exception):
-    """The registry could not be read; the message says what failed and where."""
+    """A call to the registry failed; the message says what failed and where.
+
+    ``status`` is the registry's HTTP answer, or None when there was none."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
-class ManifestNotFound(RegistryError):
-    """The registry has no such manifest (or repository) any more."""
+class NotFound(RegistryError):
+    """The registry answered 404: no such manifest, repository or tag (any more)."""
+
+
+class RegistryUnavailable(RegistryError):
+    """No answer at all: refused connection, timeout, TLS failure, unknown host."""
 
 
 @dataclass
@@ -80,6 +90,8 @@ class RegistryClient:
         # which cost about as much CPU as the rest of a request during a large synchronization.
         self.proxies = requests.utils.get_environ_proxies(registry.base_url)
         self.session.trust_env = False
+        # (connect, read) for every call: a registry that accepted the connection may still be
+        # slow to answer a large tag list, a manifest list or a deletion.
         self.timeout = (
             float(settings.PORTUS.get("registry.timeout.value")),
             float(settings.PORTUS.get("registry.read_timeout.value")),
@@ -92,9 +104,7 @@ class RegistryClient:
         self.session.close()
 
     def _authorization(self, access: dict[str, Any]) -> str:
-        from portus.registry.signing import registry_token
-
-        scope = f"{access['type']}:{access['name']}"
+        scope = f"{access['type']}:{access['name']}:{','.join(access['actions'])}"
         # One token kept: sync reads repository after repository; a cache per scope would grow.
         if scope != self._token_scope or time.monotonic() > self._token_expires:
             token, lifetime, _ = registry_token(INTERNAL_ACCOUNT, self.registry.hostname, [access])
@@ -102,32 +112,57 @@ class RegistryClient:
             self._token_expires = time.monotonic() + max(lifetime - 30, 1)
         return f"Bearer {self._token}"
 
-    def _get(
-        self, url: str, access: dict[str, Any], headers: dict[str, str] | None = None
+    def _send(
+        self,
+        method: str,
+        url: str,
+        access: dict[str, Any] | None,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200,),
+        follow_redirects: bool = True,
     ) -> requests.Response:
-        full_url = (
-            urljoin(self.registry.base_url + "/", url.lstrip("/"))
-            if not url.startswith("http")
-            else url
-        )
-        request_headers = {"Authorization": self._authorization(access), **(headers or {})}
+        """One call; ACCESS None means no token (the API check). Raises unless the status is in OK."""
+        full_url = urljoin(self.registry.base_url + "/", url.lstrip("/")) if not url.startswith("http") else url
+        request_headers = dict(headers or {})
+        if access is not None:
+            request_headers["Authorization"] = self._authorization(access)
         try:
-            response = self.session.get(
-                full_url, headers=request_headers, timeout=self.timeout, proxies=self.proxies
+            response = self.session.request(
+                method,
+                full_url,
+                headers=request_headers,
+                timeout=self.timeout,
+                proxies=self.proxies,
+                allow_redirects=follow_redirects,
             )
         except requests.RequestException as exc:
-            raise RegistryError(
-                f"cannot reach the registry at {self.registry.base_url}: {exc}"
-            ) from exc
+            raise RegistryUnavailable(f"cannot reach the registry at {self.registry.base_url}: {exc}") from exc
+        if response.status_code in ok:
+            return response
         if response.status_code == 404:
-            raise ManifestNotFound(f"{full_url}: not found in the registry")
-        if response.status_code != 200:
-            raise RegistryError(
-                f"{full_url}: the registry answered {response.status_code} "
-                f"{response.text[:200]!r}; "
-                "check that it trusts Portus's token certificate and is healthy."
-            )
-        return response
+            raise NotFound(f"{full_url}: not found in the registry", status=404)
+        raise RegistryError(
+            f"{full_url}: the registry answered {response.status_code} "
+            f"{response.text[:200]!r}; "
+            "check that it trusts Portus's token certificate and is healthy.",
+            status=response.status_code,
+        )
+
+    def _get(self, url: str, access: dict[str, Any], headers: dict[str, str] | None = None) -> requests.Response:
+        return self._send("GET", url, access, headers)
+
+    def api_version(self) -> tuple[int, str]:
+        """GET /v2/ without a token: (status, Docker-Distribution-Api-Version header).
+
+        A registry answers 200, or 401 when it wants a token; either way it names its API."""
+        # Not following redirects: a login page elsewhere must not pass for a registry.
+        response = self._send("GET", "/v2/", None, ok=tuple(range(100, 600)), follow_redirects=False)
+        return response.status_code, response.headers.get("Docker-Distribution-Api-Version", "")
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """DELETE the manifest DIGEST (and so every tag on it); NotFound when it is already gone."""
+        access = {"type": "repository", "name": repository, "actions": ["pull", "push", "delete"]}
+        self._send("DELETE", f"/v2/{repository}/manifests/{digest}", access, ok=(200, 202))
 
     def catalog_pages(self, page_size: int | None = None) -> Iterator[list[str]]:
         """The catalog, one page at a time, following the registry's ``Link: <...>; rel="next"``."""
@@ -159,18 +194,11 @@ class RegistryClient:
         access = {"type": "repository", "name": repository, "actions": ["pull"]}
         response = self._get(f"/v2/{repository}/manifests/{reference}", access, {"Accept": ACCEPT})
         body = response.content
-        digest = (
-            response.headers.get("Docker-Content-Digest")
-            or "sha256:" + hashlib.sha256(body).hexdigest()
-        )
+        digest = response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
         if reference.startswith("sha256:") and digest != reference:
-            raise RegistryError(
-                f"{repository}@{reference}: the registry answered a manifest with digest {digest}."
-            )
+            raise RegistryError(f"{repository}@{reference}: the registry answered a manifest with digest {digest}.")
         parsed = self._json(response)
-        media_type = str(
-            parsed.get("mediaType") or response.headers.get("Content-Type", "").split(";")[0]
-        )
+        media_type = str(parsed.get("mediaType") or response.headers.get("Content-Type", "").split(";")[0])
         return digest, media_type, parsed
 
     def describe(self, repository: str, reference: str) -> ManifestInfo:
@@ -196,11 +224,7 @@ class RegistryClient:
         try:
             data = json.loads(response.content)
         except ValueError as exc:
-            raise RegistryError(
-                f"{response.url}: the registry answered something that is not JSON."
-            ) from exc
+            raise RegistryError(f"{response.url}: the registry answered something that is not JSON.") from exc
         if not isinstance(data, dict):
-            raise RegistryError(
-                f"{response.url}: the registry answered JSON that is not an object."
-            )
+            raise RegistryError(f"{response.url}: the registry answered JSON that is not an object.")
         return data

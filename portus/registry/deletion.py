@@ -1,71 +1,65 @@
 """Deleting images in the registry itself before Portus forgets them, so no sync brings them back.
 
-The registry deletes by digest: every tag pointing at that image goes with it. Portus signs its own
-token for the call (as it does for every read), so no password is stored for this. The registry is
-called outside any database transaction; the rows go only once the registry has agreed.
+The registry deletes by digest: every tag pointing at that image goes with it. The registry is
+called (through the one registry client) outside any database transaction; the rows go only once
+the registry has agreed, through the same actions every other deletion path uses.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import requests
-from django.conf import settings
-from django.db import transaction
-
 from portus.registry import actions
-from portus.registry.client import INTERNAL_ACCOUNT
-from portus.registry.models import Registry, Repository, Tag
-from portus.registry.signing import registry_token
+from portus.registry.client import NotFound, RegistryClient, RegistryError, RegistryUnavailable
+from portus.registry.models import Repository, Tag
 
 
 class RegistryDeletionError(Exception):
     """The registry did not delete the image; the message says why and what to check."""
 
 
-def delete_manifest(registry: Registry, repository: str, digest: str) -> None:
-    """DELETE /v2/REPOSITORY/manifests/DIGEST; an image already gone counts as deleted."""
-    access = [{"type": "repository", "name": repository, "actions": ["pull", "push", "delete"]}]
-    token, _, _ = registry_token(INTERNAL_ACCOUNT, registry.hostname, access)
-    url = f"{registry.base_url}/v2/{repository}/manifests/{digest}"
+def _delete_manifests(repository: Repository, digests: list[str]) -> None:
+    """DELETE each manifest in the registry; an image already gone counts as deleted."""
+    registry = repository.namespace.registry
+    client = RegistryClient(registry)
     try:
-        answer = requests.delete(
-            url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=settings.PORTUS.get("registry.timeout.value") * 5,
-        )
-    except requests.RequestException as exc:
+        for digest in digests:
+            try:
+                client.delete_manifest(repository.full_name, digest)
+            except NotFound:
+                continue
+    except RegistryUnavailable as exc:
         raise RegistryDeletionError(
-            f"Cannot reach the registry at {registry.base_url} ({type(exc).__name__}); "
+            f"Cannot reach the registry at {registry.base_url} ({type(exc.__cause__).__name__}); "
             "nothing was deleted. Try again when it is up."
         ) from exc
-    if answer.status_code in (200, 202, 404):
-        return
-    if answer.status_code == 405:
+    except RegistryError as exc:
+        if exc.status == 405:
+            raise RegistryDeletionError(
+                "The registry refuses deletions: enable storage.delete in its configuration "
+                "(portusctl registry config writes it when delete.enabled is on), then restart it. "
+                "Nothing was deleted."
+            ) from exc
         raise RegistryDeletionError(
-            "The registry refuses deletions: enable storage.delete in its configuration "
-            "(portusctl registry config writes it when delete.enabled is on), then restart it. "
-            "Nothing was deleted."
-        )
-    raise RegistryDeletionError(
-        f"The registry answered {answer.status_code} to the deletion; nothing was deleted. Its log says more."
-    )
+            f"The registry answered {exc.status} to the deletion; nothing was deleted. Its log says more."
+        ) from exc
+    finally:
+        client.close()
 
 
-def delete_image(*, tag: Tag, actor: Any) -> list[Tag]:
-    """Delete TAG's image in the registry, then every tag on that digest; returns the tags removed."""
+def delete_image(*, tag: Tag, actor: Any) -> actions.TagDeletion:
+    """Delete TAG's image in the registry, then every tag on that digest (and the repository when
+    none is left)."""
     repository = tag.repository
-    same_image = list(repository.tags.filter(digest=tag.digest).order_by("name"))
-    delete_manifest(repository.namespace.registry, repository.full_name, tag.digest)
-    with transaction.atomic():
-        for doomed in same_image:
-            actions.delete_tag(tag=doomed, actor=actor)
-    return same_image
+    _delete_manifests(repository, [tag.digest])
+    return actions.delete_tags(
+        repository=repository,
+        tags=repository.tags.filter(digest=tag.digest).order_by("name"),
+        actor=actor,
+    )
 
 
 def delete_repository_images(*, repository: Repository, actor: Any) -> None:
     """Delete every image of REPOSITORY in the registry, then the repository in Portus."""
-    digests = list(repository.tags.values_list("digest", flat=True).distinct())
-    for digest in digests:
-        delete_manifest(repository.namespace.registry, repository.full_name, digest)
+    _delete_manifests(repository, list(repository.tags.values_list("digest", flat=True).distinct()))
     actions.delete_repository(repository=repository, actor=actor)

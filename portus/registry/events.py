@@ -1,20 +1,25 @@
 """Applying one stored registry event to repositories and tags, with its activity lines.
 
-Callers run these inside the transaction that also marks the event done, so an event changes the
-database exactly once. Events may be applied out of order by several workers; the registry's own
-timestamps keep a late, older event from undoing a newer one.
+Two steps, so that no row lock is held across a network call: ``read_registry`` reads what the
+event needs from the registry (outside any transaction), then ``apply_event`` changes the database.
+Callers run ``apply_event`` inside the transaction that also marks the event done, so an event
+changes the database exactly once. Events may be applied out of order by several workers; the
+registry's own timestamps keep a late, older event from undoing a newer one.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
 
+from portus.accounts.models import User
+from portus.registry import actions
 from portus.registry.activity import record
-from portus.registry.client import ManifestInfo
+from portus.registry.client import ManifestInfo, NotFound, RegistryClient
 from portus.registry.models import EventState, Namespace, Registry, RegistryEvent, Repository, Tag
 from portus.registry.names import split_repository_name
 
@@ -33,10 +38,31 @@ def find_namespace(registry: Registry, full_name: str) -> tuple[Namespace | None
     return Namespace.objects.filter(registry=registry, name=namespace_name).first(), name
 
 
-def _actor(name: str):  # type: ignore[no-untyped-def]
-    from portus.accounts.models import User
+def image_fields(info: ManifestInfo) -> dict[str, Any]:
+    """The tag fields that describe the image it points at, from the registry's manifest."""
+    return {
+        "digest": info.digest,
+        "config_digest": info.config_digest,
+        "media_type": info.media_type,
+        "size": info.size,
+        "platforms": info.platforms,
+    }
 
+
+def _actor(name: str) -> User | None:
     return User.objects.filter(username=name).first() if name else None
+
+
+def read_registry(event: RegistryEvent, client: RegistryClient) -> ManifestInfo | None:
+    """What applying EVENT needs from the registry: the pushed image, None when it is already gone
+    or nothing is needed. Raises RegistryError when the registry cannot answer (retry later)."""
+    # No read for a namespace Portus lacks: apply_event skips the event and says why.
+    if event.action != "push" or find_namespace(event.registry, event.repository)[0] is None:
+        return None
+    try:
+        return client.describe(event.repository, event.digest)
+    except NotFound:
+        return None
 
 
 def _unknown_namespace(event: RegistryEvent) -> Outcome:
@@ -60,9 +86,7 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
             EventState.SKIPPED,
             f"{event.digest} is no longer in the registry (deleted after the push).",
         )
-    repository, created_repository = Repository.objects.get_or_create(
-        namespace=namespace, name=name
-    )
+    repository, created_repository = Repository.objects.get_or_create(namespace=namespace, name=name)
     # Serializes the events of one repository across workers until this transaction ends.
     repository = Repository.objects.select_for_update().get(pk=repository.pk)
     tag = Tag.objects.filter(repository=repository, name=event.tag).first()
@@ -72,15 +96,7 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
             f"{event.tag} was moved by a later push; this older push changes nothing.",
         )
     author = _actor(event.actor)
-    fields = {
-        "digest": info.digest,
-        "config_digest": info.config_digest,
-        "media_type": info.media_type,
-        "size": info.size,
-        "platforms": info.platforms,
-        "author": author,
-        "pushed_at": event.occurred_at,
-    }
+    fields = {**image_fields(info), "author": author, "pushed_at": event.occurred_at}
     old_digest = tag.digest if tag else ""
     if tag is None:
         tag = Tag.objects.create(repository=repository, name=event.tag, **fields)
@@ -102,9 +118,7 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
         event=event.event_id,
     )
     moved = f" (moved from {old_digest})" if old_digest and old_digest != info.digest else ""
-    return Outcome(
-        EventState.DONE, f"tag {repository.full_name}:{tag.name} -> {info.digest}{moved}"
-    )
+    return Outcome(EventState.DONE, f"tag {repository.full_name}:{tag.name} -> {info.digest}{moved}")
 
 
 def apply_delete(event: RegistryEvent) -> Outcome:
@@ -112,42 +126,24 @@ def apply_delete(event: RegistryEvent) -> Outcome:
     namespace, name = find_namespace(event.registry, event.repository)
     if namespace is None:
         return _unknown_namespace(event)
-    repository = (
-        Repository.objects.select_for_update().filter(namespace=namespace, name=name).first()
-    )
+    repository = Repository.objects.select_for_update().filter(namespace=namespace, name=name).first()
     if repository is None:
         return Outcome(EventState.DONE, f"{event.repository} is not known; nothing to delete.")
-    actor = _actor(event.actor)
     # Registry 2.8 sends an event per deleted tag (no digest) and one for the manifest (digest).
     # A tag pushed again after this deletion (a later time) stays.
     match = Q(name=event.tag) if event.tag else Q(digest=event.digest)
-    doomed = list(repository.tags.filter(match, pushed_at__lte=event.occurred_at))
-    for tag in doomed:
-        record(
-            actor,
-            "repository.delete_tag",
-            f"{repository.full_name}:{tag.name}",
-            namespace=namespace,
-            digest=tag.digest,
-            via="registry",
-            event=event.event_id,
-        )
-        tag.delete()
-    if doomed and not repository.tags.exists():
-        record(
-            actor,
-            "repository.delete",
-            repository.full_name,
-            namespace=namespace,
-            via="registry",
-            event=event.event_id,
-        )
-        repository.delete()
-        return Outcome(
-            EventState.DONE, f"deleted {len(doomed)} tag(s) and the now empty {event.repository}"
-        )
+    deletion = actions.delete_tags(
+        repository=repository,
+        tags=repository.tags.filter(match, pushed_at__lte=event.occurred_at),
+        actor=_actor(event.actor),
+        via="registry",
+        event=event.event_id,
+    )
+    deleted = len(deletion.tags)
+    if deletion.repository_deleted:
+        return Outcome(EventState.DONE, f"deleted {deleted} tag(s) and the now empty {event.repository}")
     what = f"tag {event.tag}" if event.tag else event.digest
-    return Outcome(EventState.DONE, f"deleted {len(doomed)} tag(s) of {event.repository} ({what})")
+    return Outcome(EventState.DONE, f"deleted {deleted} tag(s) of {event.repository} ({what})")
 
 
 def apply_pull(event: RegistryEvent) -> Outcome:

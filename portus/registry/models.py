@@ -1,12 +1,16 @@
-"""Registries, teams, namespaces, repositories, tags, stars, comments, the activity log and registry events."""
+"""Registries, teams, namespaces, repositories, tags, stars, comments, the activity log, registry events
+and the marks a running synchronization leaves."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from portus.registry.names import COMPONENT_RE
@@ -58,9 +62,7 @@ class Team(models.Model):
     name = models.CharField(max_length=128, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams"
-    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams")
 
     class Meta:
         ordering = ["name"]
@@ -146,8 +148,6 @@ class Namespace(models.Model):
         return self.kind == NamespaceKind.PERSONAL
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         if self.kind != NamespaceKind.GLOBAL and not COMPONENT_RE.match(self.name or ""):
             raise ValidationError({"name": "Use lower-case letters and digits separated by '.', '_' or '-'."})
         if self.kind == NamespaceKind.GLOBAL and self.visibility == Visibility.PRIVATE:
@@ -157,6 +157,27 @@ class Namespace(models.Model):
         return f"{self.name}/" if self.name else ""
 
 
+def related_count(model: Any, field: str) -> Coalesce:
+    """A per-row count of MODEL rows whose FIELD points at the row, as a subquery: joins would
+    multiply rows under OR'ed visibility filters."""
+    counted = (
+        model.objects.filter(**{field: models.OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(n=models.Count("pk"))
+        .values("n")
+    )
+    return Coalesce(models.Subquery(counted, output_field=models.IntegerField()), 0)
+
+
+class RepositoryQuerySet(models.QuerySet["Repository"]):
+    def with_counts(self) -> RepositoryQuerySet:
+        """Each repository with ``tag_count`` and ``star_count``, and what its full name needs."""
+        return self.select_related("namespace", "namespace__registry").annotate(
+            tag_count=related_count(Tag, "repository"), star_count=related_count(Star, "repository")
+        )
+
+
 class Repository(models.Model):
     namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="repositories")
     # The part after the namespace: "group/app" for "team/group/app", "busybox" in the global namespace.
@@ -164,6 +185,8 @@ class Repository(models.Model):
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = RepositoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["namespace__name", "name"]
@@ -219,9 +242,7 @@ class Star(models.Model):
 
 class Comment(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="comments")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="comments"
-    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="comments")
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -297,3 +318,19 @@ class RegistryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.repository}{':' + self.tag if self.tag else ''} ({self.event_id})"
+
+
+class SyncMark(models.Model):
+    """A repository a synchronization run found in the registry.
+
+    Kept in the database, not in memory, so a run over a huge catalog needs no more memory. Marks
+    live only while their run does: the run deletes them when it ends."""
+
+    run = models.CharField(max_length=64)
+    repository_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "repository_id"], name="one_sync_mark_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.run}: repository {self.repository_id}"

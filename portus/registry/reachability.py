@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import requests
-from django.conf import settings
+
+from portus.registry.client import RegistryClient, RegistryUnavailable
+from portus.registry.models import Registry
 
 
 @dataclass(frozen=True)
@@ -15,27 +17,28 @@ class Reachability:
 
 
 def check_registry(hostname: str, use_ssl: bool) -> Reachability:
-    url = f"{'https' if use_ssl else 'http'}://{hostname}/v2/"
+    # An unsaved registry: the check runs before one is added, with the address as typed.
+    client = RegistryClient(Registry(hostname=hostname, use_ssl=use_ssl))
+    url = f"{client.registry.base_url}/v2/"
     try:
-        answer = requests.get(
-            url, timeout=settings.PORTUS.get("registry.timeout.value"), allow_redirects=False
-        )
-    except requests.exceptions.SSLError:
+        status, version = client.api_version()
+    except RegistryUnavailable as exc:
+        if isinstance(exc.__cause__, requests.exceptions.SSLError):
+            return Reachability(
+                False,
+                f"{url} refused the TLS handshake: untick HTTPS, or fix the registry's certificate.",
+            )
         return Reachability(
             False,
-            f"{url} refused the TLS handshake: untick HTTPS, or fix the registry's certificate.",
-        )
-    except requests.RequestException as exc:
-        return Reachability(
-            False,
-            f"Cannot reach {url} ({type(exc).__name__}): is the registry running, "
+            f"Cannot reach {url} ({type(exc.__cause__).__name__}): is the registry running, "
             "and is the host:port right?",
         )
-    version = answer.headers.get("Docker-Distribution-Api-Version", "")
-    if answer.status_code in (200, 401) and version:
-        return Reachability(True, f"{url} answered {answer.status_code} and speaks {version}.")
+    finally:
+        client.close()
+    if status in (200, 401) and version:
+        return Reachability(True, f"{url} answered {status} and speaks {version}.")
     return Reachability(
         False,
-        f"{url} answered {answer.status_code} without a Docker-Distribution-Api-Version header: "
+        f"{url} answered {status} without a Docker-Distribution-Api-Version header: "
         "it does not look like a Docker registry.",
     )

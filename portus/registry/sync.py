@@ -18,20 +18,42 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from portus.config import SYNC_STRATEGIES
+from portus.registry import actions
 from portus.registry.activity import record
-from portus.registry.client import ManifestInfo, ManifestNotFound, RegistryClient, RegistryError
-from portus.registry.models import Namespace, Registry, RegistryEvent, Repository, Tag
+from portus.registry.client import ManifestInfo, NotFound, RegistryClient, RegistryError
+from portus.registry.events import image_fields
+from portus.registry.models import Namespace, Registry, RegistryEvent, Repository, SyncMark, Tag
 from portus.registry.names import split_repository_name
 
 log = logging.getLogger(__name__)
 # Registry and Portus clocks may differ a little; events this close to a read count as "after" it.
 CLOCK_SKEW = dt.timedelta(seconds=30)
-STRATEGIES = ("initial", "on-start", "update", "update-delete", "disabled")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """What a ``background.sync.strategy`` (one of config.SYNC_STRATEGIES) does."""
+
+    when: str  # "never"; "empty": while the registry has no repository in Portus; "start"; "always"
+    delete: bool  # update-delete: also delete what the registry no longer holds
+
+
+STRATEGIES = {
+    "initial": Strategy("empty", delete=False),
+    "on-start": Strategy("start", delete=True),
+    "update": Strategy("always", delete=False),
+    "update-delete": Strategy("always", delete=True),
+    "disabled": Strategy("never", delete=False),
+}
+assert set(STRATEGIES) == set(SYNC_STRATEGIES), "every configurable strategy needs a meaning here"
 
 
 class SyncAborted(Exception):
@@ -72,14 +94,9 @@ class SyncReport:
             f"{verb}change {self.changed_tags} tags",
         ]
         if self.deleting:
-            parts.append(
-                f"{verb}delete {self.deleted_repositories} repositories"
-                f" and {self.deleted_tags} tags"
-            )
+            parts.append(f"{verb}delete {self.deleted_repositories} repositories and {self.deleted_tags} tags")
             if self.deferred_deletions:
-                parts.append(
-                    f"{self.deferred_deletions} deletions left for the next run (max_deletions)"
-                )
+                parts.append(f"{self.deferred_deletions} deletions left for the next run (max_deletions)")
         if self.skipped:
             parts.append(f"skipped {self.skipped} repositories")
         if not self.complete:
@@ -89,6 +106,7 @@ class SyncReport:
 
 @dataclass
 class PlannedTagDeletion:
+    repository_id: int
     tag_id: int
     label: str
     digest: str
@@ -114,9 +132,7 @@ class Synchronizer:
         self.delete = delete
         self.dry_run = dry_run
         self.max_deletions = (
-            int(settings.PORTUS.get("background.sync.max_deletions"))
-            if max_deletions is None
-            else max_deletions
+            int(settings.PORTUS.get("background.sync.max_deletions")) if max_deletions is None else max_deletions
         )
         self.concurrency = concurrency or int(settings.PORTUS.get("background.sync.concurrency"))
         self.should_stop = should_stop
@@ -146,14 +162,14 @@ class Synchronizer:
         read_at = timezone.now()
         try:
             tag_names = client.tags(full_name)
-        except ManifestNotFound:
+        except NotFound:
             tag_names = []  # the registry lists the name but holds nothing under it
         tags: dict[str, ManifestInfo] = {}
         vanished: set[str] = set()
         for tag in tag_names:
             try:
                 tags[tag] = client.describe(full_name, tag)
-            except ManifestNotFound:
+            except NotFound:
                 vanished.add(tag)  # deleted between the tag list and this read
         return RepositoryRead(full_name, read_at, tags, vanished)
 
@@ -168,16 +184,12 @@ class Synchronizer:
     def run(self) -> SyncReport:
         started = timezone.now()
         try:
-            with ThreadPoolExecutor(
-                max_workers=self.concurrency, thread_name_prefix="portus-sync"
-            ) as executor:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="portus-sync") as executor:
                 client = RegistryClient(self.registry)
                 try:
                     for page in client.catalog_pages():
                         if self.should_stop():
-                            raise SyncAborted(
-                                "stopped on request before the catalog was read to the end"
-                            )
+                            raise SyncAborted("stopped on request before the catalog was read to the end")
                         self._page(executor, page)
                         self.on_page(self.report)
                 finally:
@@ -185,9 +197,7 @@ class Synchronizer:
             self.report.complete = True
         except (RegistryError, SyncAborted) as exc:
             self.report.error = str(exc)
-            log.warning(
-                "synchronization of %s incomplete, nothing deleted: %s", self.registry.hostname, exc
-            )
+            log.warning("synchronization of %s incomplete, nothing deleted: %s", self.registry.hostname, exc)
         finally:
             for reader in self._clients:
                 reader.close()
@@ -200,19 +210,13 @@ class Synchronizer:
 
     def _page(self, executor: ThreadPoolExecutor, names: list[str]) -> None:
         namespace_names = {split_repository_name(name)[0] for name in names}
-        namespaces = {
-            ns.name: ns
-            for ns in Namespace.objects.filter(registry=self.registry, name__in=namespace_names)
-        }
+        namespaces = {ns.name: ns for ns in Namespace.objects.filter(registry=self.registry, name__in=namespace_names)}
         wanted: list[str] = []
         for name in names:
             namespace = namespaces.get(split_repository_name(name)[0])
             if namespace is None:
                 self.report.skipped += 1
-                self.say(
-                    f"skip {name}: namespace {split_repository_name(name)[0]!r}"
-                    " does not exist in Portus"
-                )
+                self.say(f"skip {name}: namespace {split_repository_name(name)[0]!r} does not exist in Portus")
             else:
                 wanted.append(name)
         reads = list(self._reads(executor, wanted))  # one page at most: memory stays bounded
@@ -242,14 +246,10 @@ class Synchronizer:
         names = [split_repository_name(read.full_name)[1] for read in reads]
         repositories = Repository.objects.filter(namespace_id__in=by_namespace, name__in=names)
         full_names = {
-            repo.pk: by_namespace[repo.namespace_id]
-            + ("/" if by_namespace[repo.namespace_id] else "")
-            + repo.name
+            repo.pk: by_namespace[repo.namespace_id] + ("/" if by_namespace[repo.namespace_id] else "") + repo.name
             for repo in repositories.only("pk", "namespace_id", "name")
         }
-        state: dict[str, tuple[int, dict[str, Tag]]] = {
-            name: (pk, {}) for pk, name in full_names.items()
-        }
+        state: dict[str, tuple[int, dict[str, Tag]]] = {name: (pk, {}) for pk, name in full_names.items()}
         for tag in Tag.objects.filter(repository_id__in=full_names):
             state[full_names[tag.repository_id]][1][tag.name] = tag
         if reads:
@@ -290,16 +290,10 @@ class Synchronizer:
         """Apply one repository's read; the id of its Portus repository, if there is one."""
         name = split_repository_name(read.full_name)[1]
         with transaction.atomic():
-            repository = (
-                Repository.objects.select_for_update()
-                .filter(namespace=namespace, name=name)
-                .first()
-            )
+            repository = Repository.objects.select_for_update().filter(namespace=namespace, name=name).first()
             if self._has_fresh_events(read.full_name, read.read_at):
                 self.report.skipped += 1
-                self.say(
-                    f"skip {read.full_name}: the registry sent events about it during this run"
-                )
+                self.say(f"skip {read.full_name}: the registry sent events about it during this run")
                 return repository.pk if repository else None
             created = False
             if repository is None:
@@ -310,11 +304,7 @@ class Synchronizer:
                 if not self.dry_run:
                     repository = Repository.objects.create(namespace=namespace, name=name)
                     created = True
-            known = (
-                {tag.name: tag for tag in repository.tags.all()}
-                if repository and not created
-                else {}
-            )
+            known = {tag.name: tag for tag in repository.tags.all()} if repository and not created else {}
             changes: dict[str, list[str]] = {"added": [], "changed": []}
             new_tags: list[Tag] = []
             for tag_name, info in read.tags.items():
@@ -327,35 +317,25 @@ class Synchronizer:
                             repository=repository,
                             name=tag_name,
                             pushed_at=read.read_at,
-                            **_tag_fields(info),
+                            **image_fields(info),
                         )
                     )
                 elif tag.pushed_at < read.read_at and _differs(tag, info):
                     changes["changed"].append(tag_name)
-                    self.say(
-                        f"change tag {read.full_name}:{tag_name} {tag.digest} -> {info.digest}"
-                    )
+                    self.say(f"change tag {read.full_name}:{tag_name} {tag.digest} -> {info.digest}")
                     if not self.dry_run:
-                        for key, value in _tag_fields(info).items():
+                        for key, value in image_fields(info).items():
                             setattr(tag, key, value)
                         tag.save()
             if new_tags and not self.dry_run:
                 Tag.objects.bulk_create(new_tags)
             for tag_name, tag in known.items():
-                if (
-                    tag_name in read.tags
-                    or tag_name in read.vanished
-                    or tag.pushed_at >= read.read_at
-                ):
+                if tag_name in read.tags or tag_name in read.vanished or tag.pushed_at >= read.read_at:
                     continue
                 self._plan_tag_deletion(tag, f"{read.full_name}:{tag_name}", read.read_at)
             self.report.added_tags += len(changes["added"])
             self.report.changed_tags += len(changes["changed"])
-            if (
-                (changes["added"] or changes["changed"])
-                and not self.dry_run
-                and repository is not None
-            ):
+            if (changes["added"] or changes["changed"]) and not self.dry_run and repository is not None:
                 if not created:
                     repository.updated_at = timezone.now()
                     repository.save(update_fields=["updated_at"])
@@ -379,7 +359,7 @@ class Synchronizer:
             else:
                 self.report.deferred_deletions += 1
         elif len(self.tag_deletions) < self.max_deletions:
-            self.tag_deletions.append(PlannedTagDeletion(tag.pk, label, tag.digest, read_at))
+            self.tag_deletions.append(PlannedTagDeletion(tag.repository_id, tag.pk, label, tag.digest, read_at))
         else:
             self.report.deferred_deletions += 1
 
@@ -390,39 +370,24 @@ class Synchronizer:
             if budget <= 0:
                 self.report.deferred_deletions += 1
                 continue
-            with transaction.atomic():
-                tag = (
-                    Tag.objects.select_for_update()
-                    .select_related("repository__namespace")
-                    .filter(pk=plan.tag_id, digest=plan.digest, pushed_at__lt=plan.read_at)
-                    .first()
-                )
-                if tag is None:
-                    continue  # changed by an event since we read it
-                repository = tag.repository
-                record(
-                    None,
-                    "repository.delete_tag",
-                    plan.label,
-                    namespace=repository.namespace,
-                    digest=tag.digest,
-                    via="sync",
-                )
-                tag.delete()
-                self.report.deleted_tags += 1
-                budget -= 1
-                self.say(f"delete tag {plan.label}")
-                if not repository.tags.exists():
-                    record(
-                        None,
-                        "repository.delete",
-                        repository.full_name,
-                        namespace=repository.namespace,
-                        via="sync",
-                    )
-                    repository.delete()
-                    self.report.deleted_repositories += 1
-                    self.say(f"delete repository {repository.full_name} (no tag left)")
+            repository = Repository.objects.select_related("namespace").filter(pk=plan.repository_id).first()
+            if repository is None:
+                continue  # deleted by an event since we read it
+            deletion = actions.delete_tags(
+                repository=repository,
+                # Nothing when an event changed the tag since we read it.
+                tags=repository.tags.filter(pk=plan.tag_id, digest=plan.digest, pushed_at__lt=plan.read_at),
+                actor=None,
+                via="sync",
+            )
+            if not deletion.tags:
+                continue
+            self.report.deleted_tags += 1
+            budget -= 1
+            self.say(f"delete tag {plan.label}")
+            if deletion.repository_deleted:
+                self.report.deleted_repositories += 1
+                self.say(f"delete repository {repository.full_name} (no tag left)")
         missing = (
             Repository.objects.filter(namespace__registry=self.registry, created_at__lt=started)
             .exclude(pk__in=SyncMarkStore.marked(self.run_id))
@@ -440,15 +405,7 @@ class Synchronizer:
             self.say(f"delete repository {repository.full_name} (not in the registry's catalog)")
             if self.dry_run:
                 continue
-            with transaction.atomic():
-                record(
-                    None,
-                    "repository.delete",
-                    repository.full_name,
-                    namespace=repository.namespace,
-                    via="sync",
-                )
-                repository.delete()
+            actions.delete_repository(repository=repository, actor=None, via="sync")
 
 
 class SyncMarkStore:
@@ -456,47 +413,37 @@ class SyncMarkStore:
 
     @staticmethod
     def mark(run_id: str, repository_ids: list[int]) -> None:
-        from portus.background.models import SyncMark
-
         SyncMark.objects.bulk_create(
             [SyncMark(run=run_id, repository_id=pk) for pk in repository_ids], ignore_conflicts=True
         )
 
     @staticmethod
-    def marked(run_id: str):  # type: ignore[no-untyped-def]
-        from portus.background.models import SyncMark
-
+    def marked(run_id: str) -> QuerySet[SyncMark, Any]:
         return SyncMark.objects.filter(run=run_id).values("repository_id")
 
     @staticmethod
     def forget(run_id: str) -> None:
-        from portus.background.models import SyncMark
-
         SyncMark.objects.filter(run=run_id).delete()
 
 
-def _tag_fields(info: ManifestInfo) -> dict[str, object]:
-    return {
-        "digest": info.digest,
-        "config_digest": info.config_digest,
-        "media_type": info.media_type,
-        "size": info.size,
-        "platforms": info.platforms,
-    }
-
-
 def _differs(tag: Tag, info: ManifestInfo) -> bool:
-    return any(getattr(tag, key) != value for key, value in _tag_fields(info).items())
+    return any(getattr(tag, key) != value for key, value in image_fields(info).items())
+
+
+def may_run(strategy: str, *, at_start: bool) -> bool:
+    """Whether STRATEGY runs at all now; ``at_start`` is the worker's first look after starting."""
+    when = STRATEGIES[strategy].when
+    return when != "never" and (when != "start" or at_start)
+
+
+def deletes(strategy: str) -> bool:
+    return STRATEGIES[strategy].delete
 
 
 def should_run(strategy: str, registry: Registry, *, at_start: bool) -> tuple[bool, bool]:
-    """(run now?, delete?) for STRATEGY; ``at_start`` is the worker's first look after starting."""
-    if strategy == "initial":
-        return not Repository.objects.filter(namespace__registry=registry).exists(), False
-    if strategy == "on-start":
-        return at_start, True
-    if strategy == "update":
-        return True, False
-    if strategy == "update-delete":
-        return True, True
-    return False, False
+    """(run now?, delete?) for STRATEGY on REGISTRY."""
+    if not may_run(strategy, at_start=at_start):
+        return False, False
+    if STRATEGIES[strategy].when == "empty":
+        return not Repository.objects.filter(namespace__registry=registry).exists(), deletes(strategy)
+    return True, deletes(strategy)

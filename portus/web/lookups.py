@@ -6,41 +6,22 @@ from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
 from portus import policy
-from portus.registry.models import Namespace, Repository, Star, Tag, Team, TeamMembership
-
-
-def _count_of(model: Any, field: str) -> Coalesce:
-    """A per-row count as a subquery: joins would multiply rows under OR'ed visibility filters."""
-    counted = (
-        model.objects.filter(**{field: OuterRef("pk")})
-        .order_by()
-        .values(field)
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
-
-
-def with_repository_counts(queryset: QuerySet[Repository]) -> QuerySet[Repository]:
-    return queryset.select_related("namespace", "namespace__registry").annotate(
-        tag_count=_count_of(Tag, "repository"), star_count=_count_of(Star, "repository")
-    )
+from portus.registry.models import Namespace, Repository, Team, TeamMembership, related_count
 
 
 def with_namespace_counts(queryset: QuerySet[Namespace]) -> QuerySet[Namespace]:
     return queryset.select_related("registry", "team", "owner").annotate(
-        repository_count=_count_of(Repository, "namespace")
+        repository_count=related_count(Repository, "namespace")
     )
 
 
 def with_team_counts(queryset: QuerySet[Team]) -> QuerySet[Team]:
     return queryset.annotate(
-        member_count=_count_of(TeamMembership, "team"), namespace_count=_count_of(Namespace, "team")
+        member_count=related_count(TeamMembership, "team"), namespace_count=related_count(Namespace, "team")
     )
 
 

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 
 from portus.accounts.actions import create_user
-from portus.registry.actions import ActionError
+from portus.errors import ActionError
 from portus.web.forms import SignInForm, SignUpForm
 
 

@@ -8,7 +8,6 @@ from django.shortcuts import redirect, render
 from portus import policy
 from portus.registry.models import Registry, Repository, TeamMembership
 from portus.web.access import SignedInRequest, signed_in
-from portus.web.lookups import with_repository_counts
 
 SHOWN = 10
 
@@ -20,7 +19,7 @@ def dashboard(request: SignedInRequest) -> HttpResponse:
         if policy.can_manage_registries(user):
             return redirect("web:first-run")
         return render(request, "web/dashboard.html", {"section": "dashboard", "no_registry": True})
-    visible = policy.visible_repositories(user, with_repository_counts(Repository.objects.all()))
+    visible = policy.visible_repositories(user, Repository.objects.with_counts())
     member_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
     context = {
         "section": "dashboard",

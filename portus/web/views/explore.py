@@ -9,7 +9,7 @@ from django.shortcuts import render
 from portus import policy
 from portus.registry.models import Repository, Visibility
 from portus.web.access import PageRequest, browsable, principal
-from portus.web.lookups import paginate, with_repository_counts
+from portus.web.lookups import paginate
 
 
 @browsable
@@ -17,7 +17,7 @@ def explore(request: PageRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     repositories = policy.visible_repositories(
         principal(request),
-        with_repository_counts(Repository.objects.filter(namespace__visibility=Visibility.PUBLIC)),
+        Repository.objects.filter(namespace__visibility=Visibility.PUBLIC).with_counts(),
     )
     if query:
         repositories = repositories.filter(

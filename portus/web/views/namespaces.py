@@ -21,7 +21,6 @@ from portus.web.lookups import (
     paginate,
     visible_namespace_or_404,
     with_namespace_counts,
-    with_repository_counts,
 )
 
 
@@ -95,9 +94,7 @@ def _permissions(user: Any, namespace: Namespace) -> dict[str, bool]:
 def namespace_detail(request: PageRequest, pk: int) -> HttpResponse:
     user = principal(request)
     namespace = visible_namespace_or_404(user, pk)
-    repositories = with_repository_counts(Repository.objects.filter(namespace=namespace)).order_by(
-        "name"
-    )
+    repositories = Repository.objects.filter(namespace=namespace).with_counts().order_by("name")
     context = {
         "section": "namespaces",
         "namespace": namespace,

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from portus import policy
 from portus.accounts import actions as account_actions
 from portus.accounts.models import User
-from portus.registry.actions import ActionError
+from portus.errors import ActionError
 from portus.web.access import SignedInRequest, signed_in
 from portus.web.forms import PasswordChangeForm, ProfileForm, TokenForm
 

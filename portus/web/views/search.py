@@ -9,7 +9,7 @@ from django.shortcuts import render
 from portus import policy
 from portus.registry.models import Namespace, Repository
 from portus.web.access import SignedInRequest, signed_in
-from portus.web.lookups import with_namespace_counts, with_repository_counts
+from portus.web.lookups import with_namespace_counts
 
 SHOWN = 25
 
@@ -22,11 +22,9 @@ def search(request: SignedInRequest) -> HttpResponse:
         user = request.user
         context["repositories"] = policy.visible_repositories(
             user,
-            with_repository_counts(
-                Repository.objects.filter(
-                    Q(name__icontains=query) | Q(namespace__name__icontains=query)
-                )
-            ),
+            Repository.objects.filter(
+                Q(name__icontains=query) | Q(namespace__name__icontains=query)
+            ).with_counts(),
         ).order_by("namespace__name", "name")[:SHOWN]
         context["namespaces"] = with_namespace_counts(
             Namespace.objects.filter(

@@ -55,7 +55,12 @@ def tag_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
         except RegistryDeletionError as exc:
             error = str(exc)
         else:
-            names = ", ".join(t.name for t in removed)
+            names = ", ".join(t.name for t in removed.tags)
+            if removed.repository_deleted:
+                messages.success(
+                    request, f"Deleted {repository.full_name}:{names}, its last tags: the repository went too."
+                )
+                return redirect("web:namespace", repository.namespace_id)
             messages.success(request, f"Deleted {repository.full_name}:{names}.")
             return redirect("web:repository", repository.pk)
     return render(
