@@ -163,6 +163,7 @@ class Origin:
 
     where: str
     raw: str | None = None  # a variable's text; None for a file
+    default: bool = False  # config.yml itself
 
     @property
     def is_variable(self) -> bool:
@@ -199,7 +200,7 @@ class PortusConfig(Section):
         """True when a local file or a variable set DOTTED (config.yml's placeholder does not count)."""
         path = yaml_path(dotted)
         origin = _origin_of(self._origins, path)
-        return origin is not None and origin.where != "config.yml"
+        return origin is not None and not origin.default
 
     def replaced(self, dotted: str, value: Any) -> PortusConfig:
         """A copy with DOTTED set to VALUE, validated like the rest (for tests that change a setting)."""
@@ -435,7 +436,7 @@ def load_config(environ: Mapping[str, str] | None = None, default_path: Path | N
     default_path = default_path or DEFAULT_CONFIG
     tree: dict[str, Any] = {}
     origins: dict[tuple[str, ...], Origin] = {}
-    _merge(tree, _read_yaml(default_path), Origin("config.yml"), origins)
+    _merge(tree, _read_yaml(default_path), Origin(str(default_path), default=True), origins)
     local = environ.get("PORTUS_LOCAL_CONFIG")
     local_path = Path(local) if local else default_path.parent / "config-local.yml"
     if local and not local_path.exists():
@@ -474,8 +475,8 @@ def _describe(error: Any, origins: Mapping[tuple[str, ...], Origin], defaults: s
     leaf = _LEAF_BY_KEY.get(loc)
     path = leaf.yaml_path if leaf is not None and kind != "value_wrapper" else loc
     dotted = ".".join(path)
-    origin = _origin_of(origins, path) or Origin(defaults)
-    where = defaults if origin.where == "config.yml" else origin.where
+    origin = _origin_of(origins, path) or Origin(defaults, default=True)
+    where = origin.where
 
     if kind == "extra_forbidden":
         siblings = _keys(_SECTIONS[loc[:-1]]) if loc[:-1] in _SECTIONS else ["value"]

@@ -237,6 +237,15 @@ def test_every_mistake_is_reported_at_once(config_dir: Path) -> None:
     assert "delete.enabled" in str(refused.value) and "signup.enabled" in str(refused.value)
 
 
+def test_a_config_yml_without_a_setting_is_refused_naming_it(config_dir: Path) -> None:
+    defaults = yaml.safe_load((config_dir / "config.yml").read_text())
+    del defaults["webhooks"]
+    (config_dir / "config.yml").write_text(yaml.safe_dump(defaults))
+    with pytest.raises(ConfigError, match="webhooks is missing") as refused:
+        load(config_dir)
+    assert str(config_dir / "config.yml") in str(refused.value)
+
+
 def test_a_local_file_that_is_not_yaml_is_refused(config_dir: Path) -> None:
     (config_dir / "config-local.yml").write_text("delete: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
