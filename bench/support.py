@@ -30,6 +30,9 @@ def prepare_environment(prefix: str) -> Path:
     os.environ["DJANGO_SETTINGS_MODULE"] = "portus.settings"
     os.environ["PORTUS_LOG_LEVEL"] = os.environ.get("PORTUS_LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT))
+    from portus.config import prepare_data_dir
+
+    prepare_data_dir()  # the development secret this process and the servers it starts share
     return data_dir
 
 

@@ -1,40 +1,356 @@
-"""Loads Portus settings: config.yml defaults, a local override file, PORTUS_* variables."""
+"""Portus's own settings: config.yml defaults, a local file and PORTUS_* variables, validated once into typed,
+frozen models; and the data directory those settings point at."""
 
 from __future__ import annotations
 
 import copy
+import difflib
 import os
-from collections.abc import Mapping
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic_core import PydanticCustomError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = PACKAGE_ROOT.parent / "config" / "config.yml"
 if not DEFAULT_CONFIG.exists():  # installed as a wheel: the copy shipped in the package
     DEFAULT_CONFIG = PACKAGE_ROOT / "config.yml"
+SECRET_FILE_NAME = "secret_key"
 
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}
+
+PushPolicy = Literal["allow-teams", "allow-personal", "admin-only"]
+SyncStrategy = Literal["initial", "on-start", "update", "update-delete", "disabled"]
+JwtAlgorithm = Literal["ES256", "RS256"]
+# As in the original Portus (ActionMailer): "ssl" and "tls" both mean SMTP over TLS from the first byte.
+SmtpTls = Literal["", "ssl", "tls"]
+
+PUSH_POLICIES: tuple[str, ...] = get_args(PushPolicy)
+SYNC_STRATEGIES: tuple[str, ...] = get_args(SyncStrategy)
+JWT_ALGORITHMS: tuple[str, ...] = get_args(JwtAlgorithm)
 
 
 class ConfigError(Exception):
     """A setting that Portus cannot start with; the message names it and says what to do."""
 
 
-def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The value of NAME, or of the file named by NAME_FILE, or None when neither is set."""
-    environ = os.environ if environ is None else environ
+# -- the settings, as typed models ---------------------------------------------------------------------------------
+
+
+class _ValueWrapper:
+    """Marks a setting config.yml writes as ``key: {value: X}`` (the original Portus's format); readers get X."""
+
+
+def _unwrap(raw: Any) -> Any:
+    if not isinstance(raw, Mapping) or "value" not in raw:
+        raise PydanticCustomError("value_wrapper", "must be a mapping with one key, value")
+    for key in raw:
+        if key != "value":
+            raise PydanticCustomError("value_wrapper_extra", "unknown key {key}", {"key": str(key)})
+    return raw["value"]
+
+
+T = TypeVar("T")
+Valued = Annotated[T, _ValueWrapper, BeforeValidator(_unwrap)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Toggle(Section):
+    enabled: bool
+
+
+class Smtp(Section):
+    enabled: bool
+    address: str
+    port: int = Field(ge=1, le=65535)
+    user_name: str
+    password: str
+    ssl_tls: SmtpTls
+    enable_starttls_auto: bool
+
+
+class Email(Section):
+    from_: str = Field(alias="from")  # `from` is a Python keyword
+    name: str
+    reply_to: str
+    smtp: Smtp
+
+
+class Delete(Section):
+    enabled: bool
+    contributors: bool
+
+
+class Registry(Section):
+    jwt_expiration_time: Valued[int] = Field(
+        ge=1, description="the registry needs a token to live 60 seconds (minutes, not seconds)"
+    )
+    jwt_algorithm: Valued[JwtAlgorithm]
+    catalog_page: Valued[int] = Field(ge=1)
+    timeout: Valued[float] = Field(gt=0)
+    read_timeout: Valued[float] = Field(gt=0)
+
+
+class PushImages(Section):
+    policy: PushPolicy
+
+
+class UserPermission(Section):
+    change_visibility: Toggle
+    create_team: Toggle
+    manage_team: Toggle
+    create_namespace: Toggle
+    manage_namespace: Toggle
+    push_images: PushImages
+
+
+class Lockout(Section):
+    attempts: int = Field(ge=0, description="0 turns lockout off")
+    minutes: int = Field(ge=0)
+
+
+class CredentialCache(Section):
+    seconds: int = Field(ge=0, description="0 turns the cache off")
+
+
+class Sync(Section):
+    enabled: bool
+    strategy: SyncStrategy
+    interval: int = Field(ge=1)
+    max_deletions: int = Field(ge=0)
+    concurrency: int = Field(ge=1)
+
+
+class Background(Section):
+    registry: Toggle
+    poll_interval: Valued[float] = Field(gt=0)
+    lease: Valued[int] = Field(ge=1)
+    sync: Sync
+    max_attempts: Valued[int] = Field(ge=1)
+    security_scanning: Toggle
+
+
+class Clair(Section):
+    server: str
+    health_port: int = Field(ge=1, le=65535)
+    timeout: int = Field(ge=0)
+
+
+class Security(Section):
+    clair: Clair
+
+
+class Pagination(Section):
+    per_page: int = Field(ge=1)
+
+
+class Webhooks(Section):
+    max_body_bytes: int = Field(ge=1)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting's value came from: a YAML file, or a variable (with the text it held)."""
+
+    where: str
+    raw: str | None = None  # a variable's text; None for a file
+    default: bool = False  # config.yml itself
+
+    @property
+    def is_variable(self) -> bool:
+        return self.raw is not None
+
+
+class PortusConfig(Section):
+    """Every config.yml setting, typed: ``settings.PORTUS.registry.timeout`` is a float.
+
+    Attribute paths follow config.yml's keys, except that a ``{value: X}`` wrapper is collapsed to X
+    (``registry.timeout.value`` is ``registry.timeout``) and ``email.from`` is ``email.from_``.
+    """
+
+    machine_fqdn: Valued[str] = Field(min_length=1)
+    email: Email
+    gravatar: Toggle
+    delete: Delete
+    first_user_admin: Toggle
+    signup: Toggle
+    display_name: Toggle
+    registry: Registry
+    user_permission: UserPermission
+    anonymous_browsing: Toggle
+    lockout: Lockout
+    credential_cache: CredentialCache
+    background: Background
+    security: Security
+    pagination: Pagination
+    webhooks: Webhooks
+
+    _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
+
+    def set_explicitly(self, dotted: str) -> bool:
+        """True when a local file or a variable set DOTTED (config.yml's placeholder does not count)."""
+        path = yaml_path(dotted)
+        origin = _origin_of(self._origins, path)
+        return origin is not None and not origin.default
+
+    def replaced(self, dotted: str, value: Any) -> PortusConfig:
+        """A copy with DOTTED set to VALUE, validated like the rest (for tests that change a setting)."""
+        tree = _yaml_form(self)
+        path = yaml_path(dotted)
+        node = tree
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+        origins = {**self._origins, path: Origin("a test")}
+        return _validated(tree, origins, "a test")
+
+    # TRANSITIONAL: the old dotted-path readers, answered from the typed attributes, so that code not yet
+    # converted keeps working. Convert `get("a.b.value")` to `.a.b` and `enabled("a.b")` to `.a.b.enabled`;
+    # remove both once nothing calls them.
+    def get(self, dotted: str) -> Any:
+        node: Any = self
+        for name in attribute_path(dotted):
+            node = getattr(node, name)
+        return node
+
+    def enabled(self, dotted: str) -> bool:
+        return bool(self.get(f"{dotted}.enabled"))
+
+
+# -- the shape of the settings: each leaf's key in config.yml, attribute and variable ------------------------------
+
+
+@dataclass(frozen=True)
+class Leaf:
+    yaml_path: tuple[str, ...]  # as written in config.yml, with a wrapper's "value"
+    attributes: tuple[str, ...]  # as read in Python
+    kind: type
+    choices: tuple[str, ...]
+    wrapped: bool
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.yaml_path)
+
+    @property
+    def variable(self) -> str:
+        return env_name(self.yaml_path)
+
+    @property
+    def expected(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(repr(c) if not c else c for c in self.choices)
+        return {bool: "true or false", int: "a whole number", float: "a number"}.get(self.kind, "a string")
+
+
+def _walk(model: type[BaseModel], yaml_trail: tuple[str, ...] = (), attr_trail: tuple[str, ...] = ()) -> Iterator[Leaf]:
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _walk(annotation, (*yaml_trail, key), (*attr_trail, name))
+            continue
+        wrapped = _ValueWrapper in field.metadata
+        choices: tuple[str, ...] = get_args(annotation) if get_origin(annotation) is Literal else ()
+        yield Leaf(
+            yaml_path=(*yaml_trail, key, "value") if wrapped else (*yaml_trail, key),
+            attributes=(*attr_trail, name),
+            kind=str if choices else annotation,  # type: ignore[arg-type]
+            choices=choices,
+            wrapped=wrapped,
+        )
+
+
+def _sections(model: type[BaseModel], trail: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], type[BaseModel]]]:
+    yield trail, model
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _sections(field.annotation, (*trail, field.alias or name))
+
+
+LEAVES: tuple[Leaf, ...] = tuple(_walk(PortusConfig))
+_LEAF_BY_KEY = {leaf.yaml_path[:-1] if leaf.wrapped else leaf.yaml_path: leaf for leaf in LEAVES}
+_SECTIONS = dict(_sections(PortusConfig))
+
+
+def _keys(section: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in section.model_fields.items()]
+
+
+def _resolve(dotted: str) -> tuple[Leaf | None, tuple[str, ...]]:
+    """The leaf (None for a section) that an old dotted path or an attribute path names, and its YAML path."""
+    parts = tuple("from" if part == "from_" else part for part in dotted.split("."))
+    leaf = _LEAF_BY_KEY.get(parts[:-1] if parts[-1:] == ("value",) else parts)
+    if leaf is not None and (leaf.wrapped or parts[-1] != "value"):
+        return leaf, leaf.yaml_path
+    if parts in _SECTIONS:
+        return None, parts
+    raise KeyError(dotted)
+
+
+def yaml_path(dotted: str) -> tuple[str, ...]:
+    return _resolve(dotted)[1]
+
+
+def attribute_path(dotted: str) -> tuple[str, ...]:
+    """The attributes to read for an old dotted path: a trailing wrapper ``.value`` dropped, ``from`` as ``from_``."""
+    leaf, path = _resolve(dotted)
+    if leaf is not None:
+        return leaf.attributes
+    node: type[BaseModel] = PortusConfig
+    names: list[str] = []
+    for key in path:
+        name = next(n for n, f in node.model_fields.items() if (f.alias or n) == key)
+        names.append(name)
+        node = node.model_fields[name].annotation  # type: ignore[assignment]
+    return tuple(names)
+
+
+def _yaml_form(model: BaseModel) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            value = _yaml_form(value)
+        elif _ValueWrapper in field.metadata:
+            value = {"value": value}
+        tree[field.alias or name] = value
+    return tree
+
+
+# -- reading the sources -------------------------------------------------------------------------------------------
+
+
+def env_name(path: tuple[str, ...]) -> str:
+    return "PORTUS_" + "_".join(part.upper() for part in path)
+
+
+def _env_lookup(name: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(how to name it in a message, the value) of NAME or of the file NAME_FILE names; None when neither is set."""
     if name in environ:
-        return environ[name]
+        return name, environ[name]
     file_name = environ.get(f"{name}_FILE")
     if file_name is None:
         return None
     try:
-        return Path(file_name).read_text().strip()
+        return f"{name}_FILE ({file_name})", Path(file_name).read_text().strip()
     except OSError as exc:
         raise ConfigError(f"{name}_FILE: cannot read {file_name!r} ({exc.strerror}).") from exc
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of NAME, or of the file named by NAME_FILE, or None when neither is set."""
+    found = _env_lookup(name, os.environ if environ is None else environ)
+    return None if found is None else found[1]
 
 
 def parse_bool(name: str, raw: str) -> bool:
@@ -53,63 +369,20 @@ def parse_int(name: str, raw: str) -> int:
         raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
 
 
-def parse_like(name: str, raw: str, default: Any) -> Any:
-    """Parse RAW with the type of DEFAULT (bool, int, float or str)."""
-    if isinstance(default, bool):
-        return parse_bool(name, raw)
-    if isinstance(default, int):
-        return parse_int(name, raw)
-    if isinstance(default, float):
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a number.") from None
+def _parse_variable(leaf: Leaf, label: str, raw: str) -> Any:
+    word = raw.strip()
+    try:
+        if leaf.kind is bool:
+            if word.lower() in TRUE_WORDS | FALSE_WORDS:
+                return word.lower() in TRUE_WORDS
+            raise ValueError
+        if leaf.kind is int:
+            return int(word, 10)
+        if leaf.kind is float:
+            return float(word)
+    except ValueError:
+        raise ConfigError(f"{label}={raw!r}: {leaf.dotted} must be {leaf.expected}.") from None
     return raw
-
-
-def env_name(path: tuple[str, ...]) -> str:
-    return "PORTUS_" + "_".join(part.upper() for part in path)
-
-
-def _merge(
-    base: dict[str, Any], override: Mapping[str, Any], source: str, trail: tuple[str, ...] = ()
-) -> None:
-    for key, value in override.items():
-        path = (*trail, str(key))
-        if key not in base:
-            raise ConfigError(
-                f"{source}: unknown setting {'.'.join(path)!r}; see config/config.yml."
-            )
-        if isinstance(base[key], dict):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{source}: {'.'.join(path)} must be a mapping.")
-            _merge(base[key], value, source, path)
-            continue
-        default = base[key]
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"{source}: {'.'.join(path)} must be true or false, not {value!r}.")
-        if isinstance(default, int) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(
-                    f"{source}: {'.'.join(path)} must be a whole number, not {value!r}."
-                )
-        if isinstance(default, str) and not isinstance(value, str):
-            raise ConfigError(f"{source}: {'.'.join(path)} must be a string, not {value!r}.")
-        base[key] = value
-
-
-def _apply_environment(
-    tree: dict[str, Any], environ: Mapping[str, str], trail: tuple[str, ...] = ()
-) -> None:
-    for key, value in tree.items():
-        path = (*trail, key)
-        if isinstance(value, dict):
-            _apply_environment(value, environ, path)
-            continue
-        name = env_name(path)
-        raw = env_value(name, environ)
-        if raw is not None:
-            tree[key] = parse_like(name, raw, value)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -122,72 +395,168 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-class Config:
-    """The merged settings tree, read with dotted paths: ``config.get("delete.enabled")``."""
-
-    def __init__(self, tree: dict[str, Any], defaults: dict[str, Any] | None = None):
-        self.tree = tree
-        # config.yml alone, so start-up checks can tell a configured value from a placeholder.
-        self.defaults = copy.deepcopy(tree) if defaults is None else defaults
-
-    def get(self, dotted: str) -> Any:
-        node: Any = self.tree
-        for part in dotted.split("."):
-            node = node[part]
-        return node
-
-    def is_default(self, dotted: str) -> bool:
-        """True when DOTTED still has config.yml's value (no local file or variable set it)."""
-        node: Any = self.defaults
-        for part in dotted.split("."):
-            node = node[part]
-        return bool(node == self.get(dotted))
-
-    def enabled(self, dotted: str) -> bool:
-        return bool(self.get(f"{dotted}.enabled"))
+def _merge(
+    base: dict[str, Any],
+    override: Mapping[Any, Any],
+    origin: Origin,
+    origins: dict[tuple[str, ...], Origin],
+    trail: tuple[str, ...] = (),
+) -> None:
+    for raw_key, value in override.items():
+        key = str(raw_key)
+        path = (*trail, key)
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value, origin, origins, path)
+        else:
+            base[key] = copy.deepcopy(value)
+            origins[path] = origin
 
 
-def load_config(
-    environ: Mapping[str, str] | None = None, default_path: Path | None = None
-) -> Config:
+def _apply_environment(
+    tree: dict[str, Any], environ: Mapping[str, str], origins: dict[tuple[str, ...], Origin]
+) -> None:
+    for leaf in LEAVES:
+        found = _env_lookup(leaf.variable, environ)
+        if found is None:
+            continue
+        label, raw = found
+        node = tree
+        for part in leaf.yaml_path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # the file's mistake; validation names it
+                break
+        else:
+            node[leaf.yaml_path[-1]] = _parse_variable(leaf, label, raw)
+            origins[leaf.yaml_path] = Origin(label, raw)
+
+
+def load_config(environ: Mapping[str, str] | None = None, default_path: Path | None = None) -> PortusConfig:
+    """Read config.yml, the local file and the variables; refuse with ConfigError at the first thing wrong."""
     environ = os.environ if environ is None else environ
-    tree = _read_yaml(default_path or DEFAULT_CONFIG)
-    defaults = copy.deepcopy(tree)
+    default_path = default_path or DEFAULT_CONFIG
+    tree: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], Origin] = {}
+    _merge(tree, _read_yaml(default_path), Origin(str(default_path), default=True), origins)
     local = environ.get("PORTUS_LOCAL_CONFIG")
-    local_path = (
-        Path(local) if local else (default_path or DEFAULT_CONFIG).parent / "config-local.yml"
-    )
+    local_path = Path(local) if local else default_path.parent / "config-local.yml"
     if local and not local_path.exists():
         raise ConfigError(f"PORTUS_LOCAL_CONFIG={local!r}: no such file.")
     if local_path.exists():
-        _merge(tree, _read_yaml(local_path), str(local_path))
-    _apply_environment(tree, environ)
-    _validate(tree)
-    return Config(tree, defaults)
+        _merge(tree, _read_yaml(local_path), Origin(str(local_path)), origins)
+    _apply_environment(tree, environ, origins)
+    return _validated(tree, origins, str(default_path))
 
 
-PUSH_POLICIES = ("allow-teams", "allow-personal", "admin-only")
-SYNC_STRATEGIES = ("initial", "on-start", "update", "update-delete", "disabled")
-JWT_ALGORITHMS = ("ES256", "RS256")
+def _validated(tree: dict[str, Any], origins: dict[tuple[str, ...], Origin], defaults: str) -> PortusConfig:
+    try:
+        config = PortusConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(" ".join(_describe(error, origins, defaults) for error in exc.errors())) from None
+    config._origins = origins
+    return config
 
 
-def _validate(tree: dict[str, Any]) -> None:
-    def choice(path: str, allowed: tuple[str, ...]) -> None:
-        node: Any = tree
-        for part in path.split("."):
-            node = node[part]
-        if node not in allowed:
-            raise ConfigError(
-                f"{env_name(tuple(path.split('.')))}={node!r} is not allowed: "
-                f"use one of {', '.join(allowed)}."
-            )
+# -- messages ------------------------------------------------------------------------------------------------------
 
-    choice("user_permission.push_images.policy", PUSH_POLICIES)
-    choice("background.sync.strategy", SYNC_STRATEGIES)
-    choice("registry.jwt_algorithm.value", JWT_ALGORITHMS)
-    minutes = tree["registry"]["jwt_expiration_time"]["value"]
-    if minutes < 1:
-        raise ConfigError(
-            "PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE must be at least 1 minute: "
-            "the registry needs a token to live 60 seconds."
+
+def _origin_of(origins: Mapping[tuple[str, ...], Origin], path: tuple[str, ...]) -> Origin | None:
+    for end in range(len(path), 0, -1):
+        if path[:end] in origins:
+            return origins[path[:end]]
+    return None
+
+
+def _describe(error: Any, origins: Mapping[tuple[str, ...], Origin], defaults: str) -> str:
+    loc = tuple(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "value_wrapper_extra":
+        loc = (*loc, error["ctx"]["key"])
+        kind = "extra_forbidden"
+    leaf = _LEAF_BY_KEY.get(loc)
+    path = leaf.yaml_path if leaf is not None and kind != "value_wrapper" else loc
+    dotted = ".".join(path)
+    origin = _origin_of(origins, path) or Origin(defaults, default=True)
+    where = origin.where
+
+    if kind == "extra_forbidden":
+        siblings = _keys(_SECTIONS[loc[:-1]]) if loc[:-1] in _SECTIONS else ["value"]
+        close = difflib.get_close_matches(loc[-1], siblings, n=1)
+        hint = ""
+        if close:
+            meant = ".".join((*loc[:-1], close[0]))
+            known = _LEAF_BY_KEY.get((*loc[:-1], close[0]))
+            hint = f" (did you mean {meant!r}, {known.variable}?)" if known else f" (did you mean {meant!r}?)"
+        return f"{where}: unknown setting {dotted!r}{hint}; see config/config.yml for the settings there are."
+    if kind == "missing":
+        return f"{where}: {dotted} is missing; config.yml must define every setting."
+    if kind == "model_type":
+        keys = ", ".join(_keys(_SECTIONS[loc]))
+        return f"{where}: {dotted} must be a mapping of its settings ({keys}), not {error['input']!r}."
+    if leaf is None:  # pragma: no cover - every other error is about a leaf
+        return f"{where}: {dotted}: {error['msg']}."
+    if kind == "value_wrapper":
+        return (
+            f"{where}: {dotted} must be a mapping with one key, value (write {dotted}: {{value: ...}}, "
+            f"or set {leaf.variable}), not {error['input']!r}."
         )
+    ctx = error.get("ctx") or {}
+    if "ge" in ctx:
+        expected = f"at least {ctx['ge']:g}"
+    elif "gt" in ctx:
+        expected = f"more than {ctx['gt']:g}"
+    elif "le" in ctx:
+        expected = f"at most {ctx['le']:g}"
+    elif kind == "string_too_short":
+        expected = "set (not empty)"
+    else:
+        expected = leaf.expected
+    description = _field_description(leaf)
+    why = f": {description}" if description and ctx else ""
+    if origin.is_variable:
+        return f"{origin.where}={origin.raw!r}: {leaf.dotted} must be {expected}{why}."
+    value = error["input"]
+    return f"{where}: {leaf.dotted} must be {expected}, not {value!r}{why} (fix it there, or set {leaf.variable})."
+
+
+def _field_description(leaf: Leaf) -> str | None:
+    section = _SECTIONS[leaf.yaml_path[: -2 if leaf.wrapped else -1]]
+    return section.model_fields[leaf.attributes[-1]].description
+
+
+# -- the data directory --------------------------------------------------------------------------------------------
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("PORTUS_DATA_DIR") or PACKAGE_ROOT.parent / "data").resolve()
+
+
+def prepare_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Create the data directory (0700), its static/ folder and, unless a secret is configured or this is
+    production, the development secret key (0600). portusctl and the tests' settings call it before Django reads
+    its settings, which only read what is there."""
+    environ = os.environ if environ is None else environ
+    directory = data_dir(environ)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # STATIC_ROOT: collectstatic fills it in production; WhiteNoise warns at start when it is absent.
+    (directory / "static").mkdir(mode=0o700, exist_ok=True)
+    configured = "PORTUS_SECRET_KEY_BASE" in environ or "PORTUS_SECRET_KEY_BASE_FILE" in environ
+    if environ.get("PORTUS_ENV") != "production" and not configured:
+        _write_secret(directory / SECRET_FILE_NAME)
+    return directory
+
+
+def _write_secret(path: Path) -> None:
+    """Write a new random secret to PATH unless one is there; never a half-written file, even when racing."""
+    if path.exists():
+        return
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+        os.link(draft, path)  # fails if another process published first: theirs is kept
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink(missing_ok=True)

@@ -7,7 +7,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from portus.config import ConfigError, env_value, load_config, parse_bool, parse_int
+from portus.config import SECRET_FILE_NAME, ConfigError, data_dir, env_value, load_config, parse_bool, parse_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,7 +26,8 @@ PORTUS_ENV = os.environ.get("PORTUS_ENV", "development")
 if PORTUS_ENV not in ("development", "production", "test"):
     _fail(f"PORTUS_ENV={PORTUS_ENV!r} is not allowed: use development, production or test.")
 PRODUCTION = PORTUS_ENV == "production"
-DATA_DIR = Path(os.environ.get("PORTUS_DATA_DIR") or BASE_DIR / "data").resolve()
+# Only read here: portusctl and the tests' settings create it first (portus.config.prepare_data_dir).
+DATA_DIR = data_dir()
 
 
 def _env(name: str) -> str | None:
@@ -56,13 +57,16 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _development_secret() -> str:
-    """A secret key kept in the data directory, so sessions survive restarts in development."""
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    """The secret portusctl keeps in the data directory, so sessions survive restarts in development.
+
+    A process that did not go through portusctl (a bare ``django.setup()``, gunicorn started by hand) may find
+    none: it then uses a random secret of its own rather than a fixed, published one, and system check
+    portus.W002 says that its sessions and the registry's notification secret will not match other processes'.
+    """
+    try:
+        return (DATA_DIR / SECRET_FILE_NAME).read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 _secret = _env("PORTUS_SECRET_KEY_BASE")
@@ -74,10 +78,9 @@ if PRODUCTION:
             ("PORTUS_SECRET_KEY_BASE (a long random secret)", _secret),
             ("PORTUS_KEY_PATH (the PEM private key that signs registry tokens)", _key_path),
             (
-                "PORTUS_MACHINE_FQDN_VALUE or machine_fqdn in config-local.yml "
-                "(the host name people reach Portus at)",
+                "PORTUS_MACHINE_FQDN_VALUE or machine_fqdn in config-local.yml (the host name people reach Portus at)",
                 # config.yml's value is a placeholder; it must come from the local file or the environment.
-                not PORTUS.is_default("machine_fqdn.value"),
+                PORTUS.set_explicitly("machine_fqdn"),
             ),
         )
         if not present
@@ -87,13 +90,16 @@ if PRODUCTION:
     if not Path(str(_key_path)).is_file():
         _fail(f"PORTUS_KEY_PATH={_key_path!r}: no such file; point it at the PEM key that signs registry tokens.")
 SECRET_KEY = _secret or _development_secret()
+SECRET_KEY_EPHEMERAL = not SECRET_KEY
+if SECRET_KEY_EPHEMERAL:
+    SECRET_KEY = secrets.token_urlsafe(50)
 TOKEN_KEY_PATH = Path(_key_path) if _key_path else DATA_DIR / "portus.key"
 TOKEN_CERT_PATH = Path(_env("PORTUS_CERT_PATH") or TOKEN_KEY_PATH.with_suffix(".crt"))
 # The generated key only exists where nobody configured one (development, tests).
 TOKEN_KEY_GENERATE = not _key_path
 
 DEBUG = _env_bool("PORTUS_DEBUG", not PRODUCTION)
-MACHINE_FQDN = PORTUS.get("machine_fqdn.value")
+MACHINE_FQDN = PORTUS.machine_fqdn
 ALLOWED_HOSTS = [h for h in (_env("PORTUS_ALLOWED_HOSTS") or "").split(",") if h] or (
     [MACHINE_FQDN, "localhost", "127.0.0.1", "[::1]"] if PRODUCTION else ["*"]
 )
@@ -161,7 +167,6 @@ def _database() -> dict[str, object]:
         _fail(f"PORTUS_DB_ADAPTER={adapter!r} is not supported: use sqlite3, postgresql or mysql.")
     timeout = _env_int("PORTUS_DB_TIMEOUT", 5)
     if adapter == "sqlite3":
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
         return {
             "ENGINE": engines[adapter],
             "NAME": _env("PORTUS_DB_DATABASE") or str(DATA_DIR / "portus.sqlite3"),
@@ -248,9 +253,6 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
-if not PRODUCTION:
-    # WhiteNoise serves from the finders in development but warns when STATIC_ROOT is absent.
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -260,18 +262,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+_smtp = PORTUS.email.smtp
 EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend"
-    if PORTUS.get("email.smtp.enabled")
-    else "django.core.mail.backends.console.EmailBackend"
+    "django.core.mail.backends.smtp.EmailBackend" if _smtp.enabled else "django.core.mail.backends.console.EmailBackend"
 )
-EMAIL_HOST = PORTUS.get("email.smtp.address")
-EMAIL_PORT = PORTUS.get("email.smtp.port")
-EMAIL_HOST_USER = PORTUS.get("email.smtp.user_name")
-EMAIL_HOST_PASSWORD = PORTUS.get("email.smtp.password")
-EMAIL_USE_TLS = bool(PORTUS.get("email.smtp.enable_starttls_auto"))
-EMAIL_USE_SSL = PORTUS.get("email.smtp.ssl_tls") == "ssl"
-DEFAULT_FROM_EMAIL = f"{PORTUS.get('email.name')} <{PORTUS.get('email.from')}>"
+EMAIL_HOST = _smtp.address
+EMAIL_PORT = _smtp.port
+EMAIL_HOST_USER = _smtp.user_name
+EMAIL_HOST_PASSWORD = _smtp.password
+EMAIL_USE_SSL = _smtp.ssl_tls != ""  # "ssl" and "tls" both mean SMTP over TLS, as in the original Portus
+EMAIL_USE_TLS = _smtp.enable_starttls_auto and not EMAIL_USE_SSL  # Django refuses both at once
+DEFAULT_FROM_EMAIL = f"{PORTUS.email.name} <{PORTUS.email.from_}>"
 
 LOGGING = {
     "version": 1,

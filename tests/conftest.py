@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,19 +31,14 @@ def require(condition: bool, reason: str) -> None:
 @pytest.fixture
 def portus_config() -> Iterator[Callable[[str, Any], None]]:
     """Change a config.yml setting for one test: ``portus_config("delete.enabled", True)``."""
-    saved = copy.deepcopy(settings.PORTUS.tree)
+    saved = settings.PORTUS
 
     def set_value(dotted: str, value: Any) -> None:
-        node = settings.PORTUS.tree
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        if last not in node:
-            raise KeyError(dotted)
-        node[last] = value
+        # The settings are frozen: put a validated copy in their place.
+        settings.PORTUS = settings.PORTUS.replaced(dotted, value)
 
     yield set_value
-    settings.PORTUS.tree = saved
+    settings.PORTUS = saved
 
 
 @pytest.fixture(autouse=True)

@@ -1,19 +1,32 @@
-"""Configuration: config.yml defaults, the local file, PORTUS_* variables, *_FILE secrets,
-strict parsing,
-and the refusals at start-up (production without its secrets, an unsupported database)."""
+"""Configuration: config.yml defaults, the local file, PORTUS_* variables, *_FILE secrets, typed and frozen
+settings, strict parsing naming key and variable, the data directory, and the refusals at start-up
+(production without its secrets, an unsupported database)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from portus.config import DEFAULT_CONFIG, ConfigError, load_config
+from portus.config import (
+    DEFAULT_CONFIG,
+    JWT_ALGORITHMS,
+    LEAVES,
+    PUSH_POLICIES,
+    SYNC_STRATEGIES,
+    ConfigError,
+    PortusConfig,
+    attribute_path,
+    load_config,
+    prepare_data_dir,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,7 +40,7 @@ def config_dir(tmp_path: Path) -> Path:
     return directory
 
 
-def load(config_dir: Path, **environ: str):
+def load(config_dir: Path, **environ: str) -> PortusConfig:
     return load_config(environ=environ, default_path=config_dir / "config.yml")
 
 
@@ -40,15 +53,56 @@ def write_local(config_dir: Path, data: dict) -> Path:
 # -- defaults and overrides ------------------------------------------------------------------------
 
 
-def test_defaults_come_from_config_yml(config_dir: Path) -> None:
-    defaults = yaml.safe_load((config_dir / "config.yml").read_text())
+def yaml_leaves(tree: dict, trail: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
+    leaves: dict[tuple[str, ...], object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            leaves.update(yaml_leaves(value, (*trail, key)))
+        else:
+            leaves[(*trail, key)] = value
+    return leaves
+
+
+def test_every_key_in_config_yml_is_a_typed_setting_with_its_default(config_dir: Path) -> None:
+    defaults = yaml_leaves(yaml.safe_load((config_dir / "config.yml").read_text()))
+    assert {leaf.yaml_path for leaf in LEAVES} == set(defaults)
     config = load(config_dir)
-    assert config.tree == defaults
-    assert config.get("delete.enabled") is False
-    assert config.enabled("delete") is False
-    assert config.get("registry.jwt_expiration_time.value") == 5
-    assert config.get("user_permission.push_images.policy") == "allow-teams"
-    assert config.is_default("machine_fqdn.value")
+    for leaf in LEAVES:
+        value = config.get(leaf.dotted)
+        assert value == defaults[leaf.yaml_path], leaf.dotted
+        assert isinstance(value, leaf.kind), leaf.dotted
+
+
+def test_readers_get_typed_attributes_with_the_value_wrappers_collapsed(config_dir: Path) -> None:
+    config = load(config_dir)
+    assert config.registry.timeout == 2.0 and isinstance(config.registry.timeout, float)
+    assert config.registry.jwt_expiration_time == 5 and isinstance(config.registry.jwt_expiration_time, int)
+    assert config.machine_fqdn == "portus.test.lan"
+    assert config.delete.enabled is False
+    assert config.background.sync.strategy == "initial"
+    assert config.user_permission.push_images.policy == "allow-teams"
+    assert config.email.from_ == "portus@example.com"
+
+
+def test_the_settings_are_frozen(config_dir: Path) -> None:
+    config = load(config_dir)
+    with pytest.raises(ValidationError, match="frozen"):
+        config.delete.enabled = True  # type: ignore[misc]
+
+
+def test_every_old_dotted_path_maps_to_its_attribute_by_one_rule(config_dir: Path) -> None:
+    """The rule the call sites are converted by: a trailing `.value` dropped; `email.from` is `email.from_`."""
+    config = load(config_dir)
+    for leaf in LEAVES:
+        expected = leaf.dotted.removesuffix(".value").replace("email.from", "email.from_")
+        assert ".".join(attribute_path(leaf.dotted)) == expected
+        node = config
+        for name in expected.split("."):
+            node = getattr(node, name)
+        assert node == config.get(leaf.dotted)
+    assert config.enabled("user_permission.create_team") is config.user_permission.create_team.enabled
+    with pytest.raises(KeyError):
+        config.get("delete.enabeld")
 
 
 def test_the_original_portus_key_names_are_all_there(config_dir: Path) -> None:
@@ -72,47 +126,124 @@ def test_the_original_portus_key_names_are_all_there(config_dir: Path) -> None:
         config.get(dotted)  # raises KeyError when missing
 
 
+def test_the_choices_other_code_imports_come_from_the_typed_settings() -> None:
+    assert SYNC_STRATEGIES == ("initial", "on-start", "update", "update-delete", "disabled")
+    assert PUSH_POLICIES == ("allow-teams", "allow-personal", "admin-only")
+    assert JWT_ALGORITHMS == ("ES256", "RS256")
+
+
 def test_config_local_yml_overrides_defaults(config_dir: Path) -> None:
-    write_local(
-        config_dir, {"delete": {"enabled": True}, "machine_fqdn": {"value": "portus.example.com"}}
-    )
+    write_local(config_dir, {"delete": {"enabled": True}, "machine_fqdn": {"value": "portus.example.com"}})
     config = load(config_dir)
-    assert config.get("delete.enabled") is True
-    assert config.get("delete.contributors") is False  # siblings keep their defaults
-    assert config.get("machine_fqdn.value") == "portus.example.com"
-    assert not config.is_default("machine_fqdn.value")
+    assert config.delete.enabled is True
+    assert config.delete.contributors is False  # siblings keep their defaults
+    assert config.machine_fqdn == "portus.example.com"
+    assert config.set_explicitly("machine_fqdn")
+    assert not config.set_explicitly("signup.enabled")
+
+
+def test_only_a_local_file_or_a_variable_counts_as_setting_a_key(config_dir: Path) -> None:
+    assert not load(config_dir).set_explicitly("machine_fqdn.value")
+    assert load(config_dir, PORTUS_MACHINE_FQDN_VALUE="portus.test.lan").set_explicitly("machine_fqdn")
 
 
 def test_portus_local_config_names_another_local_file(config_dir: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "site.yml"
     elsewhere.write_text("signup:\n  enabled: false\n")
-    assert load(config_dir, PORTUS_LOCAL_CONFIG=str(elsewhere)).get("signup.enabled") is False
+    assert load(config_dir, PORTUS_LOCAL_CONFIG=str(elsewhere)).signup.enabled is False
     with pytest.raises(ConfigError, match="PORTUS_LOCAL_CONFIG"):
         load(config_dir, PORTUS_LOCAL_CONFIG=str(tmp_path / "missing.yml"))
 
 
-def test_unknown_keys_in_the_local_file_are_refused(config_dir: Path) -> None:
+def test_unknown_keys_in_the_local_file_are_refused_suggesting_the_key_and_variable(config_dir: Path) -> None:
     write_local(config_dir, {"delete": {"enabeld": True}})
-    with pytest.raises(ConfigError, match=r"unknown setting 'delete\.enabeld'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'delete\.enabeld'") as refused:
+        load(config_dir)
+    assert "config-local.yml" in str(refused.value)
+    assert "did you mean 'delete.enabled', PORTUS_DELETE_ENABLED?" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "local, key",
+    [
+        ({"delte": {"enabled": True}}, "delte"),
+        ({"registry": {"timeout": {"value": 3, "vaule": 4}}}, "registry.timeout.vaule"),
+        ({"background": {"sync": {"stratgy": "update"}}}, "background.sync.stratgy"),
+    ],
+)
+def test_unknown_keys_are_refused_at_any_depth(config_dir: Path, local: dict, key: str) -> None:
+    write_local(config_dir, local)
+    with pytest.raises(ConfigError, match=f"unknown setting {key!r}"):
         load(config_dir)
 
 
 @pytest.mark.parametrize(
-    "local, message",
+    "local, message, variable",
     [
-        ({"delete": {"enabled": "yes please"}}, "delete.enabled must be true or false"),
-        ({"registry": {"jwt_expiration_time": {"value": "five"}}}, "must be a whole number"),
-        ({"registry": {"jwt_expiration_time": {"value": True}}}, "must be a whole number"),
-        ({"machine_fqdn": {"value": 42}}, "must be a string"),
-        ({"delete": True}, "delete must be a mapping"),
+        ({"delete": {"enabled": "yes please"}}, "delete.enabled must be true or false", "PORTUS_DELETE_ENABLED"),
+        (
+            {"registry": {"jwt_expiration_time": {"value": "five"}}},
+            "registry.jwt_expiration_time.value must be a whole number",
+            "PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE",
+        ),
+        (
+            {"registry": {"jwt_expiration_time": {"value": True}}},
+            "must be a whole number",
+            "PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE",
+        ),
+        (
+            {"registry": {"timeout": {"value": "2s"}}},
+            "registry.timeout.value must be a number",
+            "PORTUS_REGISTRY_TIMEOUT_VALUE",
+        ),
+        ({"machine_fqdn": {"value": 42}}, "must be a string", "PORTUS_MACHINE_FQDN_VALUE"),
+        (
+            {"user_permission": {"push_images": {"policy": "everyone"}}},
+            "must be one of allow-teams, allow-personal, admin-only",
+            "PORTUS_USER_PERMISSION_PUSH_IMAGES_POLICY",
+        ),
+        ({"lockout": {"attempts": -1}}, "lockout.attempts must be at least 0", "PORTUS_LOCKOUT_ATTEMPTS"),
     ],
 )
-def test_wrongly_typed_local_values_are_refused(
-    config_dir: Path, local: dict, message: str
+def test_wrongly_typed_local_values_are_refused_naming_the_key_and_variable(
+    config_dir: Path, local: dict, message: str, variable: str
 ) -> None:
     write_local(config_dir, local)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as refused:
         load(config_dir)
+    assert variable in str(refused.value)
+    assert str(config_dir / "config-local.yml") in str(refused.value)
+
+
+def test_a_value_written_without_its_wrapper_is_refused_saying_how_to_write_it(config_dir: Path) -> None:
+    write_local(config_dir, {"registry": {"timeout": 5}})
+    with pytest.raises(ConfigError) as refused:
+        load(config_dir)
+    message = str(refused.value)
+    assert "registry.timeout must be a mapping with one key, value" in message
+    assert "PORTUS_REGISTRY_TIMEOUT_VALUE" in message
+
+
+def test_a_section_given_a_value_is_refused(config_dir: Path) -> None:
+    write_local(config_dir, {"delete": True})
+    with pytest.raises(ConfigError, match="delete must be a mapping"):
+        load(config_dir)
+
+
+def test_every_mistake_is_reported_at_once(config_dir: Path) -> None:
+    write_local(config_dir, {"delete": {"enabled": "no"}, "signup": {"enabled": 1}})
+    with pytest.raises(ConfigError) as refused:
+        load(config_dir)
+    assert "delete.enabled" in str(refused.value) and "signup.enabled" in str(refused.value)
+
+
+def test_a_config_yml_without_a_setting_is_refused_naming_it(config_dir: Path) -> None:
+    defaults = yaml.safe_load((config_dir / "config.yml").read_text())
+    del defaults["webhooks"]
+    (config_dir / "config.yml").write_text(yaml.safe_dump(defaults))
+    with pytest.raises(ConfigError, match="webhooks is missing") as refused:
+        load(config_dir)
+    assert str(config_dir / "config.yml") in str(refused.value)
 
 
 def test_a_local_file_that_is_not_yaml_is_refused(config_dir: Path) -> None:
@@ -135,14 +266,28 @@ def test_environment_overrides_any_key(config_dir: Path) -> None:
         PORTUS_USER_PERMISSION_PUSH_IMAGES_POLICY="admin-only",
         PORTUS_LOCKOUT_ATTEMPTS="3",
     )
-    assert (
-        config.get("machine_fqdn.value") == "registry.example.com"
-    )  # the environment beats the file
-    assert config.get("delete.enabled") is True
-    assert config.get("delete.contributors") is True
-    assert config.get("registry.jwt_expiration_time.value") == 15
-    assert config.get("user_permission.push_images.policy") == "admin-only"
-    assert config.get("lockout.attempts") == 3
+    assert config.machine_fqdn == "registry.example.com"  # the environment beats the file
+    assert config.delete.enabled is True
+    assert config.delete.contributors is True
+    assert config.registry.jwt_expiration_time == 15
+    assert config.user_permission.push_images.policy == "admin-only"
+    assert config.lockout.attempts == 3
+
+
+def test_environment_values_take_the_type_of_their_setting(config_dir: Path) -> None:
+    config = load(
+        config_dir,
+        PORTUS_REGISTRY_TIMEOUT_VALUE="3.5",
+        PORTUS_BACKGROUND_POLL_INTERVAL_VALUE="1",
+        PORTUS_BACKGROUND_LEASE_VALUE="30",
+        PORTUS_EMAIL_SMTP_PASSWORD="123",
+        PORTUS_EMAIL_SMTP_SSL_TLS="ssl",
+    )
+    assert config.registry.timeout == 3.5
+    assert isinstance(config.background.poll_interval, float) and config.background.poll_interval == 1.0
+    assert isinstance(config.background.lease, int) and config.background.lease == 30
+    assert config.email.smtp.password == "123"  # a string stays a string, however it looks
+    assert config.email.smtp.ssl_tls == "ssl"
 
 
 @pytest.mark.parametrize(
@@ -159,26 +304,29 @@ def test_environment_overrides_any_key(config_dir: Path) -> None:
     ],
 )
 def test_boolean_words(config_dir: Path, word: str, value: bool) -> None:
-    assert load(config_dir, PORTUS_DELETE_ENABLED=word).get("delete.enabled") is value
+    assert load(config_dir, PORTUS_DELETE_ENABLED=word).delete.enabled is value
 
 
 @pytest.mark.parametrize(
-    "name, raw",
+    "name, raw, key",
     [
-        ("PORTUS_DELETE_ENABLED", "maybe"),
-        ("PORTUS_DELETE_ENABLED", ""),
-        ("PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE", "5m"),
-        ("PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE", "1.5"),
-        ("PORTUS_LOCKOUT_ATTEMPTS", "ten"),
+        ("PORTUS_DELETE_ENABLED", "maybe", "delete.enabled"),
+        ("PORTUS_DELETE_ENABLED", "", "delete.enabled"),
+        ("PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE", "5m", "registry.jwt_expiration_time.value"),
+        ("PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE", "1.5", "registry.jwt_expiration_time.value"),
+        ("PORTUS_REGISTRY_TIMEOUT_VALUE", "two", "registry.timeout.value"),
+        ("PORTUS_REGISTRY_TIMEOUT_VALUE", "0", "registry.timeout.value"),
+        ("PORTUS_LOCKOUT_ATTEMPTS", "ten", "lockout.attempts"),
+        ("PORTUS_MACHINE_FQDN_VALUE", "", "machine_fqdn.value"),
     ],
 )
-def test_bad_environment_values_are_refused_naming_the_variable(
-    config_dir: Path, name: str, raw: str
+def test_bad_environment_values_are_refused_naming_the_variable_and_key(
+    config_dir: Path, name: str, raw: str, key: str
 ) -> None:
     with pytest.raises(ConfigError) as refused:
         load(config_dir, **{name: raw})
-    assert name in str(refused.value)
-    assert repr(raw) in str(refused.value)
+    assert f"{name}={raw!r}" in str(refused.value)
+    assert f"{key} must be" in str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -198,27 +346,32 @@ def test_invalid_choices_are_refused_listing_the_valid_ones(
 
 
 def test_a_token_lifetime_under_a_minute_is_refused(config_dir: Path) -> None:
-    with pytest.raises(ConfigError, match="PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE"):
+    with pytest.raises(ConfigError, match="PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE") as refused:
         load(config_dir, PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE="0")
+    assert "at least 1" in str(refused.value)
 
 
 def test_file_variables_hold_secrets(config_dir: Path, tmp_path: Path) -> None:
     secret = tmp_path / "smtp-password"
     secret.write_text("s3cret-from-a-file\n")
     config = load(config_dir, PORTUS_EMAIL_SMTP_PASSWORD_FILE=str(secret))
-    assert config.get("email.smtp.password") == "s3cret-from-a-file"  # trailing newline stripped
+    assert config.email.smtp.password == "s3cret-from-a-file"  # trailing newline stripped
     # The variable itself wins over its _FILE.
     assert (
         load(
             config_dir,
             PORTUS_EMAIL_SMTP_PASSWORD="direct",
             PORTUS_EMAIL_SMTP_PASSWORD_FILE=str(secret),
-        ).get("email.smtp.password")
+        ).email.smtp.password
         == "direct"
     )
     flag = tmp_path / "delete-flag"
     flag.write_text("true")
-    assert load(config_dir, PORTUS_DELETE_ENABLED_FILE=str(flag)).get("delete.enabled") is True
+    assert load(config_dir, PORTUS_DELETE_ENABLED_FILE=str(flag)).delete.enabled is True
+    minutes = tmp_path / "minutes"
+    minutes.write_text("7\n")
+    from_file = load(config_dir, PORTUS_REGISTRY_JWT_EXPIRATION_TIME_VALUE_FILE=str(minutes))
+    assert from_file.registry.jwt_expiration_time == 7
 
 
 def test_an_unreadable_file_variable_is_refused_naming_it(config_dir: Path, tmp_path: Path) -> None:
@@ -226,13 +379,49 @@ def test_an_unreadable_file_variable_is_refused_naming_it(config_dir: Path, tmp_
         load(config_dir, PORTUS_EMAIL_SMTP_PASSWORD_FILE=str(tmp_path / "nope"))
 
 
-def test_a_bad_value_in_a_file_variable_names_the_variable(
-    config_dir: Path, tmp_path: Path
-) -> None:
+def test_a_bad_value_in_a_file_variable_names_the_variable_and_key(config_dir: Path, tmp_path: Path) -> None:
     flag = tmp_path / "delete-flag"
     flag.write_text("perhaps")
-    with pytest.raises(ConfigError, match="PORTUS_DELETE_ENABLED"):
+    with pytest.raises(ConfigError, match="PORTUS_DELETE_ENABLED_FILE") as refused:
         load(config_dir, PORTUS_DELETE_ENABLED_FILE=str(flag))
+    assert "'perhaps'" in str(refused.value) and "delete.enabled must be true or false" in str(refused.value)
+
+
+def test_a_changed_copy_is_validated_and_leaves_the_original_alone(config_dir: Path) -> None:
+    config = load(config_dir)
+    changed = config.replaced("registry.timeout.value", 7)
+    assert changed.registry.timeout == 7.0 and config.registry.timeout == 2.0
+    assert config.replaced("registry.timeout", 9).registry.timeout == 9.0  # the attribute path works too
+    with pytest.raises(ConfigError, match="delete.enabled must be true or false"):
+        config.replaced("delete.enabled", "yes")
+    with pytest.raises(KeyError):
+        config.replaced("delete.enabeld", True)
+
+
+# -- the data directory ----------------------------------------------------------------------------
+
+
+def test_preparing_the_data_directory_makes_it_private_with_a_private_secret(tmp_path: Path) -> None:
+    directory = prepare_data_dir({"PORTUS_DATA_DIR": str(tmp_path / "data")})
+    assert directory == (tmp_path / "data").resolve()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    secret = directory / "secret_key"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert len(secret.read_text()) >= 50
+    first = secret.read_text()
+    prepare_data_dir({"PORTUS_DATA_DIR": str(directory)})
+    assert secret.read_text() == first  # kept, so sessions survive a restart
+    assert (directory / "static").is_dir()  # STATIC_ROOT, for WhiteNoise
+    assert [p.name for p in directory.iterdir() if p.name.startswith(".")] == []  # no draft left behind
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"PORTUS_ENV": "production"}, {"PORTUS_SECRET_KEY_BASE": "given"}, {"PORTUS_SECRET_KEY_BASE_FILE": "/run/s"}],
+)
+def test_no_secret_is_generated_in_production_or_when_one_is_configured(tmp_path: Path, environ: dict) -> None:
+    directory = prepare_data_dir({"PORTUS_DATA_DIR": str(tmp_path / "data"), **environ})
+    assert directory.is_dir() and not (directory / "secret_key").exists()
 
 
 # -- start-up refusals, in a fresh process ---------------------------------------------------------
@@ -249,13 +438,8 @@ def start_django(tmp_path: Path, **environ: str) -> subprocess.CompletedProcess[
     )
     (tmp_path / "empty.yml").write_text("{}\n")
     env.update(environ)
-    code = (
-        "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'portus.settings'; "
-        "django.setup(); print('ok')"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
-    )
+    code = "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'portus.settings'; django.setup(); print('ok')"
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture
@@ -295,9 +479,7 @@ def test_production_starts_with_its_three_settings(tmp_path: Path, key_file: Pat
 
 
 @pytest.mark.parametrize("missing", sorted(PRODUCTION_NEEDS))
-def test_production_refuses_to_start_without_one_and_names_it(
-    tmp_path: Path, key_file: Path, missing: str
-) -> None:
+def test_production_refuses_to_start_without_one_and_names_it(tmp_path: Path, key_file: Path, missing: str) -> None:
     env = production_env(key_file)
     del env[missing]
     refused = start_django(tmp_path, **env)
@@ -325,9 +507,7 @@ def test_production_accepts_the_fqdn_from_the_local_file(tmp_path: Path, key_fil
     assert start_django(tmp_path, **env, PORTUS_LOCAL_CONFIG=str(local)).returncode == 0
 
 
-def test_production_refuses_a_local_file_that_leaves_the_placeholder_fqdn(
-    tmp_path: Path, key_file: Path
-) -> None:
+def test_production_refuses_a_local_file_that_leaves_the_placeholder_fqdn(tmp_path: Path, key_file: Path) -> None:
     local = tmp_path / "site.yml"
     local.write_text("delete:\n  enabled: true\n")
     env = production_env(key_file)
@@ -352,6 +532,48 @@ def test_production_reads_the_secret_from_a_file(tmp_path: Path, key_file: Path)
     env["PORTUS_SECRET_KEY_BASE_FILE"] = str(secret)
     started = start_django(tmp_path, **env)
     assert started.returncode == 0, started.stderr
+
+
+def test_a_typo_in_config_local_yml_stops_the_start_naming_the_key(tmp_path: Path) -> None:
+    local = tmp_path / "site.yml"
+    local.write_text("delete:\n  enabeld: true\n")
+    refused = start_django(tmp_path, PORTUS_LOCAL_CONFIG=str(local))
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "unknown setting 'delete.enabeld'" in lines[0] and "PORTUS_DELETE_ENABLED" in lines[0]
+
+
+CHECK = (
+    "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'portus.settings'; django.setup(); "
+    "from django.conf import settings; from django.core.management import call_command; "
+    "print(settings.SECRET_KEY); print(settings.DATA_DIR.exists()); call_command('check')"
+)
+
+
+def run_check(tmp_path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTUS_", "DJANGO_"))}
+    env.update({"PORTUS_DATA_DIR": str(tmp_path / "data"), "PORTUS_LOCAL_CONFIG": str(tmp_path / "empty.yml")})
+    (tmp_path / "empty.yml").write_text("{}\n")
+    env.update(environ)
+    return subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_reading_the_settings_writes_nothing_and_warns_of_a_missing_secret(tmp_path: Path) -> None:
+    checked = run_check(tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    # No folder, no secret, no static root after Django's set-up (the signing key check may then make a key).
+    assert checked.stdout.splitlines()[1] == "False"
+    assert "portus.W002" in checked.stderr
+
+
+def test_the_settings_read_the_secret_portusctl_prepared(tmp_path: Path) -> None:
+    directory = prepare_data_dir({"PORTUS_DATA_DIR": str(tmp_path / "data")})
+    checked = run_check(tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.splitlines()[0] == (directory / "secret_key").read_text()
+    assert "portus.W002" not in checked.stderr
+    assert "No directory at" not in checked.stderr
 
 
 def test_portusctl_migrate_refuses_a_bad_value_before_touching_the_database(tmp_path: Path) -> None:
@@ -384,9 +606,7 @@ def test_portusctl_migrate_refuses_a_bad_value_before_touching_the_database(tmp_
         ({"PORTUS_DEBUG": "sure"}, "PORTUS_DEBUG"),
     ],
 )
-def test_bad_process_settings_are_refused_naming_the_variable(
-    tmp_path: Path, environ: dict, name: str
-) -> None:
+def test_bad_process_settings_are_refused_naming_the_variable(tmp_path: Path, environ: dict, name: str) -> None:
     refused = start_django(tmp_path, **environ)
     assert refused.returncode == 2
     assert name in refused.stderr and "Traceback" not in refused.stderr
@@ -419,9 +639,7 @@ def test_database_settings_come_from_portus_db_variables(tmp_path: Path) -> None
         "from django.conf import settings; "
         "print(json.dumps(settings.DATABASES['default'], default=str))"
     )
-    shown = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
-    )
+    shown = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     import json
 
@@ -441,9 +659,7 @@ def test_database_settings_come_from_portus_db_variables(tmp_path: Path) -> None
 def test_an_unsupported_python_is_refused_with_a_clear_message() -> None:
     # sys.version_info stands in for an old interpreter: the check reads nothing else.
     code = "import sys; sys.version_info = (3, 10, 12, 'final', 0); import portus"
-    refused = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
+    refused = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1
     assert "Portus needs Python 3.11 or newer" in refused.stderr
     assert "Traceback" not in refused.stderr

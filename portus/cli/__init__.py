@@ -19,9 +19,12 @@ def setup_django() -> None:
     import django
     from django.apps import apps
 
+    from portus.config import prepare_data_dir
+
     # Once per process: setting up again would rebuild the log handlers around whatever
     # sys.stderr is at that moment (under pytest's capture, a stream that is later closed).
     if not apps.ready:
+        prepare_data_dir()  # the settings only read the data directory; it is made here
         django.setup()
 
 

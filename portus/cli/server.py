@@ -30,6 +30,10 @@ def manage(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portus.settings")
     from django.core.management import execute_from_command_line
 
+    from portus.config import prepare_data_dir
+
+    prepare_data_dir()
+
     execute_from_command_line(["portusctl manage", *args.arguments])
     return 0
 

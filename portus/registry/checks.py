@@ -25,3 +25,17 @@ def production_check(app_configs: Any, **kwargs: Any) -> list[Any]:
     if settings.PRODUCTION and settings.DEBUG:
         problems.append(Warning("PORTUS_DEBUG is on in production.", hint="Unset PORTUS_DEBUG.", id="portus.W001"))
     return problems
+
+
+@register()
+def secret_key_check(app_configs: Any, **kwargs: Any) -> list[Any]:
+    if not getattr(settings, "SECRET_KEY_EPHEMERAL", False):
+        return []
+    return [
+        Warning(
+            f"No secret key in {settings.DATA_DIR}: this process made up its own, so its sessions and the "
+            "registry's notification secret end with it and differ from other processes'.",
+            hint="Run portusctl (any command writes the development secret) or set PORTUS_SECRET_KEY_BASE.",
+            id="portus.W002",
+        )
+    ]
