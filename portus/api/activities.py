@@ -5,44 +5,22 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Query, Router
 
 from portus import policy
 from portus.api.auth import OPTIONAL, principal
-from portus.api.errors import ERRORS, Error
-from portus.api.pagination import PageParams, paginate
-from portus.api.params import IsoDatetime
+from portus.api.errors import ERRORS
+from portus.api.pagination import paginate
+from portus.api.schemas import ActivityFilters, ActivityOut, Error, PageParams
 from portus.registry.models import Activity
 
 router = Router(tags=["activities"])
 
 CSV_COLUMNS = ["id", "created_at", "actor", "action", "target", "namespace", "team", "data"]
-
-
-class ActivityOut(Schema):
-    id: int
-    created_at: datetime
-    actor: str | None
-    action: str = Field(..., description="For example repository.push or team.add_member.")
-    target: str
-    namespace: str | None
-    team: str | None
-    data: dict[str, Any]
-
-
-class ActivityFilters(Schema):
-    action: str | None = Field(None, max_length=64, description="Exact action, or a prefix ending in '.'.")
-    actor: str | None = Field(None, max_length=150, description="User name of who did it.")
-    namespace: str | None = Field(None, max_length=128)
-    team: str | None = Field(None, max_length=128)
-    since: IsoDatetime | None = None
-    until: IsoDatetime | None = None
-    sort: Literal["created_at", "-created_at"] = "-created_at"
 
 
 def filtered(request: HttpRequest, filters: ActivityFilters) -> QuerySet[Activity]:

@@ -85,45 +85,84 @@ class BrowserSession(APIKeyCookie):
     """The signed-in browser; writes must carry the CSRF token like any form of the site."""
 
     param_name = settings.SESSION_COOKIE_NAME
+    openapi_description = (
+        "The session of a browser signed in to Portus; POST, PUT and DELETE also need the CSRF token "
+        "(the csrftoken cookie, echoed in the X-CSRFToken header)."
+    )
 
     def __init__(self) -> None:
         super().__init__(csrf=False)  # checked below, and only when a session actually signs the call in
 
     def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
         user = getattr(request, "user", None)
-        if key is None or user is None or not user.is_authenticated:
+        if key is None or not isinstance(user, User) or not user.is_authenticated:
             return None
         if check_csrf(request) is not None:
             raise AuthenticationError(403, "CSRF check failed; reload the page and try again.")
-        return user  # type: ignore[no-any-return]
+        return user
 
 
-def anonymous(request: HttpRequest) -> _Anonymous:
-    """The last resort: nobody. Refused when the site does not allow anonymous browsing."""
-    if not policy.can_browse_anonymously():
-        raise AuthenticationError(401, "Sign in: send 'Authorization: Bearer APPLICATION_TOKEN'.")
-    return ANONYMOUS
+SIGN_IN = (
+    "Sign in: send 'Authorization: Bearer APPLICATION_TOKEN' or 'Portus-Auth: USER:APPLICATION_TOKEN' "
+    "(create a token in your profile), or call from a browser signed in to Portus."
+)
 
 
-def open_to_anyone(request: HttpRequest) -> _Anonymous:
-    """For what load balancers and first installations call: _ping, health, version, bootstrap."""
-    return ANONYMOUS
+class NoCredentials:
+    """The last entry of an auth list: lets a caller who sent no credentials through as ANONYMOUS
+    while `admits` says so. The OpenAPI document lists it as the empty requirement ``{}`` ("no
+    credentials needed") exactly when it admits, so the document follows the configuration."""
+
+    def admits(self) -> bool:
+        raise NotImplementedError
+
+    def __call__(self, request: HttpRequest) -> _Anonymous:
+        if not self.admits():
+            raise AuthenticationError(401, SIGN_IN)
+        return ANONYMOUS
 
 
-SIGNED_IN: list[Callable[[HttpRequest], Any]] = [PortusAuth(), BearerToken(), BrowserSession()]
-OPTIONAL: list[Callable[[HttpRequest], Any]] = [*SIGNED_IN, anonymous]
-PUBLIC: list[Callable[[HttpRequest], Any]] = [*SIGNED_IN, open_to_anyone]
+class AnonymousBrowsing(NoCredentials):
+    """Nobody, when the site allows anonymous browsing (what public namespaces are for)."""
+
+    def admits(self) -> bool:
+        return policy.can_browse_anonymously()
+
+
+class Anyone(NoCredentials):
+    """Nobody, always: for what load balancers and first installations call (_ping, health,
+    version, bootstrap)."""
+
+    def admits(self) -> bool:
+        return True
+
+
+anonymous = AnonymousBrowsing()
+open_to_anyone = Anyone()
+
+AuthCallback = Callable[[HttpRequest], User | _Anonymous | None]
+
+# What each route declares as its `auth`; the OpenAPI document states it per operation.
+# Routes that act as the caller: an application token or a browser session, else 401.
+SIGNED_IN: list[AuthCallback] = [PortusAuth(), BearerToken(), BrowserSession()]
+# Routes that answer anonymous callers with what anonymous visitors may see.
+OPTIONAL: list[AuthCallback] = [*SIGNED_IN, anonymous]
+# Routes that answer anyone whatever the configuration.
+PUBLIC: list[AuthCallback] = [*SIGNED_IN, open_to_anyone]
 
 
 def principal(request: HttpRequest) -> User | None:
     """The signed-in user behind REQUEST, or None for anonymous: whom the policy is asked about."""
     auth = getattr(request, "auth", None)
-    return None if auth is None or auth is ANONYMOUS else auth  # type: ignore[no-any-return]
+    return auth if isinstance(auth, User) else None
 
 
 def signed_in(request: HttpRequest) -> User:
-    """The caller, who must be signed in for this endpoint."""
+    """The caller of a route declared ``auth=SIGNED_IN``: django-ninja answered 401 to anyone else
+    before the route ran."""
     user = principal(request)
     if user is None:
-        raise AuthenticationError(401, "Sign in first: send 'Authorization: Bearer APPLICATION_TOKEN'.")
+        # A route reading the caller without declaring SIGNED_IN: its OpenAPI entry would promise
+        # anonymous callers an answer. Fail loudly rather than answer a 401 the document hides.
+        raise RuntimeError(f"{request.method} {request.path} needs a signed-in caller; declare auth=SIGNED_IN.")
     return user

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from portus import policy
-from portus.api.auth import OPTIONAL, signed_in
-from portus.api.errors import ERRORS, Error, forbidden, not_found
-from portus.api.pagination import PageParams, paginate
-from portus.api.params import Body, ObjectId
-from portus.api.repositories import visible_repository
+from portus.api.auth import OPTIONAL, SIGNED_IN, signed_in
+from portus.api.errors import ERRORS, forbidden, not_found
+from portus.api.lookups import visible_repository
+from portus.api.pagination import paginate
+from portus.api.params import ObjectId
+from portus.api.schemas import CommentCreate, CommentOut, Error, PageParams
 from portus.registry import actions
-from portus.registry.actions import MAX_COMMENT_LENGTH
 from portus.registry.models import Comment
 
 router = Router(tags=["comments"])
-
-
-class CommentOut(Schema):
-    id: int
-    repository_id: int
-    author: str | None = Field(..., description="None once the author's account is deleted.")
-    body: str = Field(..., description="Markdown, as written.")
-    created_at: datetime
-
-
-class CommentCreate(Body):
-    body: str = Field(..., min_length=1, max_length=MAX_COMMENT_LENGTH)
 
 
 def comment_out(comment: Comment) -> CommentOut:
@@ -60,7 +46,7 @@ def list_comments(
 @router.post(
     "/repositories/{repository_id}/comments",
     response={201: CommentOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Comment on a repository",
 )
 def create_comment(request: HttpRequest, repository_id: ObjectId, payload: CommentCreate) -> Status[CommentOut]:
@@ -75,7 +61,7 @@ def create_comment(request: HttpRequest, repository_id: ObjectId, payload: Comme
 @router.delete(
     "/repositories/{repository_id}/comments/{comment_id}",
     response={204: None, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Delete a comment (its author or an admin)",
 )
 def delete_comment(request: HttpRequest, repository_id: ObjectId, comment_id: ObjectId) -> Status[None]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.responses import codes_4xx
 
+from portus.api.auth import SIGN_IN
 from portus.errors import ActionError
 from portus.registry.names import InvalidName
 
@@ -20,16 +22,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Error(Schema):
-    message: str
-
-
 # What any endpoint may answer besides success: every 4xx (django-ninja's set lacks 422, which
 # validation errors use).
 ERRORS = frozenset(codes_4xx | {422})
 
 
-SIGN_IN = "Sign in: send 'Authorization: Bearer APPLICATION_TOKEN' or 'Portus-Auth: USER:TOKEN'."
+CRASHED = "Portus failed to answer this request; the error is in its log."
 
 
 class ApiError(HttpError):
@@ -64,7 +62,7 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(AuthenticationError)
     def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
         message = exc.message
-        if message == "Unauthorized":  # django-ninja's own word when no credentials were sent
+        if message == "Unauthorized":  # django-ninja's word when a SIGNED_IN route got no credentials
             message = SIGN_IN
         response = reply(request, exc.status_code, message)
         if exc.status_code == 401:
@@ -91,7 +89,28 @@ def install(api: NinjaAPI) -> None:
     def denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
         return reply(request, 403, str(exc) or "You may not do this.")
 
+    @api.exception_handler(SuspiciousOperation)
+    def malformed(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+        # What Django refuses in the request itself, such as a body beyond DATA_UPLOAD_MAX_MEMORY_SIZE.
+        return reply(request, 400, f"Portus refuses this request: {exc}")
+
     @api.exception_handler(Exception)
     def crashed(request: HttpRequest, exc: Exception) -> HttpResponse:
-        log.exception("API error on %s %s", request.method, request.path)
-        return reply(request, 500, "Portus failed to answer this request; the error is in its log.")
+        # JSON, never the site's HTML error page (nor, with DEBUG on, django-ninja's traceback).
+        log.error("API error on %s %s", request.method, request.path, exc_info=exc)
+        return reply(request, 500, CRASHED)
+
+
+def answering_in_json(api: NinjaAPI, view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wraps one of API's URL views: an exception that escapes django-ninja's own handling (a view
+    decorator, the routing of methods, the documentation views) gets the answer the handlers above
+    give inside an operation, rather than Django's HTML error page."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Exception as exc:
+            return api.on_exception(request, exc)
+
+    return guarded

@@ -9,39 +9,19 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema, Status
+from ninja import Router, Status
 
 from portus import policy
 from portus.api.auth import PUBLIC, principal
-from portus.api.errors import ERRORS, Error
+from portus.api.errors import ERRORS
+from portus.api.schemas import Check, Error, Health, Ping, Version
+from portus.background.models import TaskStatus
 from portus.registry.models import Registry
+from portus.registry.reachability import check_registry
 
 router = Router(tags=["health"])
 
 API_VERSION = "v1"
-
-
-class Ping(Schema):
-    ok: bool
-
-
-class Check(Schema):
-    ok: bool
-    message: str
-
-
-class Health(Schema):
-    healthy: bool = Field(..., description="False (and status 503) when any check fails.")
-    message: str = Field(..., description="One line: all is well, or what is down.")
-    # Each check's message says why only to administrators.
-    database: Check
-    registries: dict[str, Check] = Field(..., description="One check per registry, by name.")
-    background: dict[str, Check] = Field(..., description="One check per enabled background task.")
-
-
-class Version(Schema):
-    version: str
-    api_version: str
 
 
 def check_database() -> Check:
@@ -58,8 +38,6 @@ def check_database() -> Check:
 
 
 def check_registries() -> dict[str, Check]:
-    from portus.registry.reachability import check_registry
-
     registries = list(Registry.objects.order_by("pk"))
     if not registries:
         return {"(none)": Check(ok=False, message="No registry is configured yet; add one (portusctl registry add).")}
@@ -94,10 +72,6 @@ def background_deadlines() -> dict[str, tuple[bool, timedelta]]:
 
 
 def check_background() -> dict[str, Check]:
-    try:
-        from portus.background.models import TaskStatus
-    except ImportError:  # an installation without the worker app
-        return {}
     statuses = {status.name: status for status in TaskStatus.objects.all()}
     now = timezone.now()
     checks = {}

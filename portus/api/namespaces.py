@@ -2,127 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, cast
-
 from django.db import transaction
-from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from portus import policy
 from portus.accounts.models import User
-from portus.api.auth import OPTIONAL, principal, signed_in
-from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
-from portus.api.pagination import PageParams, paginate
-from portus.api.params import Body, Key, find_by_key
-from portus.api.repositories import RepositoryFilters, RepositoryOut, repository_page
+from portus.api.auth import OPTIONAL, SIGNED_IN, signed_in
+from portus.api.errors import ERRORS, ApiError, forbidden
+from portus.api.listings import namespace_page, namespaces_out, repository_page
+from portus.api.lookups import visible_namespace
+from portus.api.params import Key, find_by_key
+from portus.api.schemas import (
+    Error,
+    NameCheck,
+    NamespaceCreate,
+    NamespaceFilters,
+    NamespaceOut,
+    NamespaceUpdate,
+    PageParams,
+    RepositoryFilters,
+    RepositoryOut,
+)
 from portus.registry import actions
-from portus.registry.models import Namespace, Registry, Repository, Team
+from portus.registry.models import Namespace, Registry, Team
 from portus.registry.names import InvalidName, check_namespace_name
 
 router = Router(tags=["namespaces"])
-
-VisibilityName = Literal["private", "protected", "public"]
-KindName = Literal["global", "personal", "team"]
-
-
-class NamespaceOut(Schema):
-    id: int
-    name: str = Field(..., description="Empty for a registry's global namespace.")
-    display_name: str
-    kind: KindName
-    visibility: VisibilityName
-    description: str
-    registry: str
-    team: str | None
-    owner: str | None = Field(None, description="The user of a personal namespace.")
-    created_at: datetime
-    repository_count: int
-
-
-class NamespaceCreate(Body):
-    name: str = Field(..., min_length=1, max_length=128)
-    team: str = Field(..., min_length=1, max_length=150, description="Name or id of the owning team.")
-    visibility: VisibilityName = "private"
-    description: str = Field("", max_length=10_000)
-    registry: str | None = Field(None, max_length=100, description="Registry name; default: the first one.")
-
-
-class NamespaceUpdate(Body):
-    description: str | None = Field(None, max_length=10_000)
-    visibility: VisibilityName | None = None
-    team: str | None = Field(None, min_length=1, max_length=150, description="Move to this team (name or id).")
-
-
-class NamespaceFilters(Schema):
-    q: str | None = Field(None, max_length=128, description="Part of the namespace name.")
-    kind: KindName | None = None
-    visibility: VisibilityName | None = None
-    sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
-
-
-class NameCheck(Schema):
-    name: str
-    valid: bool
-    available: bool
-    message: str
-
-
-def namespaces_out(namespaces: list[Namespace]) -> list[NamespaceOut]:
-    counts = dict(
-        Repository.objects.filter(namespace__in=[n.pk for n in namespaces])
-        .values("namespace")
-        .annotate(n=Count("pk"))
-        .values_list("namespace", "n")
-    )
-    return [
-        NamespaceOut(
-            id=ns.pk,
-            name=ns.name,
-            display_name=ns.display_name,
-            kind=cast(KindName, ns.kind),
-            visibility=cast(VisibilityName, ns.visibility),
-            description=ns.description,
-            registry=ns.registry.name,
-            team=ns.team.name if ns.team else None,
-            owner=ns.owner.username if ns.owner else None,
-            created_at=ns.created_at,
-            repository_count=counts.get(ns.pk, 0),
-        )
-        for ns in namespaces
-    ]
-
-
-def _related(queryset: QuerySet[Namespace]) -> QuerySet[Namespace]:
-    return queryset.select_related("registry", "team", "owner")
-
-
-def namespace_page(
-    request: HttpRequest,
-    response: HttpResponse,
-    filters: NamespaceFilters,
-    paging: PageParams,
-    team: Team | None = None,
-) -> list[NamespaceOut]:
-    namespaces = policy.visible_namespaces(principal(request))
-    if team is not None:
-        namespaces = namespaces.filter(team=team)
-    if filters.q:
-        namespaces = namespaces.filter(name__icontains=filters.q)
-    if filters.kind:
-        namespaces = namespaces.filter(kind=filters.kind)
-    if filters.visibility:
-        namespaces = namespaces.filter(visibility=filters.visibility)
-    namespaces = _related(namespaces).order_by(filters.sort, "pk")
-    return namespaces_out(paginate(request, response, namespaces, paging))
-
-
-def visible_namespace(request: HttpRequest, key: str) -> Namespace:
-    namespace = find_by_key(_related(policy.visible_namespaces(principal(request))), key)
-    if namespace is None:
-        raise not_found("namespace")
-    return namespace
 
 
 def _team_for(actor: User, key: str) -> Team:
@@ -150,7 +56,7 @@ def list_namespaces(
 @router.post(
     "",
     response={201: NamespaceOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Create a team namespace",
 )
 def create_namespace(request: HttpRequest, payload: NamespaceCreate) -> Status[NamespaceOut]:
@@ -177,11 +83,11 @@ def create_namespace(request: HttpRequest, payload: NamespaceCreate) -> Status[N
 @router.get(
     "/validate",
     response={200: NameCheck, ERRORS: Error},
-    auth=OPTIONAL,
+    # Availability tells about private namespaces: not for anonymous callers.
+    auth=SIGNED_IN,
     summary="Is this a valid, free namespace name?",
 )
 def validate_namespace(request: HttpRequest, name: str = Query(..., max_length=300)) -> NameCheck:
-    signed_in(request)  # availability tells about private namespaces: not for anonymous callers
     try:
         check_namespace_name(name)
     except InvalidName as exc:
@@ -204,7 +110,7 @@ def show_namespace(request: HttpRequest, key: Key) -> NamespaceOut:
 @router.put(
     "/{key}",
     response={200: NamespaceOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Change a namespace's description, visibility or team",
 )
 def update_namespace(request: HttpRequest, key: Key, payload: NamespaceUpdate) -> NamespaceOut:
@@ -230,7 +136,7 @@ def update_namespace(request: HttpRequest, key: Key, payload: NamespaceUpdate) -
 @router.delete(
     "/{key}",
     response={204: None, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Delete a team namespace",
 )
 def delete_namespace(request: HttpRequest, key: Key) -> Status[None]:

@@ -9,20 +9,10 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Schema
 
-MAX_PER_PAGE = 100
+from portus.api.schemas import MAX_PER_PAGE, PageParams
+
 T = TypeVar("T")
-
-
-class PageParams(Schema):
-    page: int = Field(1, ge=1, le=1_000_000, description="Page number, from 1.")
-    per_page: int | None = Field(
-        None,
-        ge=1,
-        le=MAX_PER_PAGE,
-        description="Items per page (default from pagination.per_page).",
-    )
 
 
 def default_per_page() -> int:

@@ -68,6 +68,9 @@ class Body(Schema):
         return handler(value)
 
 
+TOO_DEEP = "The JSON body nests too deeply; send flat objects, as the schema shows."
+
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -85,12 +88,16 @@ def refuse_nul_characters(view: Callable[..., HttpResponse]) -> Callable[..., Ht
     @wraps(view)
     def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         values: list[Any] = [*kwargs.values(), *(v for _, vs in request.GET.lists() for v in vs)]
-        if request.body and request.content_type == "application/json":
-            try:
-                values.append(json.loads(request.body))
-            except ValueError:
-                pass  # django-ninja answers malformed JSON itself
-        if any(_has_nul(v) for v in values):
+        try:
+            if request.body and request.content_type == "application/json":
+                try:
+                    values.append(json.loads(request.body))
+                except ValueError:
+                    pass  # django-ninja answers malformed JSON itself
+            has_nul = any(_has_nul(v) for v in values)
+        except RecursionError:
+            return JsonResponse({"message": TOO_DEEP}, status=400)
+        if has_nul:
             return JsonResponse({"message": "Text must not contain NUL (\\u0000) characters."}, status=400)
         return view(request, *args, **kwargs)
 

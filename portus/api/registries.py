@@ -2,54 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from portus import policy
-from portus.api.auth import OPTIONAL, signed_in
-from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
-from portus.api.pagination import PageParams, paginate
-from portus.api.params import Body, Flag, ObjectId
+from portus.accounts.models import User
+from portus.api.auth import SIGNED_IN, signed_in
+from portus.api.errors import ERRORS, ApiError, forbidden, not_found
+from portus.api.pagination import paginate
+from portus.api.params import ObjectId
+from portus.api.schemas import (
+    HOSTNAME_PATTERN,
+    Error,
+    PageParams,
+    Reachability,
+    RegistryCreate,
+    RegistryOut,
+    RegistryUpdate,
+)
 from portus.registry import actions
 from portus.registry.models import Registry
+from portus.registry.reachability import check_registry
 
 router = Router(tags=["registries"])
-
-# host or host:port, as Distribution's "service" and as clients write it: no scheme, no path.
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-HOSTNAME_PATTERN = rf"^{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?$"
-
-
-class RegistryOut(Schema):
-    id: int
-    name: str
-    hostname: str
-    external_hostname: str
-    use_ssl: bool
-    created_at: datetime
-
-
-class RegistryCreate(Body):
-    name: str = Field(..., min_length=1, max_length=100)
-    hostname: str = Field(..., pattern=HOSTNAME_PATTERN, max_length=255)
-    external_hostname: str = Field("", pattern=r"^$|" + HOSTNAME_PATTERN, max_length=255)
-    use_ssl: Flag = False
-
-
-class RegistryUpdate(Body):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    hostname: str | None = Field(None, pattern=HOSTNAME_PATTERN, max_length=255)
-    external_hostname: str | None = Field(None, pattern=r"^$|" + HOSTNAME_PATTERN, max_length=255)
-    use_ssl: Flag | None = None
-
-
-class Reachability(Schema):
-    hostname: str
-    use_ssl: bool
-    reachable: bool
-    message: str
 
 
 def registry_out(registry: Registry) -> RegistryOut:
@@ -68,7 +43,7 @@ def _reader(request: HttpRequest) -> None:
         raise forbidden("You may not see the registries.")
 
 
-def _manager(request: HttpRequest) -> object:
+def _manager(request: HttpRequest) -> User:
     actor = signed_in(request)
     if not policy.can_manage_registries(actor):
         raise forbidden("Only administrators may change registries.")
@@ -78,7 +53,7 @@ def _manager(request: HttpRequest) -> object:
 @router.get(
     "",
     response={200: list[RegistryOut], ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="List registries",
 )
 def list_registries(request: HttpRequest, response: HttpResponse, paging: Query[PageParams]) -> list[RegistryOut]:
@@ -89,7 +64,7 @@ def list_registries(request: HttpRequest, response: HttpResponse, paging: Query[
 @router.post(
     "",
     response={201: RegistryOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Add a registry (admins)",
 )
 def create_registry(request: HttpRequest, payload: RegistryCreate) -> Status[RegistryOut]:
@@ -112,7 +87,7 @@ def create_registry(request: HttpRequest, payload: RegistryCreate) -> Status[Reg
 @router.get(
     "/validate",
     response={200: Reachability, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Does a registry answer at this host name? (admins)",
 )
 def validate_registry(
@@ -122,8 +97,6 @@ def validate_registry(
 ) -> Reachability:
     # Admins only: otherwise anyone could make Portus probe hosts on its network for them.
     _manager(request)
-    from portus.registry.reachability import check_registry
-
     try:
         result = check_registry(hostname, use_ssl)
     except (ValueError, UnicodeError) as exc:  # a name the resolver or URL parser cannot take
@@ -134,7 +107,7 @@ def validate_registry(
 @router.get(
     "/{registry_id}",
     response={200: RegistryOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Show a registry",
 )
 def show_registry(request: HttpRequest, registry_id: ObjectId) -> RegistryOut:
@@ -148,7 +121,7 @@ def show_registry(request: HttpRequest, registry_id: ObjectId) -> RegistryOut:
 @router.put(
     "/{registry_id}",
     response={200: RegistryOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Change a registry (admins)",
 )
 def update_registry(request: HttpRequest, registry_id: ObjectId, payload: RegistryUpdate) -> RegistryOut:

@@ -2,121 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from portus import policy
-from portus.api.auth import OPTIONAL, principal, signed_in
-from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
-from portus.api.pagination import PageParams, paginate
-from portus.api.params import Body, ObjectId
-from portus.api.tags import TagFilters, TagGroupOut, TagOut, tag_group_page, tag_page
+from portus.api.auth import OPTIONAL, SIGNED_IN, signed_in
+from portus.api.errors import ERRORS, ApiError, forbidden
+from portus.api.listings import repositories_out, repository_page, tag_group_page, tag_page
+from portus.api.lookups import visible_repository
+from portus.api.params import ObjectId
+from portus.api.schemas import (
+    Error,
+    PageParams,
+    RepositoryFilters,
+    RepositoryOut,
+    RepositoryUpdate,
+    TagFilters,
+    TagGroupOut,
+    TagOut,
+)
 from portus.registry import actions
 from portus.registry.deletion import RegistryDeletionError, delete_repository_images
-from portus.registry.models import Namespace, Repository, Star
-from portus.registry.names import split_repository_name
 
 router = Router(tags=["repositories"])
-
-SORTS = {
-    "name": ("namespace__name", "name"),
-    "-name": ("-namespace__name", "-name"),
-    "created_at": ("created_at",),
-    "-created_at": ("-created_at",),
-    "updated_at": ("updated_at",),
-    "-updated_at": ("-updated_at",),
-}
-
-
-class RepositoryOut(Schema):
-    id: int
-    name: str = Field(..., description="The part after the namespace.")
-    full_name: str
-    namespace_id: int
-    namespace: str
-    registry: str = Field(..., description="Host name to pull from.")
-    description: str
-    created_at: datetime
-    updated_at: datetime
-    tag_count: int
-    star_count: int
-    starred: bool = Field(..., description="Starred by the caller.")
-
-
-class RepositoryFilters(Schema):
-    q: str | None = Field(None, max_length=255, description="Part of the repository name.")
-    full_name: str | None = Field(None, max_length=400, description="Exactly this repository, e.g. team/app.")
-    sort: Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] = "name"
-
-
-class RepositoryUpdate(Body):
-    description: str = Field(..., max_length=100_000)
-
-
-def repositories_out(request: HttpRequest, repositories: list[Repository]) -> list[RepositoryOut]:
-    """Two bulk queries for the whole page, whatever its size."""
-    ids = [r.pk for r in repositories]
-    counts = {
-        pk: (tags, stars)
-        for pk, tags, stars in Repository.objects.filter(pk__in=ids)
-        .with_counts()
-        .values_list("pk", "tag_count", "star_count")
-    }
-    user = principal(request)
-    starred: set[int] = set()
-    if user is not None and ids:
-        starred = set(Star.objects.filter(user=user, repository__in=ids).values_list("repository", flat=True))
-    return [
-        RepositoryOut(
-            id=r.pk,
-            name=r.name,
-            full_name=r.full_name,
-            namespace_id=r.namespace_id,
-            namespace=r.namespace.name,
-            registry=r.namespace.registry.public_hostname,
-            description=r.description,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            tag_count=counts.get(r.pk, (0, 0))[0],
-            star_count=counts.get(r.pk, (0, 0))[1],
-            starred=r.pk in starred,
-        )
-        for r in repositories
-    ]
-
-
-def repository_page(
-    request: HttpRequest,
-    response: HttpResponse,
-    filters: RepositoryFilters,
-    paging: PageParams,
-    namespace: Namespace | None = None,
-) -> list[RepositoryOut]:
-    repositories = policy.visible_repositories(principal(request))
-    if namespace is not None:
-        repositories = repositories.filter(namespace=namespace)
-    if filters.q:
-        repositories = repositories.filter(name__icontains=filters.q)
-    if filters.full_name is not None:
-        namespace_name, name = split_repository_name(filters.full_name)
-        repositories = repositories.filter(namespace__name=namespace_name, name=name)
-    repositories = repositories.select_related("namespace__registry").order_by(*SORTS[filters.sort], "pk")
-    return repositories_out(request, paginate(request, response, repositories, paging))
-
-
-def visible_repository(request: HttpRequest, repository_id: int) -> Repository:
-    repository = (
-        policy.visible_repositories(principal(request))
-        .select_related("namespace__registry", "namespace__team")
-        .filter(pk=repository_id)
-        .first()
-    )
-    if repository is None:
-        raise not_found("repository")
-    return repository
 
 
 @router.get(
@@ -147,7 +55,7 @@ def show_repository(request: HttpRequest, repository_id: ObjectId) -> Repository
 @router.put(
     "/{repository_id}",
     response={200: RepositoryOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Change a repository's description",
 )
 def update_repository(request: HttpRequest, repository_id: ObjectId, payload: RepositoryUpdate) -> RepositoryOut:
@@ -162,7 +70,7 @@ def update_repository(request: HttpRequest, repository_id: ObjectId, payload: Re
 @router.delete(
     "/{repository_id}",
     response={204: None, ERRORS: Error, 502: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Delete a repository and its tags",
 )
 def delete_repository(request: HttpRequest, repository_id: ObjectId) -> Status[None]:

@@ -6,11 +6,13 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from portus import policy
-from portus.api.auth import OPTIONAL, signed_in
-from portus.api.errors import ERRORS, Error, forbidden
-from portus.api.pagination import PageParams, paginate
+from portus.api.auth import SIGNED_IN, signed_in
+from portus.api.errors import ERRORS, forbidden
+from portus.api.listings import repositories_out
+from portus.api.lookups import visible_repository
+from portus.api.pagination import paginate
 from portus.api.params import ObjectId
-from portus.api.repositories import RepositoryOut, repositories_out, visible_repository
+from portus.api.schemas import Error, PageParams, RepositoryOut
 from portus.registry import actions
 
 router = Router(tags=["stars"])
@@ -19,7 +21,7 @@ router = Router(tags=["stars"])
 @router.get(
     "/stars",
     response={200: list[RepositoryOut], ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Repositories you starred",
 )
 def list_stars(request: HttpRequest, response: HttpResponse, paging: Query[PageParams]) -> list[RepositoryOut]:
@@ -37,7 +39,7 @@ def list_stars(request: HttpRequest, response: HttpResponse, paging: Query[PageP
 @router.post(
     "/repositories/{repository_id}/star",
     response={200: RepositoryOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Star a repository",
 )
 def star(request: HttpRequest, repository_id: ObjectId) -> RepositoryOut:
@@ -52,7 +54,7 @@ def star(request: HttpRequest, repository_id: ObjectId) -> RepositoryOut:
 @router.delete(
     "/repositories/{repository_id}/star",
     response={200: RepositoryOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Remove your star",
 )
 def unstar(request: HttpRequest, repository_id: ObjectId) -> RepositoryOut:

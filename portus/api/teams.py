@@ -2,111 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal, cast
+from typing import cast
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from portus import policy
 from portus.accounts.models import User
-from portus.api.auth import OPTIONAL, principal, signed_in
-from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
-from portus.api.namespaces import NamespaceFilters, NamespaceOut, namespace_page
-from portus.api.pagination import PageParams, paginate
-from portus.api.params import Body, Key, find_by_key
+from portus.api.auth import OPTIONAL, SIGNED_IN, principal, signed_in
+from portus.api.errors import ERRORS, ApiError, forbidden, not_found
+from portus.api.listings import namespace_page, teams_out, with_team_counts
+from portus.api.lookups import visible_team
+from portus.api.pagination import paginate
+from portus.api.params import Key, find_by_key
+from portus.api.schemas import (
+    Error,
+    MemberCreate,
+    MemberOut,
+    MemberUpdate,
+    NamespaceFilters,
+    NamespaceOut,
+    PageParams,
+    RoleName,
+    TeamCreate,
+    TeamFilters,
+    TeamOut,
+    TeamUpdate,
+)
 from portus.registry import actions
-from portus.registry.models import Namespace, Team, TeamMembership
+from portus.registry.models import Team, TeamMembership
 
 router = Router(tags=["teams"])
-
-RoleName = Literal["owner", "contributor", "viewer"]
-
-
-class TeamOut(Schema):
-    id: int
-    name: str
-    description: str
-    created_at: datetime
-    member_count: int
-    namespace_count: int
-    role: RoleName | None = Field(None, description="The caller's role in the team, if a member.")
-
-
-class TeamCreate(Body):
-    name: str = Field(..., min_length=1, max_length=128)
-    description: str = Field("", max_length=10_000)
-    owner: str | None = Field(None, max_length=150, description="User name of the owner (admins); default: you.")
-
-
-class TeamUpdate(Body):
-    name: str | None = Field(None, min_length=1, max_length=128)
-    description: str | None = Field(None, max_length=10_000)
-
-
-class TeamFilters(Schema):
-    q: str | None = Field(None, max_length=128, description="Part of the team name.")
-    sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
-
-
-class MemberOut(Schema):
-    id: int = Field(..., description="The membership's id.")
-    user_id: int
-    username: str
-    role: RoleName
-    created_at: datetime
-
-
-class MemberCreate(Body):
-    user: str = Field(..., min_length=1, max_length=150, description="User name or id.")
-    role: RoleName
-
-
-class MemberUpdate(Body):
-    role: RoleName
-
-
-def _count_of(model: type[Any], field: str) -> Coalesce:
-    """A per-team count as a subquery: counting over a join would count only the rows the
-    visibility filter (which joins memberships itself) left in."""
-    rows = model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field)
-    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")[:1]), 0)
-
-
-def _counted(queryset: QuerySet[Team]) -> QuerySet[Team]:
-    return queryset.annotate(
-        member_count=_count_of(TeamMembership, "team"), namespace_count=_count_of(Namespace, "team")
-    )
-
-
-def teams_out(request: HttpRequest, teams: list[Team]) -> list[TeamOut]:
-    user = principal(request)
-    roles: dict[int, str] = {}
-    if user is not None:
-        roles = dict(
-            TeamMembership.objects.filter(user=user, team__in=[t.pk for t in teams]).values_list("team_id", "role")
-        )
-    return [
-        TeamOut(
-            id=team.pk,
-            name=team.name,
-            description=team.description,
-            created_at=team.created_at,
-            member_count=team.member_count,  # type: ignore[attr-defined]
-            namespace_count=team.namespace_count,  # type: ignore[attr-defined]
-            role=cast(RoleName | None, roles.get(team.pk)),
-        )
-        for team in teams
-    ]
-
-
-def visible_team(request: HttpRequest, key: str) -> Team:
-    team = find_by_key(_counted(policy.visible_teams(principal(request))), key)
-    if team is None:
-        raise not_found("team")
-    return team
 
 
 def managed_team(request: HttpRequest, key: str) -> tuple[User, Team]:
@@ -153,11 +79,11 @@ def list_teams(
     teams = policy.visible_teams(principal(request))
     if filters.q:
         teams = teams.filter(name__icontains=filters.q)
-    teams = _counted(teams).order_by(filters.sort, "pk")
+    teams = with_team_counts(teams).order_by(filters.sort, "pk")
     return teams_out(request, paginate(request, response, teams, paging))
 
 
-@router.post("", response={201: TeamOut, ERRORS: Error}, auth=OPTIONAL, summary="Create a team")
+@router.post("", response={201: TeamOut, ERRORS: Error}, auth=SIGNED_IN, summary="Create a team")
 def create_team(request: HttpRequest, payload: TeamCreate) -> Status[TeamOut]:
     actor = signed_in(request)
     if not policy.can_create_team(actor):
@@ -181,7 +107,7 @@ def show_team(request: HttpRequest, key: Key) -> TeamOut:
 @router.put(
     "/{key}",
     response={200: TeamOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Rename or describe a team",
 )
 def update_team(request: HttpRequest, key: Key, payload: TeamUpdate) -> TeamOut:
@@ -190,7 +116,7 @@ def update_team(request: HttpRequest, key: Key, payload: TeamUpdate) -> TeamOut:
     return teams_out(request, [visible_team(request, str(team.pk))])[0]
 
 
-@router.delete("/{key}", response={204: None, ERRORS: Error}, auth=OPTIONAL, summary="Delete a team")
+@router.delete("/{key}", response={204: None, ERRORS: Error}, auth=SIGNED_IN, summary="Delete a team")
 def delete_team(request: HttpRequest, key: Key) -> Status[None]:
     actor, team = managed_team(request, key)
     actions.delete_team(team=team, actor=actor)
@@ -212,7 +138,7 @@ def list_members(request: HttpRequest, response: HttpResponse, key: Key, paging:
 @router.post(
     "/{key}/members",
     response={201: MemberOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Add a member to a team",
 )
 def add_member(request: HttpRequest, key: Key, payload: MemberCreate) -> Status[MemberOut]:
@@ -227,7 +153,7 @@ def add_member(request: HttpRequest, key: Key, payload: MemberCreate) -> Status[
 @router.put(
     "/{key}/members/{member}",
     response={200: MemberOut, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Change a member's role",
 )
 def change_role(request: HttpRequest, key: Key, member: Key, payload: MemberUpdate) -> MemberOut:
@@ -239,7 +165,7 @@ def change_role(request: HttpRequest, key: Key, member: Key, payload: MemberUpda
 @router.delete(
     "/{key}/members/{member}",
     response={204: None, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Remove a member from a team",
 )
 def remove_member(request: HttpRequest, key: Key, member: Key) -> Status[None]:

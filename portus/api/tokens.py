@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from portus import policy
 from portus.accounts import actions
 from portus.accounts.models import ApplicationToken, User
-from portus.api.auth import OPTIONAL, signed_in
-from portus.api.errors import ERRORS, Error, forbidden, not_found
-from portus.api.pagination import PageParams, paginate
-from portus.api.params import Body, IsoDatetime, Key, ObjectId
-from portus.api.users import find_user
+from portus.api.auth import SIGNED_IN, signed_in
+from portus.api.errors import ERRORS, forbidden, not_found
+from portus.api.lookups import find_user
+from portus.api.pagination import paginate
+from portus.api.params import Key, ObjectId
+from portus.api.schemas import Error, PageParams, TokenCreate, TokenCreated, TokenOut
 
 router = Router(tags=["application tokens"])
-
-
-class TokenOut(Schema):
-    id: int
-    name: str
-    hint: str = Field(..., description="The first characters of the secret, to tell tokens apart.")
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked: bool
-
-
-class TokenCreate(Body):
-    name: str = Field(..., min_length=1, max_length=100)
-    expires_at: IsoDatetime | None = None
-
-
-class TokenCreated(TokenOut):
-    token: str = Field(..., description="The secret; shown once, Portus keeps only its digest.")
 
 
 def token_out(token: ApplicationToken) -> TokenOut:
@@ -64,7 +44,7 @@ def token_owner(request: HttpRequest, key: str) -> tuple[User, User]:
 @router.get(
     "/users/{key}/application_tokens",
     response={200: list[TokenOut], ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="List a user's application tokens",
 )
 def list_tokens(request: HttpRequest, response: HttpResponse, key: Key, paging: Query[PageParams]) -> list[TokenOut]:
@@ -76,7 +56,7 @@ def list_tokens(request: HttpRequest, response: HttpResponse, key: Key, paging: 
 @router.post(
     "/users/{key}/application_tokens",
     response={201: TokenCreated, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Create an application token; the secret is in the answer, once",
 )
 def create_token(request: HttpRequest, key: Key, payload: TokenCreate) -> Status[TokenCreated]:
@@ -88,7 +68,7 @@ def create_token(request: HttpRequest, key: Key, payload: TokenCreate) -> Status
 @router.delete(
     "/users/{key}/application_tokens/{token_id}",
     response={204: None, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Revoke an application token",
 )
 def revoke_token(request: HttpRequest, key: Key, token_id: ObjectId) -> Status[None]:

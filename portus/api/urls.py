@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
+from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
 
 from portus import __version__
 from portus.api import (
@@ -22,28 +25,40 @@ from portus.api import (
     tokens,
     users,
 )
-from portus.api.auth import OPTIONAL
+from portus.api.auth import SIGNED_IN, NoCredentials
 from portus.api.params import refuse_nul_characters
 
 DESCRIPTION = """Drive Portus from scripts and CI pipelines.
 
 Authenticate with `Authorization: Bearer APPLICATION_TOKEN`, with
 `Portus-Auth: USER:APPLICATION_TOKEN`, or with a signed-in browser session (writes then need the
-CSRF token). Errors are JSON `{"message": ...}`. Lists take `page` and `per_page` and answer
-with `X-Total`, `X-Total-Pages`, `X-Page`, `X-Per-Page`, `X-Next-Page`, `X-Prev-Page` and `Link`
-headers."""
+CSRF token). Each operation's `security` lists what it takes; an empty requirement `{}` among them
+means it also answers callers without credentials, with what anonymous visitors may see.
+
+Errors are JSON `{"message": ...}`. Lists take `page` and `per_page` and answer with `X-Total`,
+`X-Total-Pages`, `X-Page`, `X-Per-Page`, `X-Next-Page`, `X-Prev-Page` and `Link` headers."""
+
+
+class PortusOpenAPISchema(OpenAPISchema):
+    """django-ninja's document, plus the empty requirement ``{}`` on each operation whose auth list
+    admits callers without credentials right now (anonymous browsing on, or a public route)."""
+
+    def operation_security(self, operation: Operation) -> list[dict[str, Any]] | None:
+        security = super().operation_security(operation)
+        if security is not None and any(
+            isinstance(callback, NoCredentials) and callback.admits() for callback in operation.auth_callbacks
+        ):
+            security.append({})
+        return security
 
 
 class PortusAPI(NinjaAPI):
-    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
-        """Mark every operation's credentials as optional (an empty requirement): each one answers
-        anonymous callers itself, with what they may see or with 401 and a sentence."""
-        schema = super().get_openapi_schema(*args, **kwargs)
-        for operations in schema["paths"].values():
-            for operation in operations.values():
-                if operation.get("security") and {} not in operation["security"]:
-                    operation["security"].append({})
-        return schema
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        return PortusOpenAPISchema(self, path_prefix)
 
 
 api = PortusAPI(
@@ -53,7 +68,7 @@ api = PortusAPI(
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/docs",
-    auth=OPTIONAL,
+    auth=SIGNED_IN,  # each route declares its own; this is the default for one that forgets
 )
 errors.install(api)
 api.add_decorator(refuse_nul_characters, mode="view")
@@ -71,5 +86,14 @@ api.add_router("/v1", stars.router)
 api.add_router("/v1", comments.router)
 api.add_router("/v1", activities.router)
 
-urlpatterns = [*api.urls[0]]
+
+def _guarded(pattern: URLPattern | URLResolver) -> URLPattern:
+    """PATTERN with its view wrapped so that every failure under /api/ is answered in JSON."""
+    if not isinstance(pattern, URLPattern) or pattern.callback is None:
+        raise TypeError(f"django-ninja listed {pattern!r}; expected a plain path to a view")
+    view = errors.answering_in_json(api, pattern.callback)
+    return URLPattern(pattern.pattern, view, pattern.default_args, pattern.name)
+
+
+urlpatterns = [_guarded(p) for p in api.urls[0]]
 app_name = api.urls_namespace  # "api": the namespace django-ninja reverses its own URLs in

@@ -2,74 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from portus import policy
 from portus.accounts import actions
 from portus.accounts.models import User
-from portus.api.auth import OPTIONAL, PUBLIC, principal, signed_in
-from portus.api.errors import ERRORS, ApiError, Error, forbidden, not_found
-from portus.api.pagination import PageParams, paginate
-from portus.api.params import Body, Flag, Key, find_by_key
+from portus.api.auth import OPTIONAL, PUBLIC, SIGNED_IN, signed_in
+from portus.api.errors import ERRORS, ApiError, forbidden
+from portus.api.lookups import find_user, visible_user
+from portus.api.pagination import paginate
+from portus.api.params import Key
+from portus.api.schemas import (
+    Bootstrap,
+    BootstrapOut,
+    Error,
+    PageParams,
+    UserCreate,
+    UserFilters,
+    UserOut,
+    UserUpdate,
+)
 from portus.registry.models import Namespace
 
 router = Router(tags=["users"])
-
-
-class UserOut(Schema):
-    id: int
-    username: str
-    email: str
-    display_name: str
-    admin: bool
-    bot: bool
-    enabled: bool
-    created_at: datetime
-    namespace_id: int | None
-
-
-class UserCreate(Body):
-    username: str = Field(..., min_length=1, max_length=64)
-    email: str = Field("", max_length=254)
-    password: str | None = Field(None, min_length=1, max_length=256, description="Not needed for bots.")
-    admin: Flag = False
-    bot: Flag = False
-    display_name: str = Field("", max_length=150)
-
-
-class UserUpdate(Body):
-    email: str | None = Field(None, max_length=254)
-    display_name: str | None = Field(None, max_length=150)
-    password: str | None = Field(None, min_length=8, max_length=256)
-    admin: Flag | None = Field(None, description="Admins only.")
-    enabled: Flag | None = Field(None, description="Admins only.")
-
-
-class UserFilters(Schema):
-    q: str | None = Field(None, max_length=100, description="Part of the user name, display name or email.")
-    admin: bool | None = None
-    bot: bool | None = None
-    enabled: bool | None = None
-    sort: Literal["username", "-username", "created_at", "-created_at"] = "username"
-
-
-class Bootstrap(Body):
-    username: str = Field(..., min_length=1, max_length=64)
-    email: str = Field("", max_length=254)
-    password: str = Field(..., min_length=8, max_length=256)
-
-
-class BootstrapOut(Schema):
-    user: UserOut
-    token: str = Field(..., description="An application token for the new admin; shown once.")
 
 
 def user_out(user: User) -> UserOut:
@@ -96,19 +56,6 @@ def _with_namespace(queryset: QuerySet[User]) -> QuerySet[User]:
     return queryset.select_related("personal_namespace")
 
 
-def find_user(key: str, queryset: QuerySet[User] | None = None) -> User | None:
-    """A user by numeric id or by user name."""
-    queryset = _with_namespace(User.objects.all() if queryset is None else queryset)
-    return find_by_key(queryset, key, "username")
-
-
-def visible_user(request: HttpRequest, key: str) -> User:
-    user = find_user(key)
-    if user is None or not policy.can_see_user(principal(request), user):
-        raise not_found("user")
-    return user
-
-
 def _check_password(password: str, user: User | None = None) -> None:
     try:
         validate_password(password, user)
@@ -119,7 +66,7 @@ def _check_password(password: str, user: User | None = None) -> None:
 @router.get(
     "",
     response={200: list[UserOut], ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="List users (admins)",
 )
 def list_users(
@@ -128,8 +75,7 @@ def list_users(
     filters: Query[UserFilters],
     paging: Query[PageParams],
 ) -> list[UserOut]:
-    if not policy.can_manage_users(principal(request)):
-        signed_in(request)
+    if not policy.can_manage_users(signed_in(request)):
         raise forbidden("Only administrators may list users.")
     users = _with_namespace(User.objects.all())
     if filters.q:
@@ -167,7 +113,7 @@ def bootstrap(request: HttpRequest, payload: Bootstrap) -> Status[BootstrapOut]:
     return Status(201, BootstrapOut(user=user_out(find_user(str(user.pk)) or user), token=plain))
 
 
-@router.post("", response={201: UserOut, ERRORS: Error}, auth=OPTIONAL, summary="Create a user (admins)")
+@router.post("", response={201: UserOut, ERRORS: Error}, auth=SIGNED_IN, summary="Create a user (admins)")
 def create_user(request: HttpRequest, payload: UserCreate) -> Status[UserOut]:
     actor = signed_in(request)
     if not policy.can_manage_users(actor):
@@ -193,7 +139,7 @@ def show_user(request: HttpRequest, key: Key) -> UserOut:
     return user_out(visible_user(request, key))
 
 
-@router.put("/{key}", response={200: UserOut, ERRORS: Error}, auth=OPTIONAL, summary="Update a user")
+@router.put("/{key}", response={200: UserOut, ERRORS: Error}, auth=SIGNED_IN, summary="Update a user")
 def update_user(request: HttpRequest, key: Key, payload: UserUpdate) -> UserOut:
     actor = signed_in(request)
     user = visible_user(request, key)
@@ -217,7 +163,7 @@ def update_user(request: HttpRequest, key: Key, payload: UserUpdate) -> UserOut:
 @router.delete(
     "/{key}",
     response={204: None, ERRORS: Error},
-    auth=OPTIONAL,
+    auth=SIGNED_IN,
     summary="Delete a user (admins)",
 )
 def delete_user(request: HttpRequest, key: Key) -> Status[None]:

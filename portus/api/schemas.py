@@ -1,0 +1,364 @@
+"""Every shape the API reads or answers with, one section per resource; the routers import them from here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+from portus.api.params import Body, Flag, IsoDatetime
+from portus.registry.actions import MAX_COMMENT_LENGTH
+
+# -- shared ----------------------------------------------------------------------------------------
+
+MAX_PER_PAGE = 100
+
+
+class Error(Schema):
+    message: str
+
+
+class PageParams(Schema):
+    page: int = Field(1, ge=1, le=1_000_000, description="Page number, from 1.")
+    per_page: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_PER_PAGE,
+        description="Items per page (default from pagination.per_page).",
+    )
+
+
+# -- health ----------------------------------------------------------------------------------------
+
+
+class Ping(Schema):
+    ok: bool
+
+
+class Check(Schema):
+    ok: bool
+    message: str
+
+
+class Health(Schema):
+    healthy: bool = Field(..., description="False (and status 503) when any check fails.")
+    message: str = Field(..., description="One line: all is well, or what is down.")
+    # Each check's message says why only to administrators.
+    database: Check
+    registries: dict[str, Check] = Field(..., description="One check per registry, by name.")
+    background: dict[str, Check] = Field(..., description="One check per enabled background task.")
+
+
+class Version(Schema):
+    version: str
+    api_version: str
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    email: str
+    display_name: str
+    admin: bool
+    bot: bool
+    enabled: bool
+    created_at: datetime
+    namespace_id: int | None
+
+
+class UserCreate(Body):
+    username: str = Field(..., min_length=1, max_length=64)
+    email: str = Field("", max_length=254)
+    password: str | None = Field(None, min_length=1, max_length=256, description="Not needed for bots.")
+    admin: Flag = False
+    bot: Flag = False
+    display_name: str = Field("", max_length=150)
+
+
+class UserUpdate(Body):
+    email: str | None = Field(None, max_length=254)
+    display_name: str | None = Field(None, max_length=150)
+    password: str | None = Field(None, min_length=8, max_length=256)
+    admin: Flag | None = Field(None, description="Admins only.")
+    enabled: Flag | None = Field(None, description="Admins only.")
+
+
+class UserFilters(Schema):
+    q: str | None = Field(None, max_length=100, description="Part of the user name, display name or email.")
+    admin: bool | None = None
+    bot: bool | None = None
+    enabled: bool | None = None
+    sort: Literal["username", "-username", "created_at", "-created_at"] = "username"
+
+
+class Bootstrap(Body):
+    username: str = Field(..., min_length=1, max_length=64)
+    email: str = Field("", max_length=254)
+    password: str = Field(..., min_length=8, max_length=256)
+
+
+class BootstrapOut(Schema):
+    user: UserOut
+    token: str = Field(..., description="An application token for the new admin; shown once.")
+
+
+# -- application tokens ----------------------------------------------------------------------------
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    hint: str = Field(..., description="The first characters of the secret, to tell tokens apart.")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class TokenCreate(Body):
+    name: str = Field(..., min_length=1, max_length=100)
+    expires_at: IsoDatetime | None = None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(..., description="The secret; shown once, Portus keeps only its digest.")
+
+
+# -- teams -----------------------------------------------------------------------------------------
+
+RoleName = Literal["owner", "contributor", "viewer"]
+
+
+class TeamOut(Schema):
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    member_count: int
+    namespace_count: int
+    role: RoleName | None = Field(None, description="The caller's role in the team, if a member.")
+
+
+class TeamCreate(Body):
+    name: str = Field(..., min_length=1, max_length=128)
+    description: str = Field("", max_length=10_000)
+    owner: str | None = Field(None, max_length=150, description="User name of the owner (admins); default: you.")
+
+
+class TeamUpdate(Body):
+    name: str | None = Field(None, min_length=1, max_length=128)
+    description: str | None = Field(None, max_length=10_000)
+
+
+class TeamFilters(Schema):
+    q: str | None = Field(None, max_length=128, description="Part of the team name.")
+    sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
+
+
+class MemberOut(Schema):
+    id: int = Field(..., description="The membership's id.")
+    user_id: int
+    username: str
+    role: RoleName
+    created_at: datetime
+
+
+class MemberCreate(Body):
+    user: str = Field(..., min_length=1, max_length=150, description="User name or id.")
+    role: RoleName
+
+
+class MemberUpdate(Body):
+    role: RoleName
+
+
+# -- namespaces ------------------------------------------------------------------------------------
+
+VisibilityName = Literal["private", "protected", "public"]
+KindName = Literal["global", "personal", "team"]
+
+
+class NamespaceOut(Schema):
+    id: int
+    name: str = Field(..., description="Empty for a registry's global namespace.")
+    display_name: str
+    kind: KindName
+    visibility: VisibilityName
+    description: str
+    registry: str
+    team: str | None
+    owner: str | None = Field(None, description="The user of a personal namespace.")
+    created_at: datetime
+    repository_count: int
+
+
+class NamespaceCreate(Body):
+    name: str = Field(..., min_length=1, max_length=128)
+    team: str = Field(..., min_length=1, max_length=150, description="Name or id of the owning team.")
+    visibility: VisibilityName = "private"
+    description: str = Field("", max_length=10_000)
+    registry: str | None = Field(None, max_length=100, description="Registry name; default: the first one.")
+
+
+class NamespaceUpdate(Body):
+    description: str | None = Field(None, max_length=10_000)
+    visibility: VisibilityName | None = None
+    team: str | None = Field(None, min_length=1, max_length=150, description="Move to this team (name or id).")
+
+
+class NamespaceFilters(Schema):
+    q: str | None = Field(None, max_length=128, description="Part of the namespace name.")
+    kind: KindName | None = None
+    visibility: VisibilityName | None = None
+    sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
+
+
+class NameCheck(Schema):
+    name: str
+    valid: bool
+    available: bool
+    message: str
+
+
+# -- repositories and tags -------------------------------------------------------------------------
+
+
+class RepositoryOut(Schema):
+    id: int
+    name: str = Field(..., description="The part after the namespace.")
+    full_name: str
+    namespace_id: int
+    namespace: str
+    registry: str = Field(..., description="Host name to pull from.")
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    tag_count: int
+    star_count: int
+    starred: bool = Field(..., description="Starred by the caller.")
+
+
+class RepositoryFilters(Schema):
+    q: str | None = Field(None, max_length=255, description="Part of the repository name.")
+    full_name: str | None = Field(None, max_length=400, description="Exactly this repository, e.g. team/app.")
+    sort: Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] = "name"
+
+
+class RepositoryUpdate(Body):
+    description: str = Field(..., max_length=100_000)
+
+
+class TagOut(Schema):
+    id: int
+    name: str
+    digest: str
+    media_type: str
+    size: int
+    platforms: list[str]
+    author: str | None
+    pushed_at: datetime
+    last_pulled_at: datetime | None
+    repository_id: int
+    repository: str = Field(..., description="The repository's full name.")
+
+
+class TagFilters(Schema):
+    q: str | None = Field(None, max_length=128, description="Part of the tag name.")
+    digest: str | None = Field(None, max_length=100)
+    sort: Literal["name", "-name", "pushed_at", "-pushed_at"] = "-pushed_at"
+
+
+class TagGroupOut(Schema):
+    digest: str
+    tags: list[str]
+    size: int
+    platforms: list[str]
+    pushed_at: datetime
+
+
+# -- registries ------------------------------------------------------------------------------------
+
+# host or host:port, as Distribution's "service" and as clients write it: no scheme, no path.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_PATTERN = rf"^{_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?$"
+
+
+class RegistryOut(Schema):
+    id: int
+    name: str
+    hostname: str
+    external_hostname: str
+    use_ssl: bool
+    created_at: datetime
+
+
+class RegistryCreate(Body):
+    name: str = Field(..., min_length=1, max_length=100)
+    hostname: str = Field(..., pattern=HOSTNAME_PATTERN, max_length=255)
+    external_hostname: str = Field("", pattern=r"^$|" + HOSTNAME_PATTERN, max_length=255)
+    use_ssl: Flag = False
+
+
+class RegistryUpdate(Body):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    hostname: str | None = Field(None, pattern=HOSTNAME_PATTERN, max_length=255)
+    external_hostname: str | None = Field(None, pattern=r"^$|" + HOSTNAME_PATTERN, max_length=255)
+    use_ssl: Flag | None = None
+
+
+class Reachability(Schema):
+    hostname: str
+    use_ssl: bool
+    reachable: bool
+    message: str
+
+
+# -- search, comments, activities ------------------------------------------------------------------
+
+
+class SearchParams(Schema):
+    q: str = Field(..., min_length=1, max_length=255, description="Part of a name.")
+    limit: int = Field(20, ge=1, le=100, description="At most this many of each kind.")
+
+
+class SearchOut(Schema):
+    repositories: list[RepositoryOut]
+    namespaces: list[NamespaceOut]
+    teams: list[TeamOut]
+
+
+class CommentOut(Schema):
+    id: int
+    repository_id: int
+    author: str | None = Field(..., description="None once the author's account is deleted.")
+    body: str = Field(..., description="Markdown, as written.")
+    created_at: datetime
+
+
+class CommentCreate(Body):
+    body: str = Field(..., min_length=1, max_length=MAX_COMMENT_LENGTH)
+
+
+class ActivityOut(Schema):
+    id: int
+    created_at: datetime
+    actor: str | None
+    action: str = Field(..., description="For example repository.push or team.add_member.")
+    target: str
+    namespace: str | None
+    team: str | None
+    data: dict[str, Any]
+
+
+class ActivityFilters(Schema):
+    action: str | None = Field(None, max_length=64, description="Exact action, or a prefix ending in '.'.")
+    actor: str | None = Field(None, max_length=150, description="User name of who did it.")
+    namespace: str | None = Field(None, max_length=128)
+    team: str | None = Field(None, max_length=128)
+    since: IsoDatetime | None = None
+    until: IsoDatetime | None = None
+    sort: Literal["created_at", "-created_at"] = "-created_at"
