@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.test import Client
 
 import portus.registry_endpoints
-from portus.background.wakeup import Waiter
+from portus.background.wakeup import CHANNEL, Waiter
 from portus.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from portus.registry.models import RegistryEvent
 from portus.registry.signals import registry_events_stored
@@ -272,3 +272,20 @@ def test_an_unexpected_failure_answers_in_distributions_error_envelope(
     (record,) = [r for r in caplog.records if r.name.startswith("portus.registry_endpoints")]
     assert incident in record.getMessage()
     assert record.exc_info is not None and "disk I/O error" in str(record.exc_info[1])
+
+
+def test_on_postgresql_the_intake_notifies_listeners_when_its_transaction_commits(
+    transactional_db: None, client: Client, world: World
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's; other databases rely on the local datagram and polling")
+    import psycopg
+
+    params = connection.get_connection_params()
+    for unused in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(unused, None)
+    with psycopg.connect(**params, autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        assert send(client, world, [event()]).status_code == 200
+        heard = [n.channel for n in listener.notifies(timeout=10, stop_after=1)]
+    assert heard == [CHANNEL]
