@@ -69,9 +69,10 @@ def role_in(principal: Principal, namespace: Namespace, team_roles: TeamRoles | 
     if namespace.kind == NamespaceKind.PERSONAL:
         return Role.OWNER if namespace.owner_id == user.pk else None
     if namespace.kind == NamespaceKind.TEAM:
-        if team_roles is not None and namespace.team_id in team_roles:
-            return team_roles[namespace.team_id]
-        return team_role(user, namespace.team_id)
+        team_id = namespace.team_id
+        if team_roles is not None and team_id is not None and team_id in team_roles:
+            return team_roles[team_id]
+        return team_role(user, team_id)
     return None
 
 

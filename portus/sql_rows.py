@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Expression, Model
 from django.db.models.sql import Query
 
 M = TypeVar("M", bound=Model)
@@ -42,7 +42,7 @@ def select_list(model: type[Model], alias: str) -> str:
 def _converters(model: type[Model], connection: BaseDatabaseWrapper) -> tuple[Any, dict[int, Any]]:
     # Keyed by the connection too: converters are bound to the backend of one thread's connection.
     compiler = connection.ops.compiler("SQLCompiler")(Query(model), connection, connection.alias)
-    columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
+    columns: list[Expression] = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
     return compiler, compiler.get_converters(columns)
 
 
@@ -67,7 +67,8 @@ def fetch_joined(models: Sequence[type[Model]], sql: str, params: Sequence[Any])
         start, loaded = 0, []
         for model in models:
             width = len(model._meta.concrete_fields)
-            loaded.append(model.from_db(connection.alias, None, list(row[start : start + width])))
+            # No field names: every concrete field is there, in order, so nothing is deferred.
+            loaded.append(model.from_db(connection.alias, None, list(row[start : start + width])))  # type: ignore[arg-type]
             start += width
         result.append((*loaded, *row[start:]))
     return result

@@ -178,6 +178,9 @@ def test_a_malformed_envelope_is_a_clear_400(
         (lambda e: e["target"].pop("digest"), "events[1].target.digest is missing"),
         (lambda e: e["target"].update(tag="bad tag!"), "is not a tag name"),
         (lambda e: e["target"].update(repository=7), "must be a string"),
+        (lambda e: e.update(action="x" * 17), "events[1].action is longer than 16 characters"),
+        (lambda e: e["target"].update(tag="t" * 129), "events[1].target.tag is longer than 128 characters"),
+        (lambda e: e.update(actor="x"), "events[1].actor must be an object"),
     ],
 )
 def test_a_bad_event_refuses_the_whole_envelope(

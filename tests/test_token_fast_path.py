@@ -18,8 +18,8 @@ from portus.accounts.actions import (
     set_enabled,
 )
 from portus.accounts.models import ApplicationToken, User
-from portus.registry.actions import add_member, change_role, change_visibility, remove_member
 from portus.policy import allowed_repository_actions
+from portus.registry.actions import add_member, change_role, change_visibility, remove_member
 from portus.registry.models import Namespace, Registry, TeamMembership
 from portus.registry.signing import signing_key
 from portus.registry_endpoints.token_service import namespaces_for

@@ -152,7 +152,7 @@ def _sentence(error: ErrorDetails) -> str:
         return f"{where} is missing."
     if kind == "string_type":
         return f"{where} must be a string."
-    if kind == "string_too_long":
+    if kind in ("string_too_long", "too_long"):  # too_long: max_length checked after a BeforeValidator
         return f"{where} is longer than {context['max_length']} characters."
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"{where} must be an object."
