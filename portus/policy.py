@@ -7,16 +7,23 @@ below still treat an inactive user as anonymous, so a stale session cannot act.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from portus.accounts.models import INTERNAL_ACCOUNT
-from portus.registry.models import Namespace, NamespaceKind, Repository, Role, Team, TeamMembership, Visibility
-
-if TYPE_CHECKING:
-    from portus.accounts.models import User
+from portus.accounts.models import INTERNAL_ACCOUNT, User
+from portus.registry.models import (
+    Activity,
+    Namespace,
+    NamespaceKind,
+    Repository,
+    Role,
+    Team,
+    TeamMembership,
+    Visibility,
+)
 
 
 class _Internal:
@@ -31,6 +38,10 @@ class _Internal:
 
 INTERNAL: Final = _Internal()
 Principal = Any  # User | None | _Internal; AnonymousUser counts as None
+
+# The caller's role in each team (None: not a member), when the caller has read them already (the token
+# service reads them with the namespaces). A team missing from the mapping is looked up.
+TeamRoles = Mapping[int, str | None]
 
 PULL, PUSH, DELETE = "pull", "push", "delete"
 REPOSITORY_ACTIONS = (PULL, PUSH, DELETE)
@@ -50,7 +61,7 @@ def is_admin(principal: Principal) -> bool:
     return bool(user and user.admin)
 
 
-def role_in(principal: Principal, namespace: Namespace) -> str | None:
+def role_in(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> str | None:
     """The principal's role over NAMESPACE: its team role, or owner of their personal namespace."""
     user = _user(principal)
     if user is None:
@@ -58,7 +69,10 @@ def role_in(principal: Principal, namespace: Namespace) -> str | None:
     if namespace.kind == NamespaceKind.PERSONAL:
         return Role.OWNER if namespace.owner_id == user.pk else None
     if namespace.kind == NamespaceKind.TEAM:
-        return team_role(user, namespace.team_id)
+        team_id = namespace.team_id
+        if team_roles is not None and team_id is not None and team_id in team_roles:
+            return team_roles[team_id]
+        return team_role(user, team_id)
     return None
 
 
@@ -67,26 +81,13 @@ def team_role(principal: Principal, team: Team | int | None) -> str | None:
     if user is None or team is None:
         return None
     team_id = team.pk if isinstance(team, Team) else team
-    cache: dict[int, str | None] = user.__dict__.setdefault("_portus_team_roles", {})
-    if team_id not in cache:
-        cache[team_id] = (
-            TeamMembership.objects.filter(team_id=team_id, user_id=user.pk).values_list("role", flat=True).first()
-        )
-    return cache[team_id]
-
-
-def remember_team_role(principal: Principal, team_id: int, role: str | None) -> None:
-    """Record a membership the caller has just read (the token service reads it in the same query
-    as the namespace), so that team_role need not ask the database again for this principal."""
-    user = _user(principal)
-    if user is not None:
-        user.__dict__.setdefault("_portus_team_roles", {})[team_id] = role
+    return TeamMembership.objects.filter(team_id=team_id, user_id=user.pk).values_list("role", flat=True).first()
 
 
 # -- registry actions -------------------------------------------------------------------------------
 
 
-def can_pull(principal: Principal, namespace: Namespace) -> bool:
+def can_pull(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> bool:
     if principal is INTERNAL or is_admin(principal):
         return True
     if namespace.visibility == Visibility.PUBLIC:
@@ -96,10 +97,10 @@ def can_pull(principal: Principal, namespace: Namespace) -> bool:
         return False
     if namespace.visibility == Visibility.PROTECTED:
         return True
-    return role_in(user, namespace) is not None
+    return role_in(user, namespace, team_roles) is not None
 
 
-def can_push(principal: Principal, namespace: Namespace) -> bool:
+def can_push(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> bool:
     if is_admin(principal):
         return True
     user = _user(principal)
@@ -110,15 +111,15 @@ def can_push(principal: Principal, namespace: Namespace) -> bool:
         return False
     if policy == "allow-personal":
         return namespace.kind == NamespaceKind.PERSONAL and namespace.owner_id == user.pk
-    return role_in(user, namespace) in (Role.OWNER, Role.CONTRIBUTOR)
+    return role_in(user, namespace, team_roles) in (Role.OWNER, Role.CONTRIBUTOR)
 
 
-def can_delete(principal: Principal, namespace: Namespace) -> bool:
+def can_delete(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> bool:
     if not settings.PORTUS.enabled("delete"):
         return False
     if is_admin(principal):
         return True
-    role = role_in(principal, namespace)
+    role = role_in(principal, namespace, team_roles)
     if namespace.kind == NamespaceKind.GLOBAL:
         return False
     if role == Role.OWNER:
@@ -130,13 +131,17 @@ def can_list_catalog(principal: Principal) -> bool:
     return principal is INTERNAL or is_admin(principal)
 
 
-def allowed_repository_actions(principal: Principal, namespace: Namespace | None, requested: set[str]) -> list[str]:
+def allowed_repository_actions(
+    principal: Principal, namespace: Namespace | None, requested: set[str], team_roles: TeamRoles | None = None
+) -> list[str]:
     """The subset of REQUESTED (pull, push, delete, "*") the principal may do, in a stable order."""
     if namespace is None:
         return []
     wanted = set(REPOSITORY_ACTIONS) if "*" in requested else requested
     checks = {PULL: can_pull, PUSH: can_push, DELETE: can_delete}
-    return [action for action in REPOSITORY_ACTIONS if action in wanted and checks[action](principal, namespace)]
+    return [
+        action for action in REPOSITORY_ACTIONS if action in wanted and checks[action](principal, namespace, team_roles)
+    ]
 
 
 # -- seeing things ----------------------------------------------------------------------------------
@@ -246,8 +251,6 @@ def can_manage_users(principal: Principal) -> bool:
 def visible_activities(principal: Principal, queryset: QuerySet[Any] | None = None) -> QuerySet[Any]:
     """Activity lines about things the principal may see: namespaces they may pull from, teams they
     belong to, and their own account. Admins see everything."""
-    from portus.registry.models import Activity
-
     queryset = Activity.objects.all() if queryset is None else queryset
     if is_admin(principal):
         return queryset
@@ -291,8 +294,6 @@ def can_manage_tokens(principal: Principal, owner: Any) -> bool:
 
 def can_bootstrap() -> bool:
     """The first administrator may be created over the API only on an empty installation."""
-    from portus.accounts.models import User
-
     return bool(settings.PORTUS.enabled("first_user_admin")) and not User.objects.exists()
 
 

@@ -128,7 +128,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Answers the registry's token requests itself: everything below serves pages and sessions.
-    "portus.registry.middleware.token_endpoint_first",
+    "portus.registry_endpoints.middleware.token_endpoint_first",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -5,8 +5,6 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
-from portus.registry import views as registry_views
-
 
 def ping(request: HttpRequest) -> JsonResponse:
     """A trivial JSON view: the baseline the token benchmark compares against."""
@@ -14,8 +12,7 @@ def ping(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
-    path("v2/token", registry_views.token, name="registry-token"),
-    path("v2/webhooks/", include("portus.registry.webhook_urls")),
+    path("", include("portus.registry_endpoints.urls")),
     path("_ping", ping, name="ping"),
     path("api/", include("portus.api.urls")),
     path("", include("portus.web.urls")),

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from portus.accounts.actions import change_password, create_token, revoke_token, set_enabled
-from portus.accounts.credentials import Failure, verify
+from portus.accounts.credentials import Failure, verify, verify_token
 from portus.accounts.models import ApplicationToken, User
 from tests.conftest import PASSWORD, World
 
@@ -223,3 +223,16 @@ def test_a_remembered_password_does_not_bypass_a_lockout(world: World, portus_co
 
 def test_an_unknown_user_is_a_plain_bad_credentials(db: None) -> None:
     assert verify("nobody", PASSWORD).failure == Failure.BAD_CREDENTIALS
+
+
+def test_the_api_and_the_token_endpoint_share_one_token_check(world: World) -> None:
+    token, plain = create_token(user=world.viewer, name="ci", actor=world.viewer)
+    assert verify_token(plain).user == world.viewer  # the API's Bearer token names no user
+    assert verify_token(plain, "viewer").user == world.viewer
+    assert verify_token(plain, "owner").failure == Failure.BAD_CREDENTIALS
+    assert verify_token(plain + "x").failure == Failure.BAD_CREDENTIALS
+    set_enabled(user=world.viewer, enabled=False, actor=world.admin)
+    assert verify_token(plain).failure == Failure.DISABLED
+    set_enabled(user=world.viewer, enabled=True, actor=world.admin)
+    revoke_token(token=token, actor=world.viewer)
+    assert verify_token(plain).failure == Failure.BAD_CREDENTIALS

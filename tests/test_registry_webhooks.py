@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import DatabaseError, connection
 from django.test import Client
 
+import portus.registry_endpoints
+from portus.background.wakeup import CHANNEL, Waiter
 from portus.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from portus.registry.models import RegistryEvent
+from portus.registry.signals import registry_events_stored
 from tests.conftest import World
 
 URL = "/v2/webhooks/events"
@@ -171,6 +178,9 @@ def test_a_malformed_envelope_is_a_clear_400(
         (lambda e: e["target"].pop("digest"), "events[1].target.digest is missing"),
         (lambda e: e["target"].update(tag="bad tag!"), "is not a tag name"),
         (lambda e: e["target"].update(repository=7), "must be a string"),
+        (lambda e: e.update(action="x" * 17), "events[1].action is longer than 16 characters"),
+        (lambda e: e["target"].update(tag="t" * 129), "events[1].target.tag is longer than 128 characters"),
+        (lambda e: e.update(actor="x"), "events[1].actor must be an object"),
     ],
 )
 def test_a_bad_event_refuses_the_whole_envelope(
@@ -196,3 +206,89 @@ def test_oversized_body_is_refused(client: Client, world: World, portus_config: 
 def test_only_post_is_allowed(client: Client, world: World) -> None:
     answer = client.get(URL, HTTP_AUTHORIZATION="Bearer " + world.registry.notification_secret())
     assert answer.status_code == 405
+
+
+# -- what happens after storing, and when Portus itself fails -------------------------------------
+
+
+def test_stored_events_wake_a_waiting_worker_once_committed(
+    client: Client, world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    waiter = Waiter()
+    waiter.open()
+    try:
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert send(client, world, [event()]).json() == {"stored": 1, "ignored": 0}
+            assert waiter.wait(0.05) is False  # not before the events are committed
+        assert callbacks, "the intake should wake the worker when its transaction commits"
+        for callback in callbacks:
+            callback()
+        assert waiter.wait(10) is True
+    finally:
+        waiter.close()
+
+
+def test_the_intake_announces_stored_events_with_a_signal(client: Client, world: World) -> None:
+    heard: list[dict[str, Any]] = []
+
+    def listener(**kwargs: Any) -> None:
+        heard.append(kwargs)
+
+    registry_events_stored.connect(listener)
+    try:
+        send(client, world, [event(tag="a"), event(tag="b"), event(media_type="application/octet-stream", tag=None)])
+        send(client, world, [event(media_type="application/octet-stream", tag=None)])  # nothing stored
+    finally:
+        registry_events_stored.disconnect(listener)
+    assert [(h["registry"], h["count"]) for h in heard] == [(world.registry, 2)]
+
+
+def test_the_intake_imports_nothing_from_the_background_worker() -> None:
+    package = Path(portus.registry_endpoints.__file__).parent
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("portus.background"), module.name
+            elif isinstance(node, ast.Import):
+                assert not any(alias.name.startswith("portus.background") for alias in node.names), module.name
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_failure_answers_in_distributions_error_envelope(
+    client: Client, world: World, monkeypatch: pytest.MonkeyPatch, settings: Any, caplog: Any, debug: bool
+) -> None:
+    settings.DEBUG = debug
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise DatabaseError("disk I/O error")
+
+    monkeypatch.setattr(RegistryEvent.objects, "bulk_create", broken)
+    with caplog.at_level(logging.ERROR, logger="portus.registry_endpoints"):
+        answer = send(client, world, [event()])
+    assert answer.status_code == 500
+    assert answer["Content-Type"] == "application/json"
+    (error,) = answer.json()["errors"]
+    assert error["code"] == "UNKNOWN"
+    incident = error["detail"]["incident"]
+    assert incident in error["message"]
+    assert "disk I/O error" not in answer.content.decode()  # the details stay in the log
+    (record,) = [r for r in caplog.records if r.name.startswith("portus.registry_endpoints")]
+    assert incident in record.getMessage()
+    assert record.exc_info is not None and "disk I/O error" in str(record.exc_info[1])
+
+
+def test_on_postgresql_the_intake_notifies_listeners_when_its_transaction_commits(
+    transactional_db: None, client: Client, world: World
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's; other databases rely on the local datagram and polling")
+    import psycopg
+
+    params = connection.get_connection_params()
+    for unused in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(unused, None)
+    with psycopg.connect(**params, autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        assert send(client, world, [event()]).status_code == 200
+        heard = [n.channel for n in listener.notifies(timeout=10, stop_after=1)]
+    assert heard == [CHANNEL]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from django.utils import timezone
 from portus.accounts.actions import set_enabled
 from portus.accounts.models import User
 from portus.registry.signing import signing_key
+from portus.registry_endpoints import token_service
 from tests.conftest import PASSWORD, World
 from tests.support.images import make_image
 from tests.support.registry import skopeo
@@ -435,3 +437,27 @@ def test_rs256_tokens_are_accepted_by_a_real_registry(
         assert header["kid"] == libtrust_kid(rsa_cert.public_key())
     finally:
         stack_iter.close()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_failure_answers_in_distributions_error_envelope(
+    client: Client, world: World, monkeypatch: pytest.MonkeyPatch, settings: Any, caplog: Any, debug: bool
+) -> None:
+    settings.DEBUG = debug
+
+    def unreadable_key(*args: Any, **kwargs: Any) -> None:
+        raise OSError("cannot read the signing key")
+
+    monkeypatch.setattr(token_service, "registry_token", unreadable_key)
+    with caplog.at_level(logging.ERROR, logger="portus.registry_endpoints"):
+        response = ask(client, "repository:acme/app:pull", user="owner")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    (error,) = response.json()["errors"]
+    assert error["code"] == "UNKNOWN"
+    incident = error["detail"]["incident"]
+    assert incident in error["message"]
+    assert "signing key" not in response.content.decode()  # the details stay in the log
+    (record,) = [r for r in caplog.records if r.name.startswith("portus.registry_endpoints")]
+    assert incident in record.getMessage() and "/v2/token" in record.getMessage()
+    assert record.exc_info is not None and "signing key" in str(record.exc_info[1])

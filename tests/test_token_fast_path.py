@@ -18,9 +18,11 @@ from portus.accounts.actions import (
     set_enabled,
 )
 from portus.accounts.models import ApplicationToken, User
+from portus.policy import allowed_repository_actions
 from portus.registry.actions import add_member, change_role, change_visibility, remove_member
-from portus.registry.models import Registry, TeamMembership
+from portus.registry.models import Namespace, Registry, TeamMembership
 from portus.registry.signing import signing_key
+from portus.registry_endpoints.token_service import namespaces_for
 from portus.sql_rows import fetch_models, select_list, table
 from tests.conftest import PASSWORD, World
 
@@ -243,3 +245,28 @@ def test_tokens_carry_the_header_pyjwt_would_write(world: World) -> None:
     )
     assert ours.split(".")[0] == theirs.split(".")[0]
     assert jwt.decode(ours, key.certificate.public_key(), algorithms=[key.algorithm]) == {"sub": "x"}
+
+
+def test_the_policy_takes_team_roles_it_is_given_and_looks_up_the_others(
+    world: World, django_assert_num_queries: Any
+) -> None:
+    asked = {"pull", "push"}
+    with django_assert_num_queries(0):
+        assert allowed_repository_actions(world.viewer, world.namespace, asked, {world.team.pk: "contributor"}) == [
+            "pull",
+            "push",
+        ]
+        assert allowed_repository_actions(world.contributor, world.namespace, asked, {world.team.pk: None}) == []
+    with django_assert_num_queries(2):  # no mapping, or a mapping without the team: one look-up per check
+        assert allowed_repository_actions(world.viewer, world.namespace, asked) == ["pull"]
+    assert allowed_repository_actions(world.viewer, world.namespace, asked, {}) == ["pull"]
+
+
+def test_a_token_request_leaves_nothing_on_the_objects_it_read(world: World) -> None:
+    registry = Registry.objects.get(pk=world.registry.pk)
+    namespaces, team_roles = namespaces_for(world.contributor, registry, SERVICE, {"acme", "contributor"})
+    assert team_roles == {world.team.pk: "contributor"}
+    assert set(namespaces) == {"acme", "contributor"}
+    for namespace in namespaces.values():
+        assert not set(vars(namespace)) - set(vars(Namespace.objects.get(pk=namespace.pk)))
+    assert not [name for name in vars(world.contributor) if name.startswith("_portus")]

@@ -7,8 +7,19 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
-from portus.accounts.credentials import verify
+from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User
+
+
+class SignInRefused(Exception):
+    """The password may be right, but the account cannot sign in now (locked or disabled).
+
+    Raised through django.contrib.auth.authenticate(), which lets anything but PermissionDenied
+    through, so the sign-in form can say why instead of "wrong password"."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.value)
+        self.failure = failure
 
 
 class PortusBackend(ModelBackend):
@@ -18,6 +29,6 @@ class PortusBackend(ModelBackend):
         if username is None or password is None:
             return None
         result = verify(username, password, allow_tokens=False)
-        if request is not None and result.failure is not None:
-            request.portus_sign_in_failure = result.failure  # type: ignore[attr-defined]
+        if result.failure in (Failure.LOCKED, Failure.DISABLED):
+            raise SignInRefused(result.failure)
         return result.user

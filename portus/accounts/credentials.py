@@ -39,7 +39,7 @@ class Failure(enum.Enum):
 class Verification:
     user: User | None
     failure: Failure | None = None
-    token: ApplicationToken | None = None
+    token: ApplicationToken | None = None  # the application token that proved it, if one did
 
 
 def _cache_key(username: str, password: str) -> str:
@@ -59,25 +59,34 @@ def _fresh_user(user_id: int, username: str) -> User | None:
     return found[0] if found else None
 
 
-def _fresh_token(digest: str, username: str) -> tuple[ApplicationToken, User] | None:
-    """The token with DIGEST if USERNAME owns it, with its user, in one query."""
+def _fresh_token(digest: str, username: str | None) -> tuple[ApplicationToken, User] | None:
+    """The token with DIGEST (if USERNAME owns it, when given), with its user, in one query."""
     columns = f"{select_list(ApplicationToken, 't')}, {select_list(User, 'u')}"
     sql = (
         f"SELECT {columns} FROM {table(ApplicationToken)} t"  # noqa: S608
-        f" INNER JOIN {table(User)} u ON u.id = t.user_id WHERE t.digest = %s AND u.username = %s"
+        f" INNER JOIN {table(User)} u ON u.id = t.user_id WHERE t.digest = %s"
     )
-    found = fetch_joined([ApplicationToken, User], sql, [digest, username])
-    # Compared here too: a case-insensitive MySQL collation would let "ALICE" match "alice".
-    if not found or found[0][1].username != username:
+    params = [digest]
+    if username is not None:
+        sql, params = sql + " AND u.username = %s", [*params, username]
+    found = fetch_joined([ApplicationToken, User], sql, params)
+    if not found:
         return None
-    return found[0][0], found[0][1]
+    token, user = found[0]
+    # Compared here too: a case-insensitive MySQL collation would let "ALICE" match "alice".
+    if username is not None and user.username != username:
+        return None
+    return token, user
 
 
-def _verify_token(username: str, secret: str) -> Verification | None:
+def verify_token(secret: str, username: str | None = None) -> Verification:
+    """Who the usable application token SECRET belongs to, and only if that is USERNAME when given:
+    the registry's token endpoint and the API both ask this. BAD_CREDENTIALS for an unknown, revoked
+    or expired token or another owner; DISABLED for a disabled owner."""
     now = timezone.now()
     found = _fresh_token(token_digest(secret), username)
     if found is None or not found[0].is_usable(now):
-        return None
+        return Verification(None, Failure.BAD_CREDENTIALS)
     token, user = found
     token.user = user
     if not user.is_active:
@@ -99,9 +108,9 @@ def _record_failure(user: User) -> None:
 def verify(username: str, password: str, *, allow_tokens: bool = True) -> Verification:
     """Who USERNAME is if PASSWORD (or an application token) proves it."""
     if allow_tokens and password.startswith(TOKEN_PREFIX):
-        found = _verify_token(username, password)
-        if found is not None:
-            return found
+        found = verify_token(password, username)
+        if found.failure is not Failure.BAD_CREDENTIALS:
+            return found  # a password that merely looks like a token is checked as a password below
     ttl = settings.PORTUS.get("credential_cache.seconds")
     key = _cache_key(username, password)
     remembered = cache.get(key) if ttl else None

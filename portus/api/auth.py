@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja.errors import AuthenticationError
 from ninja.security import APIKeyHeader
 from ninja.security.apikey import APIKeyCookie
@@ -15,8 +14,8 @@ from ninja.security.http import HttpBearer
 from ninja.utils import check_csrf
 
 from portus import policy
-from portus.accounts.credentials import LAST_USED_RESOLUTION
-from portus.accounts.models import ApplicationToken, User, token_digest
+from portus.accounts.credentials import Failure, verify_token
+from portus.accounts.models import User
 
 
 class _Anonymous:
@@ -35,17 +34,12 @@ ANONYMOUS = _Anonymous()
 def _user_for_token(secret: str, username: str | None = None) -> User:
     """The enabled owner of a usable token; 401 for anything else, with the same sentence for every
     failure so the answer tells nothing about which part was wrong."""
-    token = ApplicationToken.objects.usable().select_related("user").filter(digest=token_digest(secret.strip())).first()
-    if token is None or (username is not None and token.user.username != username):
-        raise AuthenticationError(401, "Invalid or revoked application token; create a new one in your profile.")
-    if not token.user.is_active:
+    result = verify_token(secret.strip(), username)
+    if result.failure is Failure.DISABLED:
         raise AuthenticationError(401, "This account is disabled; ask an administrator to enable it.")
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApplicationToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    user: User = token.user
-    user.__dict__["_portus_api_token_id"] = token.pk
-    return user
+    if result.user is None:
+        raise AuthenticationError(401, "Invalid or revoked application token; create a new one in your profile.")
+    return result.user
 
 
 class PortusAuth(APIKeyHeader):

@@ -9,6 +9,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
+from portus.accounts.backends import SignInRefused
 from portus.accounts.credentials import Failure
 from portus.accounts.models import User, validate_username
 from portus.registry.models import Role, Team, Visibility
@@ -21,8 +22,13 @@ VISIBILITY_CHOICES = Visibility.choices
 class SignInForm(AuthenticationForm):
     """Django's sign-in form, saying why when the account is locked or disabled."""
 
-    def get_invalid_login_error(self) -> ValidationError:
-        failure = getattr(self.request, "portus_sign_in_failure", None)
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except SignInRefused as refused:
+            raise self.get_invalid_login_error(refused.failure) from None
+
+    def get_invalid_login_error(self, failure: Failure | None = None) -> ValidationError:
         if failure is Failure.LOCKED:
             return ValidationError(
                 "Too many failed sign-ins: this account is locked for a while. Try again later, "

@@ -43,26 +43,16 @@ def parse_scope(text: str) -> Scope:
         raise ScopeError(f"scope {text[:200]!r} names no action.")
     if resource_type == "repository":
         if not is_repository_name(name):
-            raise ScopeError(
-                f"scope {text[:200]!r}: {name[:200]!r} is not a valid repository name."
-            )
+            raise ScopeError(f"scope {text[:200]!r}: {name[:200]!r} is not a valid repository name.")
         unknown = [a for a in actions if a not in REPOSITORY_ACTIONS]
         if unknown:
-            raise ScopeError(
-                f"scope {text[:200]!r}: unknown action {unknown[0][:50]!r}; "
-                "use pull, push, delete or *."
-            )
+            raise ScopeError(f"scope {text[:200]!r}: unknown action {unknown[0][:50]!r}; use pull, push, delete or *.")
         return Scope("repository", name, actions)
     if resource_type == "registry":
         if name != "catalog" or actions != ("*",):
-            raise ScopeError(
-                f"scope {text[:200]!r}: the only registry scope is registry:catalog:*."
-            )
+            raise ScopeError(f"scope {text[:200]!r}: the only registry scope is registry:catalog:*.")
         return Scope("registry", name, actions)
-    raise ScopeError(
-        f"scope {text[:200]!r}: unknown resource type {resource_type!r}; "
-        "use repository or registry."
-    )
+    raise ScopeError(f"scope {text[:200]!r}: unknown resource type {resource_type!r}; use repository or registry.")
 
 
 def parse_scopes(values: list[str]) -> list[Scope]:

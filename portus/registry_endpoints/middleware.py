@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from portus.registry import views
+from portus.registry_endpoints import views
 
 TOKEN_PATH = "/v2/token"
 

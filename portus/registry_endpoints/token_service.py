@@ -18,8 +18,9 @@ from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User
 from portus.registry.models import Namespace, Registry, TeamMembership
 from portus.registry.names import split_repository_name
-from portus.registry.scopes import Scope, ScopeError, parse_scopes
-from portus.sql_rows import fetch_models, quote, select_list, table
+from portus.registry.signing import registry_token
+from portus.registry_endpoints.scopes import Scope, ScopeError, parse_scopes
+from portus.sql_rows import fetch_joined, quote, select_list, table
 
 MAX_QUERY_STRING = 8192
 MAX_CREDENTIAL_BYTES = 4096
@@ -98,13 +99,14 @@ def forget_registries(**_: Any) -> None:
 
 def namespaces_for(
     principal: Any, registry: Registry, service: str, names: set[str]
-) -> dict[str, Namespace]:
-    """The namespaces called NAMES on REGISTRY, read in one query with the principal's team roles.
+) -> tuple[dict[str, Namespace], policy.TeamRoles]:
+    """The namespaces called NAMES on REGISTRY by name, and the principal's role in each of their
+    teams (None: not a member), read in one query.
 
     The join on the registry's host names makes a stale entry of find_registry harmless: a registry
     renamed or deleted since then yields no namespace, so nothing is granted."""
     if not names:
-        return {}
+        return {}, {}
     user_id = principal.pk if isinstance(principal, User) else None
     placeholders = ", ".join(["%s"] * len(names))
     # Only identifiers are formatted in; the values go as parameters.
@@ -117,13 +119,13 @@ def namespaces_for(
         f" AND ns.{quote('name')} IN ({placeholders})"
     )
     params = [user_id, registry.pk, service, service, *sorted(names)]
-    found = {}
-    for namespace in fetch_models(Namespace, sql, params, extra=["member_role"]):
+    found: dict[str, Namespace] = {}
+    team_roles: dict[int, str | None] = {}
+    for namespace, role in fetch_joined([Namespace], sql, params):
         if namespace.team_id is not None:
-            role = namespace.member_role  # type: ignore[attr-defined]
-            policy.remember_team_role(principal, namespace.team_id, role)
+            team_roles[namespace.team_id] = role
         found[namespace.name] = namespace
-    return found
+    return found, team_roles
 
 
 def authenticate(credentials: Credentials | None, account: str | None) -> User | None:
@@ -140,32 +142,32 @@ def authenticate(credentials: Credentials | None, account: str | None) -> User |
     return result.user
 
 
-def grant(
-    principal: Any, registry: Registry, scopes: list[Scope], service: str | None = None
-) -> list[dict[str, Any]]:
+def grant(principal: Any, registry: Registry, scopes: list[Scope], service: str | None = None) -> list[dict[str, Any]]:
     """The access list for the token: only what the policy allows, denied scopes left out."""
     access: list[dict[str, Any]] = []
     names = {split_repository_name(s.name)[0] for s in scopes if s.type == "repository"}
-    namespaces = namespaces_for(principal, registry, service or registry.hostname, names)
+    namespaces, team_roles = namespaces_for(principal, registry, service or registry.hostname, names)
     for scope in scopes:
         if scope.type == "registry":
             if policy.can_list_catalog(principal):
                 access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
             continue
         namespace = namespaces.get(split_repository_name(scope.name)[0])
-        actions = policy.allowed_repository_actions(principal, namespace, set(scope.actions))
+        actions = policy.allowed_repository_actions(principal, namespace, set(scope.actions), team_roles)
         if actions:
             access.append({"type": "repository", "name": scope.name, "actions": actions})
     return access
 
 
 def handle_token_request(
-    *, service: str | None, scope_values: list[str], account: str | None, authorization: str | None,
+    *,
+    service: str | None,
+    scope_values: list[str],
+    account: str | None,
+    authorization: str | None,
     query_string_length: int,
 ) -> dict[str, Any]:
     """Everything the token endpoint does but HTTP; raises TokenRequestError for a refusal."""
-    from portus.registry.signing import registry_token
-
     if query_string_length > MAX_QUERY_STRING:
         raise TokenRequestError(400, "BAD_REQUEST", f"the query string is longer than {MAX_QUERY_STRING} bytes.")
     credentials = parse_basic_auth(authorization)

@@ -1,0 +1,10 @@
+"""Signals the registry domain sends to the parts above it, which subscribe in their AppConfig.ready."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent inside the transaction that stored registry events (kwargs: registry, count), so a receiver can
+# write in the same transaction what must be committed with the events (PostgreSQL NOTIFY), and defer
+# the rest with transaction.on_commit.
+registry_events_stored = Signal()

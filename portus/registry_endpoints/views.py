@@ -1,0 +1,96 @@
+"""GET /v2/token and POST /v2/webhooks/events: HTTP in and out; the work is in token_service and
+notifications. Both answer in Distribution's JSON error envelope, an unexpected failure included."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from portus.registry_endpoints.errors import json_errors
+from portus.registry_endpoints.notifications import EnvelopeError, authenticated_registry, parse_envelope, store
+from portus.registry_endpoints.token_service import MAX_QUERY_STRING, TokenRequestError, handle_token_request
+
+log = logging.getLogger(__name__)
+
+
+def token_error(exc: TokenRequestError) -> JsonResponse:
+    body = {"message": exc.message, "errors": [{"code": exc.code, "message": exc.message}]}
+    response = JsonResponse(body, status=exc.status)
+    if exc.status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="Portus"'
+    return response
+
+
+@csrf_exempt
+@json_errors
+def token(request: HttpRequest) -> JsonResponse:
+    """GET /v2/token, as Distribution's token authentication specification defines it."""
+    if request.method != "GET":
+        response = token_error(TokenRequestError(405, "UNSUPPORTED", "the token service answers GET only."))
+        response["Allow"] = "GET"
+        return response
+    # Measured before request.GET parses it: Django would answer a flood of parameters with an
+    # HTML page (TooManyFieldsSent), and registry clients expect JSON errors.
+    query_string_length = len(request.META.get("QUERY_STRING", ""))
+    if query_string_length > MAX_QUERY_STRING:
+        return token_error(
+            TokenRequestError(400, "BAD_REQUEST", f"the query string is longer than {MAX_QUERY_STRING} bytes.")
+        )
+    try:
+        body = handle_token_request(
+            service=request.GET.get("service"),
+            scope_values=request.GET.getlist("scope"),
+            account=request.GET.get("account"),
+            authorization=request.META.get("HTTP_AUTHORIZATION"),
+            query_string_length=query_string_length,
+        )
+    except TooManyFieldsSent:
+        return token_error(TokenRequestError(400, "BAD_REQUEST", "too many query parameters."))
+    except TokenRequestError as exc:
+        return token_error(exc)
+    response = JsonResponse(body)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def notification_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"errors": [{"message": message}]}, status=status)
+
+
+@csrf_exempt
+@json_errors
+def events(request: HttpRequest) -> JsonResponse:
+    """Store the registry's manifest events (idempotently, by event id); the worker applies them."""
+    if request.method != "POST":
+        response = notification_error(405, "POST the registry's notification envelope here.")
+        response["Allow"] = "POST"
+        return response
+    registry = authenticated_registry(request.META.get("HTTP_AUTHORIZATION"))
+    if registry is None:
+        log.warning("refused a notification from %s: missing or wrong secret", request.META.get("REMOTE_ADDR"))
+        return notification_error(
+            401,
+            "missing or wrong notification secret: regenerate the registry's config with "
+            "`portusctl registry config` so its Authorization header matches.",
+        )
+    limit = int(settings.PORTUS.get("webhooks.max_body_bytes"))
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return notification_error(400, "the Content-Length header is not a number.")
+    if declared > limit:
+        return notification_error(413, f"the body is larger than webhooks.max_body_bytes ({limit} bytes).")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return notification_error(413, f"the body is larger than webhooks.max_body_bytes ({limit} bytes).")
+    try:
+        stored, ignored = parse_envelope(body, registry)
+    except EnvelopeError as exc:
+        log.warning("refused a notification from registry %s: %s", registry.hostname, exc)
+        return notification_error(400, f"invalid notification: {exc}")
+    store(stored, registry)
+    return JsonResponse({"stored": len(stored), "ignored": ignored})
