@@ -312,3 +312,12 @@ def delete_comment(*, comment: Any, actor: Any) -> None:
     record(actor, "repository.delete_comment", repository.full_name, namespace=repository.namespace,
            comment=comment.pk)
     comment.delete()
+
+
+@transaction.atomic
+def delete_empty_namespace(*, namespace: Namespace, actor: Any) -> None:
+    """Delete a team namespace only when it holds no repository: Portus never forgets images it has
+    not removed from the registry."""
+    if namespace.repositories.exists():
+        raise ActionError(f"{namespace.name} still holds repositories; delete them first.")
+    delete_namespace(namespace=namespace, actor=actor)
