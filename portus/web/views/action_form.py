@@ -43,11 +43,12 @@ class LoadedView(View):
 class ActionFormView(LoadedView, FormView):  # type: ignore[type-arg]
     """Validate the form, run ``act``, answer; a subclass says only what differs.
 
-    ``act(form)`` runs the action and returns the sentence shown afterwards; a
-    refusal from the action is shown like a form error, next to ``error_field`` (above the form
-    when None). An htmx request gets ``fragment_template`` back, done or not; otherwise success is
-    a message and a redirect to ``get_success_url()``, and a refusal shows ``template_name`` again
-    with ``invalid_status`` (or, for a form without a page of its own, a message and the redirect).
+    ``act(form)`` runs the action and returns the sentence shown afterwards; a refusal from the
+    action is shown like a form error, next to ``error_field`` (above the form when None). An htmx
+    request gets ``fragment_template`` back, done or not (after success with a fresh form, so the
+    form class must take no arguments). Otherwise success is a message and a redirect to
+    ``get_success_url()``, and a refusal shows ``template_name`` again with ``invalid_status`` (or,
+    for a form without a page of its own, a message and the same redirect).
     """
 
     form_class: Any = forms.Form
