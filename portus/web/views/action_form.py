@@ -100,15 +100,16 @@ class ObjectPage(LoadedView):
     """A view about one object named by ``pk`` in the URL, as ``self.object``.
 
     ``lookup(user, pk)`` fetches it scoped by the policy (404 for what the user may not see);
-    ``may(user, object)`` decides who may use the page (403 saying ``denied``). The template gets it
-    as ``context_object_name``; success goes back to its page, the route ``object_url`` (by default
-    the one named like the object).
+    ``may(user, object)`` decides who may use the page (403 saying ``denied``). As in Django's
+    ``SingleObjectMixin``, the template gets it as ``object`` and under its model's name
+    ("namespace", "team") unless ``context_object_name`` says otherwise; success goes back to its
+    page, the route ``object_url`` (by default the one named like the object).
     """
 
     lookup: Callable[[Any, int], Any]
     may: Callable[[Any, Any], bool] = staticmethod(lambda user, thing: True)
     denied = "You may not change this."
-    context_object_name = "object"
+    context_object_name = ""
     object_url = ""
 
     def load(self) -> None:
@@ -119,12 +120,16 @@ class ObjectPage(LoadedView):
     def allowed(self) -> bool:
         return self.may(self.request.user, self.object)
 
+    @property
+    def object_name(self) -> str:
+        return self.context_object_name or self.object._meta.model_name
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        named = {"object": self.object, self.context_object_name: self.object}
+        named = {"object": self.object, self.object_name: self.object}
         return super().get_context_data(**named, **kwargs)  # type: ignore[misc]
 
     def get_success_url(self) -> str:
-        return reverse(self.object_url or f"web:{self.context_object_name}", args=[self.object.pk])
+        return reverse(self.object_url or f"web:{self.object_name}", args=[self.object.pk])
 
 
 class DescriptionEdit(ObjectPage, ActionFormView):
@@ -142,7 +147,7 @@ class DescriptionEdit(ObjectPage, ActionFormView):
 
     def act(self, form: DescriptionForm) -> str:
         description = form.cleaned_data["description"]
-        self.update(**{self.context_object_name: self.object}, description=description, actor=self.request.user)
+        self.update(**{self.object_name: self.object}, description=description, actor=self.request.user)
         return "Description saved."
 
 
@@ -156,7 +161,7 @@ class ObjectDelete(ObjectPage, ActionFormView):
     keyword = ""
 
     def act(self, form: forms.Form) -> str:
-        self.delete(**{self.keyword or self.context_object_name: self.object}, actor=self.request.user)
+        self.delete(**{self.keyword or self.object_name: self.object}, actor=self.request.user)
         return f"Deleted {self.object}."
 
     def get_success_url(self) -> str:

@@ -97,7 +97,6 @@ class NamespacePage(LoginRequiredMixin, ObjectPage):
     lookup = staticmethod(visible_namespace_or_404)
     may = staticmethod(policy.can_manage_namespace)
     denied = "Only the owners of this namespace's team may edit it."
-    context_object_name = "namespace"
     extra_context: Mapping[str, Any] | None = {"section": "namespaces"}
 
 

@@ -91,7 +91,6 @@ class RepositoryPage(LoginRequiredMixin, ObjectPage):
     lookup = staticmethod(visible_repository_or_404)
     may = staticmethod(policy.can_edit_repository)
     denied = "Only those who may push to this repository may edit its description."
-    context_object_name = "repository"
 
 
 class RepositoryEdit(RepositoryPage, DescriptionEdit):

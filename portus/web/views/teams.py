@@ -80,7 +80,6 @@ class TeamPage(LoginRequiredMixin, ObjectPage):
     lookup = staticmethod(visible_team_or_404)
     may = staticmethod(policy.can_manage_team)
     denied = "Only the owners of this team may change it."
-    context_object_name = "team"
     extra_context: Mapping[str, Any] | None = {"section": "teams"}
 
 
