@@ -178,3 +178,69 @@ def test_csv_export_neutralizes_spreadsheet_formulas(world: World) -> None:
     record(world.owner, "evil", '=HYPERLINK("http://x")')
     body = b"".join(client_as(world, "admin").get("/admin/activity.csv").streaming_content).decode()
     assert "'=HYPERLINK" in body
+
+
+def test_a_bot_cannot_be_made_administrator_from_its_page(world: World) -> None:
+    client = client_as(world, "admin")
+    client.post("/admin/users/new/", {"username": "builder", "bot": "on"})
+    bot = User.objects.get(username="builder")
+    response = client.post(f"/admin/users/{bot.pk}/change/", {"change": "make-admin"}, follow=True)
+    assert "A bot cannot be an administrator" in response.content.decode()
+    bot.refresh_from_db()
+    assert not bot.admin
+
+
+def test_a_bot_administrator_is_refused_when_creating_it(world: World) -> None:
+    response = client_as(world, "admin").post("/admin/users/new/", {"username": "boss", "bot": "on", "admin": "on"})
+    assert response.status_code == 200 and "A bot cannot be an administrator" in response.content.decode()
+    assert not User.objects.filter(username="boss").exists()
+
+
+def test_the_bot_rule_lives_in_the_action_that_every_path_shares(world: World) -> None:
+    from portus.accounts import actions as account_actions
+    from portus.errors import ActionError
+
+    with pytest.raises(ActionError, match="bot cannot be an administrator"):
+        account_actions.create_user(username="robot", bot=True, admin=True, actor=world.admin)
+    robot = account_actions.create_user(username="robot", bot=True, admin=False, actor=world.admin)
+    with pytest.raises(ActionError, match="bot cannot be an administrator"):
+        account_actions.set_admin(user=robot, admin=True, actor=world.admin)
+
+
+def test_an_unknown_change_on_a_users_page_says_to_use_the_buttons(world: World) -> None:
+    response = client_as(world, "admin").post(
+        f"/admin/users/{world.viewer.pk}/change/", {"change": "promote"}, follow=True
+    )
+    assert "Unknown change; use the buttons" in response.content.decode()
+
+
+def test_a_registry_whose_name_is_taken_is_refused_next_to_the_form(world: World) -> None:
+    response = client_as(world, "admin").post(
+        "/admin/registries/new/",
+        {"name": world.registry.name, "hostname": "other.test:5000", "skip_check": "on"},
+    )
+    assert response.status_code == 200 and "already exists" in response.content.decode()
+    assert Registry.objects.count() == 1
+
+
+def test_the_admin_pages_show_their_tab_in_the_navigation(world: World) -> None:
+    client = client_as(world, "admin")
+    for url, tab in [
+        ("/admin/users/", "users"),
+        (f"/admin/users/{world.owner.pk}/", "users"),
+        ("/admin/registries/new/", "registries"),
+        ("/admin/tasks/", "tasks"),
+        ("/admin/activity/", "activity"),
+    ]:
+        context = client.get(url).context
+        assert (context["section"], context["tab"]) == ("admin", tab), url
+
+
+def test_a_bot_token_refused_without_javascript_goes_back_to_the_bots_page(world: World) -> None:
+    client = client_as(world, "admin")
+    client.post("/admin/users/new/", {"username": "builder", "bot": "on"})
+    bot = User.objects.get(username="builder")
+    client.post(f"/admin/users/{bot.pk}/tokens/", {"name": "ci"})
+    again = client.post(f"/admin/users/{bot.pk}/tokens/", {"name": "ci"})
+    assert again.status_code == 400 and "already has a token called" in again.content.decode()
+    assert again.context["person"] == bot and ApplicationToken.objects.filter(user=bot).count() == 1

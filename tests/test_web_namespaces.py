@@ -219,3 +219,27 @@ def test_personal_namespace_cannot_be_deleted(world: World) -> None:
 
 def test_namespace_list_needs_an_account(world: World) -> None:
     assert is_sign_in_redirect(client_as(world, "anonymous").get("/namespaces/"))
+
+
+def test_the_rule_that_only_empty_namespaces_go_lives_in_the_action(world: World) -> None:
+    from portus.errors import ActionError
+    from portus.registry.actions import delete_namespace
+
+    add_repository(world.namespace, "keep")
+    with pytest.raises(ActionError, match="still holds repositories"):
+        delete_namespace(namespace=world.namespace, actor=world.owner)
+    assert Namespace.objects.filter(pk=world.namespace.pk).exists()
+
+
+def test_description_edit_page_cancels_back_to_the_namespace(world: World) -> None:
+    page = client_as(world, "owner").get(f"/namespaces/{world.namespace.pk}/edit/")
+    assert page.context["back"] == f"/namespaces/{world.namespace.pk}/"
+    assert f'href="/namespaces/{world.namespace.pk}/"' in page.content.decode()
+
+
+def test_anonymous_htmx_request_is_sent_to_sign_in_like_a_page(world: World) -> None:
+    response = client_as(world, "anonymous").post(
+        f"/namespaces/{world.namespace.pk}/visibility/", {"visibility": "public"}, **HTMX
+    )
+    assert is_sign_in_redirect(response)
+    assert response["Location"] == f"/login/?next=/namespaces/{world.namespace.pk}/visibility/"

@@ -217,3 +217,24 @@ def test_repository_page_paginates_images(world: World) -> None:
     assert len(first.context["images"]) == 25 and first.context["page_obj"].paginator.num_pages == 3
     last = client.get(f"/repositories/{many.pk}/", {"page": 3})
     assert len(last.context["images"]) == 10
+
+
+def test_only_the_comments_a_user_may_delete_are_in_the_deletable_set(world: World, repository: Repository) -> None:
+    client_as(world, "viewer").post(f"/repositories/{repository.pk}/comments/", {"body": "mine"})
+    client_as(world, "contributor").post(f"/repositories/{repository.pk}/comments/", {"body": "theirs"})
+    mine, theirs = Comment.objects.order_by("pk")
+    page = client_as(world, "viewer").get(f"/repositories/{repository.pk}/")
+    assert page.context["deletable"] == {mine.pk}
+    body = page.content.decode()
+    assert f"/comments/{mine.pk}/delete/" in body and f"/comments/{theirs.pk}/delete/" not in body
+    assert client_as(world, "admin").get(f"/repositories/{repository.pk}/").context["deletable"] == {
+        mine.pk,
+        theirs.pk,
+    }
+
+
+def test_comment_without_javascript_goes_back_to_the_comments(world: World, repository: Repository) -> None:
+    response = client_as(world, "viewer").post(f"/repositories/{repository.pk}/comments/", {"body": "hi"})
+    assert response.status_code == 302 and response["Location"] == f"/repositories/{repository.pk}/#comments"
+    refused = client_as(world, "viewer").post(f"/repositories/{repository.pk}/comments/", {"body": " "}, follow=True)
+    assert "This field is required" in refused.content.decode() and Comment.objects.count() == 1

@@ -159,3 +159,21 @@ def test_team_with_namespaces_is_not_deleted_and_an_empty_one_is(world: World) -
     world.namespace.delete()
     assert client.post(f"/teams/{world.team.pk}/delete/").status_code == 302
     assert not Team.objects.filter(pk=world.team.pk).exists()
+
+
+def test_a_refused_member_keeps_the_team_page_with_the_error_by_the_field(world: World) -> None:
+    response = client_as(world, "owner").post(
+        f"/teams/{world.team.pk}/members/", {"username": "viewer", "role": "viewer"}
+    )
+    body = response.content.decode()
+    assert response.status_code == 400 and "already a member" in body and 'id="id_username_error"' in body
+    assert [m.user.username for m in response.context["memberships"]] == ["contributor", "owner", "viewer"]
+
+
+def test_role_change_without_javascript_says_so_and_returns_to_the_team(world: World) -> None:
+    viewer = membership(world, "viewer")
+    response = client_as(world, "owner").post(
+        f"/teams/{world.team.pk}/members/{viewer.pk}/role/", {"role": "boss"}, follow=True
+    )
+    assert "Choose owner, contributor or viewer." in response.content.decode()
+    assert membership(world, "viewer").role == "viewer"

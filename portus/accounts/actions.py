@@ -15,11 +15,20 @@ from portus.errors import ActionError
 from portus.registry.actions import ensure_personal_namespace
 from portus.registry.activity import record
 
+# Bots sign in with tokens only, from scripts: administration stays with people.
+BOT_ADMIN = "A bot cannot be an administrator; make a person administrator instead."
+
 
 @transaction.atomic
 def create_user(
-    *, username: str, email: str = "", password: str | None = None, admin: bool | None = None,
-    bot: bool = False, display_name: str = "", actor: Any = None,
+    *,
+    username: str,
+    email: str = "",
+    password: str | None = None,
+    admin: bool | None = None,
+    bot: bool = False,
+    display_name: str = "",
+    actor: Any = None,
 ) -> User:
     """Create a user and their personal namespace. With admin=None the first user becomes admin
     when ``first_user_admin`` is on."""
@@ -29,8 +38,10 @@ def create_user(
         raise ActionError(f"{username!r}: {exc.messages[0]}") from None
     if User.objects.filter(username=username).exists():
         raise ActionError(f"A user called {username!r} already exists.")
+    if bot and admin:
+        raise ActionError(BOT_ADMIN)
     if admin is None:
-        admin = settings.PORTUS.enabled("first_user_admin") and not User.objects.filter(bot=False).exists()
+        admin = not bot and settings.PORTUS.enabled("first_user_admin") and not User.objects.filter(bot=False).exists()
     user = User(username=username, email=email, admin=bool(admin), bot=bot, display_name=display_name)
     if password is None:
         user.set_unusable_password()
@@ -92,6 +103,8 @@ def set_enabled(*, user: User, enabled: bool, actor: Any) -> User:
 
 @transaction.atomic
 def set_admin(*, user: User, admin: bool, actor: Any) -> User:
+    if admin and user.bot:
+        raise ActionError(BOT_ADMIN)
     if not admin and user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
         raise ActionError("This is the last administrator; make someone else admin first.")
     user.admin = admin

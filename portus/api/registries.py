@@ -69,11 +69,6 @@ def list_registries(request: HttpRequest, response: HttpResponse, paging: Query[
 )
 def create_registry(request: HttpRequest, payload: RegistryCreate) -> Status[RegistryOut]:
     actor = _manager(request)
-    if (
-        Registry.objects.filter(name=payload.name).exists()
-        or Registry.objects.filter(hostname=payload.hostname).exists()
-    ):
-        raise actions.ActionError("A registry with this name or host name exists already; change it instead.")
     registry = actions.create_registry(
         name=payload.name,
         hostname=payload.hostname,

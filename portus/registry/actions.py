@@ -204,6 +204,9 @@ def transfer_namespace(*, namespace: Namespace, team: Team, actor: Any) -> Names
 def delete_namespace(*, namespace: Namespace, actor: Any) -> None:
     if namespace.kind != NamespaceKind.TEAM:
         raise ActionError("Only team namespaces can be deleted; global and personal ones always exist.")
+    # Portus never forgets images it has not removed from the registry.
+    if namespace.repositories.exists():
+        raise ActionError(f"{namespace.name} still holds repositories; delete them first.")
     record(actor, "namespace.delete", namespace.name, team=namespace.team)
     namespace.delete()
 

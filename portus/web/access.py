@@ -1,22 +1,15 @@
-"""Who may open a page at all: signed-in users, anonymous visitors when browsing is on, admins."""
+"""Who may open a page at all, with Django's own decorators and mixins: signed in, browsing, admin."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
+from django.contrib.auth.decorators import user_passes_test
+from django.contrib.auth.mixins import UserPassesTestMixin
 from django.contrib.auth.models import AnonymousUser
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
-from django.http.response import HttpResponseBase
 from django_htmx.middleware import HtmxDetails
 
 from portus import policy
 from portus.accounts.models import User
-
-View = Callable[..., HttpResponseBase]
 
 
 class PageRequest(HttpRequest):
@@ -27,45 +20,26 @@ class PageRequest(HttpRequest):
 
 
 class SignedInRequest(PageRequest):
-    """A request that ``signed_in`` or ``admin_only`` let through: the user is a real account."""
+    """A request that ``login_required`` or ``AdminRequiredMixin`` let through: a real account."""
 
     user: User  # type: ignore[assignment]
 
 
-def signed_in(view: View) -> View:
-    """Anonymous visitors go to the sign-in page and come back afterwards."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        return view(request, *args, **kwargs)
-
-    return wrapper
+def _may_browse(user: User | AnonymousUser) -> bool:
+    return user.is_authenticated or policy.can_browse_anonymously()
 
 
-def browsable(view: View) -> View:
-    """Open to anonymous visitors while ``anonymous_browsing`` is on; the view still scopes."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_authenticated and not policy.can_browse_anonymously():
-            return redirect_to_login(request.get_full_path())
-        return view(request, *args, **kwargs)
-
-    return wrapper
+browsable = user_passes_test(_may_browse)
+"""Open to anonymous visitors while ``anonymous_browsing`` is on (else sign in); the view still scopes."""
 
 
-def admin_only(view: View) -> View:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not policy.can_manage_users(request.user):
-            raise PermissionDenied("Only administrators may open this page.")
-        return view(request, *args, **kwargs)
+class AdminRequiredMixin(UserPassesTestMixin):
+    """Administrators only: anonymous visitors are sent to sign in, other users get a 403."""
 
-    return wrapper
+    permission_denied_message = "Only administrators may open this page."
+
+    def test_func(self) -> bool:
+        return policy.can_manage_users(self.request.user)  # type: ignore[attr-defined]
 
 
 def principal(request: HttpRequest) -> User | None:

@@ -36,12 +36,13 @@ class SignInForm(AuthenticationForm):
                 code="locked",
             )
         if failure is Failure.DISABLED:
-            return ValidationError(
-                "This account is disabled; ask an administrator to enable it.", code="inactive"
-            )
-        return ValidationError(
-            "The user name or password is wrong. Check both and try again.", code="invalid_login"
-        )
+            return ValidationError("This account is disabled; ask an administrator to enable it.", code="inactive")
+        return ValidationError("The user name or password is wrong. Check both and try again.", code="invalid_login")
+
+
+def _choose(sentence: str) -> dict[str, str]:
+    """The same sentence for a missing and for an unknown choice."""
+    return {"required": sentence, "invalid_choice": sentence}
 
 
 def _check_username(value: str) -> str:
@@ -102,13 +103,9 @@ class UserCreateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("bot") and data.get("admin"):
-            self.add_error("admin", "A bot cannot be an administrator.")
         if not data.get("bot"):
             if not data.get("password"):
-                self.add_error(
-                    "password", "A person needs a password; tick Bot for a token-only account."
-                )
+                self.add_error("password", "A person needs a password; tick Bot for a token-only account.")
             else:
                 try:
                     password_validation.validate_password(data["password"])
@@ -117,13 +114,21 @@ class UserCreateForm(forms.Form):
         return data
 
 
+class UserChangeForm(forms.Form):
+    """One of the buttons on a user's administration page."""
+
+    change = forms.ChoiceField(
+        choices=[(change, change) for change in ("make-admin", "remove-admin", "enable", "disable")],
+        error_messages=_choose("Unknown change; use the buttons on the user's page."),
+    )
+
+
 class ProfileForm(forms.Form):
     email = forms.EmailField(required=False)
     display_name = forms.CharField(
         max_length=150,
         required=False,
-        help_text="Shown instead of your user name where "
-        "the administrator has turned display names on.",
+        help_text="Shown instead of your user name where the administrator has turned display names on.",
     )
 
 
@@ -167,17 +172,11 @@ def _namespace_name(value: str) -> str:
 
 
 class TeamForm(forms.Form):
-    name = forms.CharField(
-        max_length=MAX_NAMESPACE_NAME, help_text="Lower-case letters and digits, like a namespace."
-    )
+    name = forms.CharField(max_length=MAX_NAMESPACE_NAME, help_text="Lower-case letters and digits, like a namespace.")
     description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
 
     def clean_name(self) -> str:
         return _namespace_name(self.cleaned_data["name"])
-
-
-class TeamEditForm(forms.Form):
-    description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
 
 
 class MemberForm(forms.Form):
@@ -185,28 +184,22 @@ class MemberForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.CONTRIBUTOR)
 
     def clean_username(self) -> User:
-        user = User.objects.filter(
-            username=self.cleaned_data["username"].strip(), is_active=True
-        ).first()
+        user = User.objects.filter(username=self.cleaned_data["username"].strip(), is_active=True).first()
         if user is None:
             raise ValidationError("No enabled user has this name; check the spelling.")
         return user
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    role = forms.ChoiceField(choices=ROLE_CHOICES, error_messages=_choose("Choose owner, contributor or viewer."))
 
 
 class NamespaceForm(forms.Form):
-    name = forms.CharField(
-        max_length=MAX_NAMESPACE_NAME, help_text="The first part of image names: NAME/app."
-    )
+    name = forms.CharField(max_length=MAX_NAMESPACE_NAME, help_text="The first part of image names: NAME/app.")
     team: forms.ModelChoiceField[Team] = forms.ModelChoiceField(
         queryset=Team.objects.none(), empty_label=None, help_text="The team that owns it."
     )
-    visibility = forms.ChoiceField(
-        choices=VISIBILITY_CHOICES, widget=forms.RadioSelect, initial=Visibility.PRIVATE
-    )
+    visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, widget=forms.RadioSelect, initial=Visibility.PRIVATE)
     description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
 
     def __init__(self, teams: Any, *args: Any, **kwargs: Any) -> None:
@@ -222,7 +215,11 @@ class DescriptionForm(forms.Form):
 
 
 class VisibilityForm(forms.Form):
-    visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, widget=forms.RadioSelect)
+    visibility = forms.ChoiceField(
+        choices=VISIBILITY_CHOICES,
+        widget=forms.RadioSelect,
+        error_messages=_choose("Choose private, protected or public."),
+    )
 
 
 class TransferForm(forms.Form):
@@ -248,8 +245,7 @@ class RegistryForm(forms.Form):
     name = forms.CharField(max_length=100, initial="registry")
     hostname = forms.CharField(
         max_length=255,
-        help_text="HOST:PORT at which Portus reaches the registry, "
-        "for example registry.example.com:5000.",
+        help_text="HOST:PORT at which Portus reaches the registry, for example registry.example.com:5000.",
     )
     external_hostname = forms.CharField(
         max_length=255,
@@ -257,9 +253,7 @@ class RegistryForm(forms.Form):
         help_text="The host name people pull from, if it differs (behind a proxy).",
     )
     use_ssl = forms.BooleanField(required=False, label="The registry speaks HTTPS")
-    skip_check = forms.BooleanField(
-        required=False, label="Save even if the registry cannot be reached now"
-    )
+    skip_check = forms.BooleanField(required=False, label="Save even if the registry cannot be reached now")
 
     def clean_hostname(self) -> str:
         value = self.cleaned_data["hostname"].strip()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse_lazy
 
 from portus.accounts.actions import create_user
-from portus.errors import ActionError
 from portus.web.forms import SignInForm, SignUpForm
+from portus.web.views.action_form import ActionFormView
 
 
 class SignInView(auth_views.LoginView):
@@ -26,34 +27,26 @@ class SignOutView(auth_views.LogoutView):
     pass
 
 
-def signup(request: HttpRequest) -> HttpResponse:
-    if not settings.PORTUS.enabled("signup"):
-        raise PermissionDenied(
-            "Sign-up is turned off here; ask an administrator to create your account."
-        )
-    if request.user.is_authenticated:
-        return redirect("web:dashboard")
-    form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = create_user(
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password1"],
-            )
-        except ActionError as exc:
-            form.add_error("username", str(exc))
-        else:
-            login(request, user, backend="portus.accounts.backends.PortusBackend")
-            if user.admin:
-                messages.success(
-                    request,
-                    "Welcome! You are the first user, so you are this Portus's administrator.",
-                )
-            else:
-                messages.success(request, f"Welcome, {user.username}!")
+class SignUp(ActionFormView):
+    template_name = "web/auth/signup.html"
+    form_class = SignUpForm
+    error_field = "username"
+    success_url = reverse_lazy("web:dashboard")
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.PORTUS.enabled("signup"):
+            raise PermissionDenied("Sign-up is turned off here; ask an administrator to create your account.")
+        if request.user.is_authenticated:
             return redirect("web:dashboard")
-    return render(request, "web/auth/signup.html", {"form": form})
+        return super().dispatch(request, *args, **kwargs)
+
+    def act(self, form: SignUpForm) -> str:
+        data = form.cleaned_data
+        user = create_user(username=data["username"], email=data["email"], password=data["password1"])
+        login(self.request, user, backend="portus.accounts.backends.PortusBackend")
+        if user.admin:
+            return "Welcome! You are the first user, so you are this Portus's administrator."
+        return f"Welcome, {user.username}!"
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from portus import policy
 from portus.registry.models import Registry, Repository, TeamMembership
-from portus.web.access import SignedInRequest, signed_in
+from portus.web.access import SignedInRequest
 
 SHOWN = 10
 
 
-@signed_in
+@login_required
 def dashboard(request: SignedInRequest) -> HttpResponse:
     user = request.user
     if not Registry.objects.exists():
@@ -25,9 +26,7 @@ def dashboard(request: SignedInRequest) -> HttpResponse:
         "section": "dashboard",
         "activities": policy.visible_activities(user).select_related("actor")[:15],
         "personal": visible.filter(namespace__owner_id=user.pk).order_by("-updated_at")[:SHOWN],
-        "team_repositories": visible.filter(namespace__team_id__in=member_teams).order_by(
-            "-updated_at"
-        )[:SHOWN],
+        "team_repositories": visible.filter(namespace__team_id__in=member_teams).order_by("-updated_at")[:SHOWN],
         "starred": visible.filter(stars__user_id=user.pk).order_by("-updated_at")[:SHOWN],
         "counts": {
             "repositories": policy.visible_repositories(user).count(),

@@ -2,48 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import render
+from django.urls import reverse, reverse_lazy
 
 from portus import policy
 from portus.registry import actions
 from portus.registry.models import Namespace, NamespaceKind, Repository, Team, TeamMembership
-from portus.registry.names import InvalidName
-from portus.web.access import PageRequest, SignedInRequest, browsable, principal, signed_in
-from portus.web.forms import DescriptionForm, NamespaceForm, TransferForm, VisibilityForm
+from portus.web.access import PageRequest, SignedInRequest, browsable, principal
+from portus.web.forms import NamespaceForm, TransferForm, VisibilityForm
 from portus.web.lookups import (
     paginate,
     visible_namespace_or_404,
     with_namespace_counts,
 )
+from portus.web.views.action_form import ActionFormView, DescriptionEdit, ObjectDelete, ObjectPage
 
 
 def teams_for_new_namespaces(user: Any) -> QuerySet[Team]:
     """Teams in which USER may create (or receive by transfer) a namespace."""
     teams = list(policy.visible_teams(user))
-    return Team.objects.filter(
-        pk__in=[team.pk for team in teams if policy.can_create_namespace(user, team)]
-    )
+    return Team.objects.filter(pk__in=[team.pk for team in teams if policy.can_create_namespace(user, team)])
 
 
-@signed_in
+@login_required
 def namespace_list(request: SignedInRequest) -> HttpResponse:
     user = request.user
-    visible = with_namespace_counts(
-        Namespace.objects.filter(pk__in=policy.visible_namespaces(user).values("pk"))
-    )
+    visible = with_namespace_counts(Namespace.objects.filter(pk__in=policy.visible_namespaces(user).values("pk")))
     member_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
-    others = (
-        visible.exclude(kind=NamespaceKind.GLOBAL)
-        .exclude(owner_id=user.pk)
-        .exclude(team_id__in=member_teams)
-    )
+    others = visible.exclude(kind=NamespaceKind.GLOBAL).exclude(owner_id=user.pk).exclude(team_id__in=member_teams)
     context = {
         "section": "namespaces",
         "global_namespaces": visible.filter(kind=NamespaceKind.GLOBAL),
@@ -55,39 +49,29 @@ def namespace_list(request: SignedInRequest) -> HttpResponse:
     return render(request, "web/namespaces/list.html", context)
 
 
-@signed_in
-def namespace_create(request: SignedInRequest) -> HttpResponse:
-    teams = teams_for_new_namespaces(request.user)
-    if not teams.exists():
-        raise PermissionDenied(
-            "You may create namespaces only for teams in which you are an owner or contributor."
-        )
-    initial = {"team": request.GET.get("team")} if request.GET.get("team") else {}
-    form = NamespaceForm(teams, request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            namespace = actions.create_namespace(
-                name=data["name"],
-                team=data["team"],
-                visibility=data["visibility"],
-                description=data["description"],
-                actor=request.user,
-            )
-        except (actions.ActionError, InvalidName) as exc:
-            form.add_error("name", str(exc))
-        else:
-            messages.success(request, f"Namespace {namespace.name} created.")
-            return redirect("web:namespace", namespace.pk)
-    return render(request, "web/namespaces/create.html", {"section": "namespaces", "form": form})
+class NamespaceCreate(LoginRequiredMixin, ActionFormView):
+    template_name = "web/namespaces/create.html"
+    form_class = NamespaceForm
+    error_field = "name"
+    extra_context: Mapping[str, Any] | None = {"section": "namespaces"}
 
+    def load(self) -> None:
+        self.teams = teams_for_new_namespaces(self.request.user)
+        if not self.teams.exists():
+            raise PermissionDenied("You may create namespaces only for teams in which you are an owner or contributor.")
 
-def _permissions(user: Any, namespace: Namespace) -> dict[str, bool]:
-    return {
-        "can_manage": policy.can_manage_namespace(user, namespace),
-        "can_change_visibility": policy.can_change_visibility(user, namespace),
-        "can_push": policy.can_push(user, namespace),
-    }
+    def get_initial(self) -> dict[str, Any]:
+        return {"team": self.request.GET["team"]} if self.request.GET.get("team") else {}
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "teams": self.teams}
+
+    def act(self, form: NamespaceForm) -> str:
+        self.object = actions.create_namespace(**form.cleaned_data, actor=self.request.user)
+        return f"Namespace {self.object.name} created."
+
+    def get_success_url(self) -> str:
+        return reverse("web:namespace", args=[self.object.pk])
 
 
 @browsable
@@ -99,110 +83,78 @@ def namespace_detail(request: PageRequest, pk: int) -> HttpResponse:
         "section": "namespaces",
         "namespace": namespace,
         "page_obj": paginate(request, repositories),
-        **_permissions(user, namespace),
+        "can_manage": policy.can_manage_namespace(user, namespace),
+        "can_change_visibility": policy.can_change_visibility(user, namespace),
+        "can_push": policy.can_push(user, namespace),
     }
     return render(request, "web/namespaces/detail.html", context)
 
 
-@signed_in
-def namespace_edit(request: SignedInRequest, pk: int) -> HttpResponse:
-    namespace = visible_namespace_or_404(request.user, pk)
-    if not policy.can_manage_namespace(request.user, namespace):
-        raise PermissionDenied("Only the owners of this namespace's team may edit it.")
-    form = DescriptionForm(request.POST or None, initial={"description": namespace.description})
-    if request.method == "POST" and form.is_valid():
-        actions.update_namespace_description(
-            namespace=namespace, description=form.cleaned_data["description"], actor=request.user
-        )
-        messages.success(request, "Description saved.")
-        return redirect("web:namespace", namespace.pk)
-    return render(
-        request,
-        "web/namespaces/edit.html",
-        {"section": "namespaces", "namespace": namespace, "form": form},
-    )
+class NamespacePage(LoginRequiredMixin, ObjectPage):
+    """A page that changes one namespace: for the owners of its team (and administrators)."""
+
+    lookup = staticmethod(visible_namespace_or_404)
+    may = staticmethod(policy.can_manage_namespace)
+    denied = "Only the owners of this namespace's team may edit it."
+    extra_context: Mapping[str, Any] | None = {"section": "namespaces"}
 
 
-@signed_in
-@require_POST
-def namespace_visibility(request: SignedInRequest, pk: int) -> HttpResponse:
-    namespace = visible_namespace_or_404(request.user, pk)
-    form = VisibilityForm(request.POST)
-    wanted = str(form.data.get("visibility", ""))
-    if not policy.can_change_visibility(request.user, namespace, wanted):
-        raise PermissionDenied("You may not change who can pull from this namespace.")
-    error = ""
-    if form.is_valid():
-        try:
-            actions.change_visibility(namespace=namespace, visibility=wanted, actor=request.user)
-        except actions.ActionError as exc:
-            error = str(exc)
-    else:
-        error = "Choose private, protected or public."
-    if request.htmx:
-        return render(
-            request,
-            "web/namespaces/_visibility.html",
-            {
-                "namespace": namespace,
-                "error": error,
-                "saved": not error,
-                "can_change_visibility": True,
-            },
-        )
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(
-            request,
-            f"{namespace.display_name} is now {namespace.get_visibility_display().lower()}.",
-        )
-    return redirect("web:namespace", namespace.pk)
+class TeamNamespacePage(NamespacePage, ActionFormView):
+    """Moving and deleting: only team namespaces; global and personal ones always exist."""
+
+    def allowed(self) -> bool:
+        return self.object.kind == NamespaceKind.TEAM and super().allowed()
 
 
-@signed_in
-def namespace_transfer(request: SignedInRequest, pk: int) -> HttpResponse:
-    namespace = visible_namespace_or_404(request.user, pk)
-    if namespace.kind != NamespaceKind.TEAM or not policy.can_manage_namespace(
-        request.user, namespace
-    ):
-        raise PermissionDenied("Only the owners of a team namespace may move it to another team.")
-    teams = teams_for_new_namespaces(request.user).exclude(namespaces=namespace)
-    form = TransferForm(teams, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        actions.transfer_namespace(
-            namespace=namespace, team=form.cleaned_data["team"], actor=request.user
-        )
-        messages.success(
-            request, f"{namespace.name} now belongs to {form.cleaned_data['team'].name}."
-        )
-        return redirect("web:namespace", namespace.pk)
-    return render(
-        request,
-        "web/namespaces/transfer.html",
-        {
-            "section": "namespaces",
-            "namespace": namespace,
-            "form": form,
-            "has_teams": teams.exists(),
-        },
-    )
+class NamespaceEdit(NamespacePage, DescriptionEdit):
+    update = staticmethod(actions.update_namespace_description)
 
 
-@signed_in
-def namespace_delete(request: SignedInRequest, pk: int) -> HttpResponse:
-    namespace = visible_namespace_or_404(request.user, pk)
-    if namespace.kind != NamespaceKind.TEAM or not policy.can_manage_namespace(
-        request.user, namespace
-    ):
-        raise PermissionDenied("Only the owners of a team namespace may delete it.")
-    has_repositories = namespace.repositories.exists()
-    if request.method == "POST" and not has_repositories:
-        actions.delete_namespace(namespace=namespace, actor=request.user)
-        messages.success(request, f"Namespace {namespace.name} deleted.")
-        return redirect("web:namespaces")
-    return render(
-        request,
-        "web/namespaces/delete.html",
-        {"section": "namespaces", "namespace": namespace, "has_repositories": has_repositories},
-    )
+class NamespaceVisibility(NamespacePage, ActionFormView):
+    http_method_names = ["post"]
+    form_class = VisibilityForm
+    fragment_template = "web/namespaces/_visibility.html"
+    denied = "You may not change who can pull from this namespace."
+
+    def allowed(self) -> bool:
+        wanted = self.request.POST.get("visibility", "")
+        return policy.can_change_visibility(self.request.user, self.object, wanted)
+
+    def act(self, form: VisibilityForm) -> str:
+        visibility = form.cleaned_data["visibility"]
+        actions.change_visibility(namespace=self.object, visibility=visibility, actor=self.request.user)
+        return f"{self.object.display_name} is now {self.object.get_visibility_display().lower()}."
+
+    def fragment_context(self, form: VisibilityForm) -> dict[str, Any]:
+        return {"namespace": self.object, "can_change_visibility": True}
+
+
+class NamespaceTransfer(TeamNamespacePage):
+    template_name = "web/namespaces/transfer.html"
+    form_class = TransferForm
+    denied = "Only the owners of a team namespace may move it to another team."
+
+    def load(self) -> None:
+        super().load()
+        self.teams = teams_for_new_namespaces(self.request.user).exclude(namespaces=self.object)
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "teams": self.teams}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(has_teams=self.teams.exists(), **kwargs)
+
+    def act(self, form: TransferForm) -> str:
+        team = form.cleaned_data["team"]
+        actions.transfer_namespace(namespace=self.object, team=team, actor=self.request.user)
+        return f"{self.object.name} now belongs to {team.name}."
+
+
+class NamespaceDelete(TeamNamespacePage, ObjectDelete):
+    template_name = "web/namespaces/delete.html"
+    denied = "Only the owners of a team namespace may delete it."
+    delete = staticmethod(actions.delete_namespace)
+    success_url = reverse_lazy("web:namespaces")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(has_repositories=self.object.repositories.exists(), **kwargs)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from portus import policy
 from portus.accounts import actions as account_actions
-from portus.accounts.models import User
+from portus.accounts.models import ApplicationToken, User
 from portus.errors import ActionError
-from portus.web.access import SignedInRequest, signed_in
 from portus.web.forms import PasswordChangeForm, ProfileForm, TokenForm
+from portus.web.views.action_form import ActionFormView
 
 
 def expiry_from(choice: str) -> dt.datetime | None:
@@ -25,7 +24,7 @@ def expiry_from(choice: str) -> dt.datetime | None:
 
 
 def tokens_context(
-    owner: User, form: TokenForm | None = None, secret: str = "", created: Any = None
+    owner: User, form: TokenForm | None = None, secret: str = "", created: ApplicationToken | None = None
 ) -> dict[str, Any]:
     return {
         "owner": owner,
@@ -37,106 +36,118 @@ def tokens_context(
     }
 
 
-def handle_token_create(
-    request: SignedInRequest, owner: User, template: str, redirect_to: str
-) -> HttpResponse:
-    """Create a token for OWNER; the secret is shown in the response once and kept nowhere."""
-    form = TokenForm(request.POST)
-    secret, created = "", None
-    if form.is_valid():
-        try:
-            created, secret = account_actions.create_token(
-                user=owner,
-                name=form.cleaned_data["name"],
-                expires_at=expiry_from(form.cleaned_data["expires_in"]),
-                actor=request.user,
-            )
-        except ActionError as exc:
-            form.add_error("name", str(exc))
-        else:
-            form = TokenForm()
-    context = tokens_context(owner, form, secret, created)
-    if request.htmx:
-        return render(request, "web/profile/_tokens.html", context)
-    if secret:
+class TokenCreateView(ActionFormView):
+    """Create a token for ``owner``; the secret is shown in the response once and kept nowhere."""
+
+    http_method_names = ["post"]
+    form_class = TokenForm
+    error_field = "name"
+    fragment_template = "web/profile/_tokens.html"
+    invalid_status = 400
+    owner: User
+    secret = ""
+    created: ApplicationToken | None = None
+
+    def act(self, form: TokenForm) -> str:
+        if not policy.can_manage_tokens(self.request.user, self.owner):
+            raise ActionError("Administrators create tokens for bots only; people make their own.")
+        self.created, self.secret = account_actions.create_token(
+            user=self.owner,
+            name=form.cleaned_data["name"],
+            expires_at=expiry_from(form.cleaned_data["expires_in"]),
+            actor=self.request.user,
+        )
+        return ""
+
+    def fragment_context(self, form: TokenForm) -> dict[str, Any]:
+        return tokens_context(self.owner, form, self.secret, self.created)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        return {**context, **self.fragment_context(context["form"])}
+
+    def succeeded(self, message: str) -> HttpResponse:
+        if self.htmx:
+            return super().succeeded(message)
         # Without JavaScript, show the page with the secret in it rather than redirecting it away.
-        return render(request, template, {**page_context(request, owner), **context})
-    for error in form.errors.get("name", []):
-        messages.error(request, str(error))
-    return redirect(redirect_to)
+        return self.render_to_response(self.get_context_data(form=TokenForm()))
 
 
-def page_context(request: SignedInRequest, owner: User) -> dict[str, Any]:
-    return {
-        "section": "profile",
-        "profile_form": ProfileForm(
-            initial={"email": owner.email, "display_name": owner.display_name}
-        ),
-        "password_form": PasswordChangeForm(owner),
-        **tokens_context(owner),
-    }
+class TokenRevokeView(ActionFormView):
+    http_method_names = ["post"]
+    fragment_template = "web/profile/_tokens.html"
+    owner: User
+
+    def act(self, form: Any) -> str:
+        token = self.owner.application_tokens.filter(pk=self.kwargs["token_pk"]).first()
+        if token is None or not policy.can_manage_tokens(self.request.user, self.owner):
+            raise Http404("No such token.")
+        account_actions.revoke_token(token=token, actor=self.request.user)
+        return f"Token {token.name} revoked; clients using it are refused from now on."
+
+    def fragment_context(self, form: Any) -> dict[str, Any]:
+        return tokens_context(self.owner)
 
 
-@signed_in
-def profile(request: SignedInRequest) -> HttpResponse:
-    user = request.user
-    context = page_context(request, user)
-    status = 200
-    if request.method == "POST":
-        form = ProfileForm(request.POST)
-        if form.is_valid():
-            account_actions.update_profile(
-                user=user,
-                email=form.cleaned_data["email"],
-                display_name=form.cleaned_data["display_name"],
-                actor=user,
-            )
-            messages.success(request, "Profile saved.")
-            return redirect("web:profile")
-        context["profile_form"], status = form, 400
-    return render(request, "web/profile/profile.html", context, status=status)
+def _profile_initial(user: User) -> dict[str, str]:
+    return {"email": user.email, "display_name": user.display_name}
 
 
-@signed_in
-@require_POST
-def password_change(request: SignedInRequest) -> HttpResponse:
-    user = request.user
-    form = PasswordChangeForm(user, request.POST)
-    if form.is_valid():
-        account_actions.change_password(
-            user=user, password=form.cleaned_data["password1"], actor=user
+class ProfilePage(LoginRequiredMixin, ActionFormView):
+    """The profile page; each of its forms posts to its own view, named by ``form_slot``."""
+
+    template_name = "web/profile/profile.html"
+    invalid_status = 400
+    success_url = reverse_lazy("web:profile")
+    form_slot = "profile_form"
+
+    def load(self) -> None:
+        self.owner: User = self.request.user  # type: ignore[assignment]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        page = {
+            "section": "profile",
+            "profile_form": ProfileForm(initial=_profile_initial(self.owner)),
+            "password_form": PasswordChangeForm(self.owner),
+            **tokens_context(self.owner),
+        }
+        return {**page, **context, self.form_slot: context["form"]}
+
+
+class Profile(ProfilePage):
+    form_class = ProfileForm
+
+    def get_initial(self) -> dict[str, Any]:
+        return _profile_initial(self.owner)
+
+    def act(self, form: ProfileForm) -> str:
+        account_actions.update_profile(
+            user=self.owner,
+            email=form.cleaned_data["email"],
+            display_name=form.cleaned_data["display_name"],
+            actor=self.owner,
         )
-        update_session_auth_hash(request, user)  # stay signed in here; other sessions end
-        messages.success(
-            request, "Password changed. Docker clients must sign in again with the new one."
-        )
-        return redirect("web:profile")
-    context = {**page_context(request, user), "password_form": form}
-    return render(request, "web/profile/profile.html", context, status=400)
+        return "Profile saved."
 
 
-@signed_in
-@require_POST
-def token_create(request: SignedInRequest) -> HttpResponse:
-    return handle_token_create(request, request.user, "web/profile/profile.html", "web:profile")
+class PasswordChange(ProfilePage):
+    http_method_names = ["post"]
+    form_class = PasswordChangeForm
+    form_slot = "password_form"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "user": self.owner}
+
+    def act(self, form: PasswordChangeForm) -> str:
+        account_actions.change_password(user=self.owner, password=form.cleaned_data["password1"], actor=self.owner)
+        update_session_auth_hash(self.request, self.owner)  # stay signed in here; other sessions end
+        return "Password changed. Docker clients must sign in again with the new one."
 
 
-def revoke(request: SignedInRequest, owner: User, token_pk: int) -> None:
-    if not policy.can_manage_tokens(request.user, owner):
-        raise Http404("No such token.")
-    token = owner.application_tokens.filter(pk=token_pk).first()
-    if token is None:
-        raise Http404("No such token.")
-    account_actions.revoke_token(token=token, actor=request.user)
-    messages.success(
-        request, f"Token {token.name} revoked; clients using it are refused from now on."
-    )
+class ProfileTokenCreate(ProfilePage, TokenCreateView):
+    form_slot = "token_form"
 
 
-@signed_in
-@require_POST
-def token_revoke(request: SignedInRequest, token_pk: int) -> HttpResponse:
-    revoke(request, request.user, token_pk)
-    if request.htmx:
-        return render(request, "web/profile/_tokens.html", tokens_context(request.user))
-    return redirect("web:profile")
+class ProfileTokenRevoke(ProfilePage, TokenRevokeView):
+    pass

@@ -6,30 +6,28 @@ from collections import defaultdict
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 
 from portus import policy
 from portus.registry import actions
 from portus.registry.deletion import RegistryDeletionError, delete_repository_images
 from portus.registry.models import Comment, Repository, Star, Tag
-from portus.web.access import PageRequest, SignedInRequest, browsable, principal, signed_in
-from portus.web.forms import CommentForm, DescriptionForm
+from portus.web.access import PageRequest, SignedInRequest, browsable, principal
+from portus.web.forms import CommentForm
 from portus.web.lookups import paginate, visible_repository_or_404
+from portus.web.views.action_form import ActionFormView, DescriptionEdit, ObjectPage
 
 IMAGES_PER_PAGE = 25
 
 
 def tag_groups(request: PageRequest, repository: Repository) -> tuple[Any, list[dict[str, Any]]]:
     """One page of images (tags sharing a digest), newest first: a count, a page and its tags."""
-    groups = (
-        repository.tags.values("digest")
-        .annotate(latest=Max("pushed_at"))
-        .order_by("-latest", "digest")
-    )
+    groups = repository.tags.values("digest").annotate(latest=Max("pushed_at")).order_by("-latest", "digest")
     page = paginate(request, groups, IMAGES_PER_PAGE)
     digests = [group["digest"] for group in page]
     by_digest: dict[str, list[Tag]] = defaultdict(list)
@@ -47,7 +45,7 @@ def tag_groups(request: PageRequest, repository: Repository) -> tuple[Any, list[
     return page, images
 
 
-def star_context(request: PageRequest, repository: Repository) -> dict[str, Any]:
+def star_context(request: HttpRequest, repository: Repository) -> dict[str, Any]:
     user = principal(request)
     return {
         "repository": repository,
@@ -57,16 +55,13 @@ def star_context(request: PageRequest, repository: Repository) -> dict[str, Any]
     }
 
 
-def comments_context(
-    request: PageRequest, repository: Repository, form: CommentForm | None = None
-) -> dict[str, Any]:
+def comments_context(request: HttpRequest, repository: Repository, form: CommentForm | None = None) -> dict[str, Any]:
     user = principal(request)
     comments = list(repository.comments.select_related("author").order_by("created_at"))
-    for comment in comments:
-        comment.deletable = policy.can_delete_comment(user, comment)  # type: ignore[attr-defined]
     return {
         "repository": repository,
         "comments": comments,
+        "deletable": {comment.pk for comment in comments if policy.can_delete_comment(user, comment)},
         "can_comment": policy.can_comment(user, repository),
         "comment_form": form or CommentForm(),
     }
@@ -90,88 +85,78 @@ def repository_detail(request: PageRequest, pk: int) -> HttpResponse:
     return render(request, "web/repositories/detail.html", context)
 
 
-@signed_in
-def repository_edit(request: SignedInRequest, pk: int) -> HttpResponse:
-    repository = visible_repository_or_404(request.user, pk)
-    if not policy.can_edit_repository(request.user, repository):
-        raise PermissionDenied(
-            "Only those who may push to this repository may edit its description."
-        )
-    form = DescriptionForm(request.POST or None, initial={"description": repository.description})
-    if request.method == "POST" and form.is_valid():
-        actions.update_repository(
-            repository=repository, description=form.cleaned_data["description"], actor=request.user
-        )
-        messages.success(request, "Description saved.")
-        return redirect("web:repository", repository.pk)
-    return render(request, "web/repositories/edit.html", {"repository": repository, "form": form})
+class RepositoryPage(LoginRequiredMixin, ObjectPage):
+    """A page or button about one repository; editing is for those who may push to it."""
+
+    lookup = staticmethod(visible_repository_or_404)
+    may = staticmethod(policy.can_edit_repository)
+    denied = "Only those who may push to this repository may edit its description."
 
 
-@signed_in
-@require_POST
-def repository_star(request: SignedInRequest, pk: int) -> HttpResponse:
-    repository = visible_repository_or_404(request.user, pk)
-    if not policy.can_star(request.user, repository):
-        raise PermissionDenied("You may not star this repository.")
-    if request.POST.get("star") == "0":
-        actions.unstar_repository(repository=repository, actor=request.user)
-    else:
-        actions.star_repository(repository=repository, actor=request.user)
-    if request.htmx:
-        return render(request, "web/repositories/_star.html", star_context(request, repository))
-    return redirect("web:repository", repository.pk)
+class RepositoryEdit(RepositoryPage, DescriptionEdit):
+    update = staticmethod(actions.update_repository)
 
 
-@signed_in
-@require_POST
-def comment_create(request: SignedInRequest, pk: int) -> HttpResponse:
-    repository = visible_repository_or_404(request.user, pk)
-    if not policy.can_comment(request.user, repository):
-        raise PermissionDenied("You may not comment here.")
-    form = CommentForm(request.POST)
-    if form.is_valid():
-        try:
-            actions.create_comment(
-                repository=repository, body=form.cleaned_data["body"], actor=request.user
-            )
-        except actions.ActionError as exc:
-            form.add_error("body", str(exc))
-        else:
-            form = CommentForm()
-            if not request.htmx:
-                return redirect(f"{repository_url(repository)}#comments")
-    if request.htmx:
-        return render(
-            request, "web/repositories/_comments.html", comments_context(request, repository, form)
-        )
-    for error in form.errors.get("body", []):
-        messages.error(request, str(error))
-    return redirect(f"{repository_url(repository)}#comments")
+class RepositoryStar(RepositoryPage, ActionFormView):
+    http_method_names = ["post"]
+    fragment_template = "web/repositories/_star.html"
+    may = staticmethod(policy.can_star)
+    denied = "You may not star this repository."
+
+    def act(self, form: Any) -> str:
+        if self.request.POST.get("star") == "0":
+            actions.unstar_repository(repository=self.object, actor=self.request.user)
+            return f"Unstarred {self.object.full_name}."
+        actions.star_repository(repository=self.object, actor=self.request.user)
+        return f"Starred {self.object.full_name}."
+
+    def fragment_context(self, form: Any) -> dict[str, Any]:
+        return star_context(self.request, self.object)
 
 
-@signed_in
-@require_POST
-def comment_delete(request: SignedInRequest, pk: int, comment_pk: int) -> HttpResponse:
-    repository = visible_repository_or_404(request.user, pk)
-    comment = get_object_or_404(Comment, pk=comment_pk, repository=repository)
-    if not policy.can_delete_comment(request.user, comment):
-        raise PermissionDenied("Only the comment's author and administrators may delete it.")
-    actions.delete_comment(comment=comment, actor=request.user)
-    if request.htmx:
-        return render(
-            request, "web/repositories/_comments.html", comments_context(request, repository)
-        )
-    messages.success(request, "Comment deleted.")
-    return redirect(f"{repository_url(repository)}#comments")
+class CommentsPage(RepositoryPage, ActionFormView):
+    """A button in the comments: htmx gets the comments back; without it, the page at the comments."""
+
+    http_method_names = ["post"]
+    fragment_template = "web/repositories/_comments.html"
+
+    def get_success_url(self) -> str:
+        return super().get_success_url() + "#comments"
 
 
-def repository_url(repository: Repository) -> str:
-    from django.urls import reverse
+class CommentCreate(CommentsPage):
+    form_class = CommentForm
+    error_field = "body"
+    may = staticmethod(policy.can_comment)
+    denied = "You may not comment here."
 
-    return reverse("web:repository", args=[repository.pk])
+    def act(self, form: CommentForm) -> str:
+        actions.create_comment(repository=self.object, body=form.cleaned_data["body"], actor=self.request.user)
+        return "Comment posted."
+
+    def fragment_context(self, form: CommentForm) -> dict[str, Any]:
+        return comments_context(self.request, self.object, form)
 
 
-@signed_in
+class CommentDelete(CommentsPage):
+    def allowed(self) -> bool:
+        return True  # seeing the repository is enough: the comment decides, below
+
+    def load(self) -> None:
+        super().load()
+        self.comment = get_object_or_404(Comment, pk=self.kwargs["comment_pk"], repository=self.object)
+        if not policy.can_delete_comment(self.request.user, self.comment):
+            raise PermissionDenied("Only the comment's author and administrators may delete it.")
+
+    def act(self, form: Any) -> str:
+        actions.delete_comment(comment=self.comment, actor=self.request.user)
+        return "Comment deleted."
+
+    def fragment_context(self, form: Any) -> dict[str, Any]:
+        return comments_context(self.request, self.object)
+
+
+@login_required
 def repository_delete(request: SignedInRequest, pk: int) -> HttpResponse:
     repository = visible_repository_or_404(request.user, pk)
     if not policy.can_delete(request.user, repository.namespace):

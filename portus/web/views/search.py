@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import render
 
 from portus import policy
 from portus.registry.models import Namespace, Repository
-from portus.web.access import SignedInRequest, signed_in
+from portus.web.access import SignedInRequest
 from portus.web.lookups import with_namespace_counts
 
 SHOWN = 25
 
 
-@signed_in
+@login_required
 def search(request: SignedInRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     context: dict[str, object] = {"query": query}
@@ -27,9 +28,7 @@ def search(request: SignedInRequest) -> HttpResponse:
             ).with_counts(),
         ).order_by("namespace__name", "name")[:SHOWN]
         context["namespaces"] = with_namespace_counts(
-            Namespace.objects.filter(
-                pk__in=policy.visible_namespaces(user).filter(name__icontains=query).values("pk")
-            )
+            Namespace.objects.filter(pk__in=policy.visible_namespaces(user).filter(name__icontains=query).values("pk"))
         )[:SHOWN]
         context["teams"] = policy.visible_teams(user).filter(name__icontains=query)[:SHOWN]
     return render(request, "web/search.html", context)

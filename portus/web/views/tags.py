@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -10,7 +11,7 @@ from django.shortcuts import redirect, render
 from portus import policy
 from portus.registry.deletion import RegistryDeletionError, delete_image
 from portus.registry.models import Repository, Tag
-from portus.web.access import PageRequest, SignedInRequest, browsable, principal, signed_in
+from portus.web.access import PageRequest, SignedInRequest, browsable, principal
 from portus.web.lookups import visible_repository_or_404
 from portus.web.manifests import manifest_details
 
@@ -38,7 +39,7 @@ def tag_detail(request: PageRequest, pk: int, name: str) -> HttpResponse:
     return render(request, "web/tags/detail.html", context)
 
 
-@signed_in
+@login_required
 def tag_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
     repository = visible_repository_or_404(request.user, pk)
     if not policy.can_delete(request.user, repository.namespace):

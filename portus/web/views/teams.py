@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse, reverse_lazy
 
 from portus import policy
 from portus.registry import actions
 from portus.registry.models import Namespace, Team, TeamMembership
-from portus.registry.names import InvalidName
-from portus.web.access import SignedInRequest, signed_in
-from portus.web.forms import MemberForm, RoleForm, TeamEditForm, TeamForm
-from portus.web.lookups import (
-    paginate,
-    visible_team_or_404,
-    with_namespace_counts,
-    with_team_counts,
-)
+from portus.web.access import SignedInRequest
+from portus.web.forms import MemberForm, RoleForm, TeamForm
+from portus.web.lookups import paginate, visible_team_or_404, with_namespace_counts, with_team_counts
+from portus.web.views.action_form import ActionFormView, DescriptionEdit, ObjectDelete, ObjectPage
 
 
-def _managed_team(request: SignedInRequest, pk: int) -> Team:
-    team = visible_team_or_404(request.user, pk)
-    if not policy.can_manage_team(request.user, team):
-        raise PermissionDenied("Only the owners of this team may change it.")
-    return team
-
-
-@signed_in
+@login_required
 def team_list(request: SignedInRequest) -> HttpResponse:
-    teams = with_team_counts(
-        Team.objects.filter(pk__in=policy.visible_teams(request.user).values("pk"))
-    )
+    teams = with_team_counts(Team.objects.filter(pk__in=policy.visible_teams(request.user).values("pk")))
     context = {
         "section": "teams",
         "page_obj": paginate(request, teams.order_by("name")),
@@ -44,172 +32,113 @@ def team_list(request: SignedInRequest) -> HttpResponse:
     return render(request, "web/teams/list.html", context)
 
 
-@signed_in
-def team_create(request: SignedInRequest) -> HttpResponse:
-    if not policy.can_create_team(request.user):
-        raise PermissionDenied("Creating teams is reserved to administrators here.")
-    form = TeamForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            team = actions.create_team(
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                owner=request.user,
-                actor=request.user,
-            )
-        except (actions.ActionError, InvalidName) as exc:
-            form.add_error("name", str(exc))
-        else:
-            messages.success(request, f"Team {team.name} created; you are its owner.")
-            return redirect("web:team", team.pk)
-    return render(request, "web/teams/create.html", {"section": "teams", "form": form})
+class TeamCreate(LoginRequiredMixin, ActionFormView):
+    template_name = "web/teams/create.html"
+    form_class = TeamForm
+    error_field = "name"
+    extra_context: Mapping[str, Any] | None = {"section": "teams"}
+
+    def load(self) -> None:
+        if not policy.can_create_team(self.request.user):
+            raise PermissionDenied("Creating teams is reserved to administrators here.")
+
+    def act(self, form: TeamForm) -> str:
+        user = self.request.user
+        self.object = actions.create_team(**form.cleaned_data, owner=user, actor=user)
+        return f"Team {self.object.name} created; you are its owner."
+
+    def get_success_url(self) -> str:
+        return reverse("web:team", args=[self.object.pk])
 
 
-def _member_context(request: SignedInRequest, team: Team) -> dict[str, Any]:
+def _member_context(user: Any, team: Team) -> dict[str, Any]:
+    """What a member row needs: the team, whether USER may manage it, the role choices."""
+    return {"team": team, "can_manage": policy.can_manage_team(user, team), "role_form": RoleForm()}
+
+
+def team_context(user: Any, team: Team) -> dict[str, Any]:
+    namespaces = Namespace.objects.filter(pk__in=policy.visible_namespaces(user).filter(team=team).values("pk"))
     return {
-        "team": team,
-        "can_manage": policy.can_manage_team(request.user, team),
-        "role_form": RoleForm(),
+        "section": "teams",
+        **_member_context(user, team),
+        "memberships": team.memberships.select_related("user").order_by("user__username"),
+        "namespaces": with_namespace_counts(namespaces),
+        "can_create_namespace": policy.can_create_namespace(user, team),
     }
 
 
-@signed_in
+@login_required
 def team_detail(request: SignedInRequest, pk: int) -> HttpResponse:
     team = visible_team_or_404(request.user, pk)
-    memberships = team.memberships.select_related("user").order_by("user__username")
-    namespaces = with_namespace_counts(
-        Namespace.objects.filter(
-            pk__in=policy.visible_namespaces(request.user).filter(team=team).values("pk")
-        )
-    )
-    context = {
-        "section": "teams",
-        **_member_context(request, team),
-        "memberships": memberships,
-        "namespaces": namespaces,
-        "member_form": MemberForm(),
-        "can_create_namespace": policy.can_create_namespace(request.user, team),
-    }
+    context = {**team_context(request.user, team), "form": MemberForm()}
     return render(request, "web/teams/detail.html", context)
 
 
-@signed_in
-def team_edit(request: SignedInRequest, pk: int) -> HttpResponse:
-    team = _managed_team(request, pk)
-    form = TeamEditForm(request.POST or None, initial={"description": team.description})
-    if request.method == "POST" and form.is_valid():
-        actions.update_team(
-            team=team, description=form.cleaned_data["description"], actor=request.user
-        )
-        messages.success(request, "Team saved.")
-        return redirect("web:team", team.pk)
-    return render(request, "web/teams/edit.html", {"section": "teams", "team": team, "form": form})
+class TeamPage(LoginRequiredMixin, ObjectPage):
+    """A page that changes one team: for its owners (and administrators) only."""
+
+    lookup = staticmethod(visible_team_or_404)
+    may = staticmethod(policy.can_manage_team)
+    denied = "Only the owners of this team may change it."
+    extra_context: Mapping[str, Any] | None = {"section": "teams"}
 
 
-@signed_in
-def team_delete(request: SignedInRequest, pk: int) -> HttpResponse:
-    team = _managed_team(request, pk)
-    error = ""
-    if request.method == "POST":
-        try:
-            actions.delete_team(team=team, actor=request.user)
-        except actions.ActionError as exc:
-            error = str(exc)
-        else:
-            messages.success(request, f"Team {team.name} deleted.")
-            return redirect("web:teams")
-    has_namespaces = team.namespaces.exists()
-    return render(
-        request,
-        "web/teams/delete.html",
-        {"section": "teams", "team": team, "has_namespaces": has_namespaces, "error": error},
-    )
+class TeamEdit(TeamPage, DescriptionEdit):
+    update = staticmethod(actions.update_team)
 
 
-@signed_in
-@require_POST
-def member_add(request: SignedInRequest, pk: int) -> HttpResponse:
-    team = _managed_team(request, pk)
-    form = MemberForm(request.POST)
-    if form.is_valid():
-        try:
-            actions.add_member(
-                team=team,
-                user=form.cleaned_data["username"],
-                role=form.cleaned_data["role"],
-                actor=request.user,
-            )
-        except actions.ActionError as exc:
-            form.add_error("username", str(exc))
-        else:
-            messages.success(
-                request, f"{form.cleaned_data['username'].username} joined {team.name}."
-            )
-            return redirect("web:team", team.pk)
-    # Re-show the team page with the form's errors next to its fields.
-    context = {
-        "section": "teams",
-        **_member_context(request, team),
-        "memberships": team.memberships.select_related("user").order_by("user__username"),
-        "namespaces": with_namespace_counts(
-            Namespace.objects.filter(
-                pk__in=policy.visible_namespaces(request.user).filter(team=team).values("pk")
-            )
-        ),
-        "member_form": form,
-        "can_create_namespace": policy.can_create_namespace(request.user, team),
-    }
-    return render(request, "web/teams/detail.html", context, status=400)
+class TeamDelete(TeamPage, ObjectDelete):
+    template_name = "web/teams/delete.html"
+    delete = staticmethod(actions.delete_team)
+    success_url = reverse_lazy("web:teams")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(has_namespaces=self.object.namespaces.exists(), **kwargs)
 
 
-def _membership(request: SignedInRequest, pk: int, membership_pk: int) -> TeamMembership:
-    team = _managed_team(request, pk)
-    return get_object_or_404(
-        TeamMembership.objects.select_related("user", "team"), pk=membership_pk, team=team
-    )
+class MemberAdd(TeamPage, ActionFormView):
+    """Add a member; a refusal shows the team page again with the form's errors next to its fields."""
+
+    http_method_names = ["post"]
+    template_name = "web/teams/detail.html"
+    invalid_status = 400
+    form_class = MemberForm
+    error_field = "username"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), **team_context(self.request.user, self.object)}
+
+    def act(self, form: MemberForm) -> str:
+        user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        actions.add_member(team=self.object, user=user, role=role, actor=self.request.user)
+        return f"{user.username} joined {self.object.name}."
 
 
-@signed_in
-@require_POST
-def member_role(request: SignedInRequest, pk: int, membership_pk: int) -> HttpResponse:
-    membership = _membership(request, pk, membership_pk)
-    form = RoleForm(request.POST)
-    error = ""
-    if form.is_valid():
-        try:
-            membership = actions.change_role(
-                membership=membership, role=form.cleaned_data["role"], actor=request.user
-            )
-        except actions.ActionError as exc:
-            error = str(exc)
-            membership.refresh_from_db()
-    else:
-        error = "Choose owner, contributor or viewer."
-    if request.htmx:
-        context = {
-            **_member_context(request, membership.team),
-            "membership": membership,
-            "error": error,
-            "saved": not error,
-        }
-        return render(request, "web/teams/_member.html", context)
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(
-            request, f"{membership.user.username} is now {membership.get_role_display().lower()}."
-        )
-    return redirect("web:team", pk)
+class MembershipPage(TeamPage, ActionFormView):
+    """A button about one membership of the team."""
+
+    http_method_names = ["post"]
+
+    def load(self) -> None:
+        super().load()
+        memberships = TeamMembership.objects.select_related("user", "team")
+        self.membership = get_object_or_404(memberships, pk=self.kwargs["membership_pk"], team=self.object)
 
 
-@signed_in
-@require_POST
-def member_remove(request: SignedInRequest, pk: int, membership_pk: int) -> HttpResponse:
-    membership = _membership(request, pk, membership_pk)
-    try:
-        actions.remove_member(membership=membership, actor=request.user)
-    except actions.ActionError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"{membership.user.username} left {membership.team.name}.")
-    return redirect("web:team", pk)
+class MemberRole(MembershipPage):
+    form_class = RoleForm
+    fragment_template = "web/teams/_member.html"
+
+    def act(self, form: RoleForm) -> str:
+        role = form.cleaned_data["role"]
+        self.membership = actions.change_role(membership=self.membership, role=role, actor=self.request.user)
+        return f"{self.membership.user.username} is now {self.membership.get_role_display().lower()}."
+
+    def fragment_context(self, form: RoleForm) -> dict[str, Any]:
+        return {**_member_context(self.request.user, self.object), "membership": self.membership}
+
+
+class MemberRemove(MembershipPage):
+    def act(self, form: Any) -> str:
+        actions.remove_member(membership=self.membership, actor=self.request.user)
+        return f"{self.membership.user.username} left {self.object.name}."
