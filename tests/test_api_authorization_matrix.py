@@ -108,7 +108,11 @@ CASES = {
     "show personal namespace": Case("get", "namespaces/owner", {A: 200, OW: 200}, 404),
     "describe namespace": Case("put", "namespaces/acme", OWNERS_WRITE, 404, {"description": "all of Acme"}),
     "change visibility": Case("put", "namespaces/acme", OWNERS_WRITE, 404, {"visibility": "public"}),
-    "delete namespace": Case("delete", "namespaces/acme", {A: 204, OW: 204, C: 403, V: 403, N: 401}, 404),
+    # a namespace that still holds images is never deleted: the names would be granted to its next owner
+    "delete namespace holding images": Case(
+        "delete", "namespaces/acme", {A: 400, OW: 400, C: 403, V: 403, N: 401}, 404
+    ),
+    "delete empty namespace": Case("delete", "namespaces/empty", {A: 204, OW: 204, C: 403, V: 403, N: 401}, 404),
     "namespace repositories": Case("get", "namespaces/acme/repositories", TEAM_READERS, 404),
     # repositories and tags (acme/app is in the private team namespace; deletion is enabled)
     "list repositories": Case("get", "repositories", everyone(200), 200),
@@ -167,6 +171,7 @@ def build(world: World) -> dict[str, Any]:
     Tag.objects.create(repository=app, name="latest", digest=v1.digest, size=10)
     public_ns = create_namespace(name="open", team=world.team, visibility="public", actor=world.owner)
     public_app = Repository.objects.create(namespace=public_ns, name="tool")
+    create_namespace(name="empty", team=world.team, visibility="private", actor=world.owner)
     bot = create_user(username="ci-bot", bot=True, actor=world.admin)
     create_token(user=bot, name="ci", actor=world.admin)
     viewer_token, _ = create_token(user=world.viewer, name="laptop-old", actor=world.viewer)
