@@ -213,18 +213,6 @@ class PortusConfig(Section):
         origins = {**self._origins, path: Origin("a test")}
         return _validated(tree, origins, "a test")
 
-    # TRANSITIONAL: the old dotted-path readers, answered from the typed attributes, so that code not yet
-    # converted keeps working. Convert `get("a.b.value")` to `.a.b` and `enabled("a.b")` to `.a.b.enabled`;
-    # remove both once nothing calls them.
-    def get(self, dotted: str) -> Any:
-        node: Any = self
-        for name in attribute_path(dotted):
-            node = getattr(node, name)
-        return node
-
-    def enabled(self, dotted: str) -> bool:
-        return bool(self.get(f"{dotted}.enabled"))
-
 
 # -- the shape of the settings: each leaf's key in config.yml, attribute and variable ------------------------------
 

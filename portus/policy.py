@@ -106,7 +106,7 @@ def can_push(principal: Principal, namespace: Namespace, team_roles: TeamRoles |
     user = _user(principal)
     if user is None or namespace.kind == NamespaceKind.GLOBAL:
         return False
-    policy = settings.PORTUS.get("user_permission.push_images.policy")
+    policy = settings.PORTUS.user_permission.push_images.policy
     if policy == "admin-only":
         return False
     if policy == "allow-personal":
@@ -115,7 +115,7 @@ def can_push(principal: Principal, namespace: Namespace, team_roles: TeamRoles |
 
 
 def can_delete(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> bool:
-    if not settings.PORTUS.enabled("delete"):
+    if not settings.PORTUS.delete.enabled:
         return False
     if is_admin(principal):
         return True
@@ -124,7 +124,7 @@ def can_delete(principal: Principal, namespace: Namespace, team_roles: TeamRoles
         return False
     if role == Role.OWNER:
         return True
-    return role == Role.CONTRIBUTOR and bool(settings.PORTUS.get("delete.contributors"))
+    return role == Role.CONTRIBUTOR and settings.PORTUS.delete.contributors
 
 
 def can_list_catalog(principal: Principal) -> bool:
@@ -189,7 +189,7 @@ def visible_teams(principal: Principal, queryset: QuerySet[Team] | None = None) 
 
 
 def can_browse_anonymously() -> bool:
-    return bool(settings.PORTUS.enabled("anonymous_browsing"))
+    return settings.PORTUS.anonymous_browsing.enabled
 
 
 # -- managing things --------------------------------------------------------------------------------
@@ -199,14 +199,14 @@ def can_create_team(principal: Principal) -> bool:
     if is_admin(principal):
         return True
     user = _user(principal)
-    return user is not None and not user.bot and settings.PORTUS.enabled("user_permission.create_team")
+    return user is not None and not user.bot and settings.PORTUS.user_permission.create_team.enabled
 
 
 def can_manage_team(principal: Principal, team: Team) -> bool:
     """Add and remove members, change roles, edit, delete."""
     if is_admin(principal):
         return True
-    if not settings.PORTUS.enabled("user_permission.manage_team"):
+    if not settings.PORTUS.user_permission.manage_team.enabled:
         return False
     return team_role(principal, team) == Role.OWNER
 
@@ -214,7 +214,7 @@ def can_manage_team(principal: Principal, team: Team) -> bool:
 def can_create_namespace(principal: Principal, team: Team) -> bool:
     if is_admin(principal):
         return True
-    if not settings.PORTUS.enabled("user_permission.create_namespace"):
+    if not settings.PORTUS.user_permission.create_namespace.enabled:
         return False
     return team_role(principal, team) in (Role.OWNER, Role.CONTRIBUTOR)
 
@@ -225,7 +225,7 @@ def can_manage_namespace(principal: Principal, namespace: Namespace) -> bool:
         return True
     if namespace.kind == NamespaceKind.GLOBAL:
         return False
-    if not settings.PORTUS.enabled("user_permission.manage_namespace"):
+    if not settings.PORTUS.user_permission.manage_namespace.enabled:
         return False
     return role_in(principal, namespace) == Role.OWNER
 
@@ -235,7 +235,7 @@ def can_change_visibility(principal: Principal, namespace: Namespace, visibility
         return False
     if is_admin(principal):
         return True
-    if not settings.PORTUS.enabled("user_permission.change_visibility"):
+    if not settings.PORTUS.user_permission.change_visibility.enabled:
         return False
     return namespace.kind != NamespaceKind.GLOBAL and role_in(principal, namespace) == Role.OWNER
 
@@ -294,7 +294,7 @@ def can_manage_tokens(principal: Principal, owner: Any) -> bool:
 
 def can_bootstrap() -> bool:
     """The first administrator may be created over the API only on an empty installation."""
-    return bool(settings.PORTUS.enabled("first_user_admin")) and not User.objects.exists()
+    return settings.PORTUS.first_user_admin.enabled and not User.objects.exists()
 
 
 def can_see_registries(principal: Principal) -> bool:

@@ -41,7 +41,7 @@ def create_user(
     if bot and admin:
         raise ActionError(BOT_ADMIN)
     if admin is None:
-        admin = not bot and settings.PORTUS.enabled("first_user_admin") and not User.objects.filter(bot=False).exists()
+        admin = not bot and settings.PORTUS.first_user_admin.enabled and not User.objects.filter(bot=False).exists()
     user = User(username=username, email=email, admin=bool(admin), bot=bot, display_name=display_name)
     if password is None:
         user.set_unusable_password()

@@ -97,11 +97,11 @@ def verify_token(secret: str, username: str | None = None) -> Verification:
 
 
 def _record_failure(user: User) -> None:
-    attempts = settings.PORTUS.get("lockout.attempts")
+    attempts = settings.PORTUS.lockout.attempts
     User.objects.filter(pk=user.pk).update(failed_sign_ins=F("failed_sign_ins") + 1)
     user.refresh_from_db(fields=["failed_sign_ins"])
     if attempts and user.failed_sign_ins >= attempts:
-        until = timezone.now() + timedelta(minutes=settings.PORTUS.get("lockout.minutes"))
+        until = timezone.now() + timedelta(minutes=settings.PORTUS.lockout.minutes)
         User.objects.filter(pk=user.pk).update(locked_until=until, failed_sign_ins=0)
 
 
@@ -111,7 +111,7 @@ def verify(username: str, password: str, *, allow_tokens: bool = True) -> Verifi
         found = verify_token(password, username)
         if found.failure is not Failure.BAD_CREDENTIALS:
             return found  # a password that merely looks like a token is checked as a password below
-    ttl = settings.PORTUS.get("credential_cache.seconds")
+    ttl = settings.PORTUS.credential_cache.seconds
     key = _cache_key(username, password)
     remembered = cache.get(key) if ttl else None
     if remembered is not None:

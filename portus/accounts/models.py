@@ -60,7 +60,7 @@ class User(AbstractUser):
     def shown_name(self) -> str:
         from django.conf import settings
 
-        if settings.PORTUS.enabled("display_name") and self.display_name:
+        if settings.PORTUS.display_name.enabled and self.display_name:
             return self.display_name
         return self.username
 

@@ -52,20 +52,20 @@ def background_deadlines() -> dict[str, tuple[bool, timedelta]]:
     """Each background task: whether the configuration turns it on, and how old its last run may be
     before the task counts as stalled. The event loop runs every poll interval; synchronization and
     scanning run every sync interval. A generous margin keeps a busy run from looking dead."""
-    poll = float(settings.PORTUS.get("background.poll_interval.value"))
-    sync_interval = float(settings.PORTUS.get("background.sync.interval"))
-    lease = float(settings.PORTUS.get("background.lease.value"))
+    poll = settings.PORTUS.background.poll_interval
+    sync_interval = settings.PORTUS.background.sync.interval
+    lease = settings.PORTUS.background.lease
     return {
         "registry-events": (
-            bool(settings.PORTUS.enabled("background.registry")),
+            settings.PORTUS.background.registry.enabled,
             timedelta(seconds=max(60.0, 10 * poll, lease)),
         ),
         "registry-sync": (
-            bool(settings.PORTUS.enabled("background.sync")),
+            settings.PORTUS.background.sync.enabled,
             timedelta(seconds=2 * sync_interval + lease),
         ),
         "security-scanning": (
-            bool(settings.PORTUS.enabled("background.security_scanning")),
+            settings.PORTUS.background.security_scanning.enabled,
             timedelta(seconds=2 * sync_interval + lease),
         ),
     }

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 def default_per_page() -> int:
-    return max(1, min(MAX_PER_PAGE, int(settings.PORTUS.get("pagination.per_page") or 20)))
+    return max(1, min(MAX_PER_PAGE, settings.PORTUS.pagination.per_page))
 
 
 def paginate(

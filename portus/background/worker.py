@@ -43,9 +43,6 @@ class LostClaim(Exception):
     """Another worker took the event over (our lease ran out); our work is thrown away."""
 
 
-def setting(path: str) -> Any:
-    return settings.PORTUS.get(path)
-
 
 class Worker:
     def __init__(self, name: str | None = None):
@@ -94,7 +91,7 @@ class Worker:
                     continue
                 if until_idle:
                     break
-                self.waiter.wait(float(setting("background.poll_interval.value")))
+                self.waiter.wait(settings.PORTUS.background.poll_interval)
         finally:
             self.write_event_status(force=True)
             self.waiter.close()
@@ -119,7 +116,7 @@ class Worker:
         candidates = list(
             RegistryEvent.objects.filter(free).filter(~Exists(earlier)).order_by("pk").values_list("pk", flat=True)[:8]
         )
-        lease = dt.timedelta(seconds=int(setting("background.lease.value")))
+        lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
         for pk in candidates:
             claim = f"{self.name}:{secrets.token_hex(4)}"[-64:]
             taken = RegistryEvent.objects.filter(free, pk=pk).update(
@@ -130,7 +127,7 @@ class Worker:
         return None
 
     def handle_one_event(self) -> bool:
-        if not settings.PORTUS.enabled("background.registry"):
+        if not settings.PORTUS.background.registry.enabled:
             return False
         claimed = self.claim_event()
         if claimed is None:
@@ -163,7 +160,7 @@ class Worker:
     def release(self, event: RegistryEvent, claim: str, error: str) -> None:
         """Give the event back with a backoff, or mark it failed after too many attempts."""
         attempts = RegistryEvent.objects.filter(pk=event.pk).values_list("attempts", flat=True).first() or 0
-        give_up = attempts >= int(setting("background.max_attempts.value"))
+        give_up = attempts >= settings.PORTUS.background.max_attempts
         retry_at = timezone.now() + dt.timedelta(seconds=min(2**attempts, 60))
         RegistryEvent.objects.filter(pk=event.pk, claim=claim, state=EventState.PENDING).update(
             state=EventState.FAILED if give_up else EventState.PENDING,
@@ -192,7 +189,7 @@ class Worker:
         now = timezone.now()
         backlog = RegistryEvent.objects.filter(state=EventState.PENDING).count()
         status, _ = TaskStatus.objects.get_or_create(name=TaskName.REGISTRY_EVENTS)
-        status.enabled = settings.PORTUS.enabled("background.registry")
+        status.enabled = settings.PORTUS.background.registry.enabled
         status.backlog = backlog
         status.last_run_at = now
         if not self._last_event_error:
@@ -215,9 +212,9 @@ class Worker:
 
     def sync_strategy(self) -> str | None:
         """The configured strategy; None while synchronization is switched off."""
-        if not settings.PORTUS.enabled("background.sync"):
+        if not settings.PORTUS.background.sync.enabled:
             return None
-        return str(setting("background.sync.strategy"))
+        return settings.PORTUS.background.sync.strategy
 
     def handle_one_sync(self) -> bool:
         strategy = self.sync_strategy()
@@ -230,7 +227,7 @@ class Worker:
         now = timezone.now()
         due = Q(next_run_at__isnull=True) | Q(next_run_at__lte=now)
         free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-        lease = dt.timedelta(seconds=int(setting("background.lease.value")))
+        lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
         claim = f"{self.name}:{secrets.token_hex(4)}"[-64:]
         when = Q() if at_start else due
         if not TaskStatus.objects.filter(free & when, pk=status.pk).update(claim=claim, lease_until=now + lease):
@@ -248,7 +245,7 @@ class Worker:
             error = f"{type(exc).__name__}: {exc}"
         error = error or "; ".join(r.error for r in reports if not r.complete)
         finished = timezone.now()
-        interval = dt.timedelta(seconds=int(setting("background.sync.interval")))
+        interval = dt.timedelta(seconds=settings.PORTUS.background.sync.interval)
         fields: dict[str, Any] = {
             "enabled": True,
             "claim": "",
@@ -267,7 +264,7 @@ class Worker:
         return bool(reports)
 
     def synchronize(self, registry: Registry, *, delete: bool, claim: str) -> SyncReport:
-        lease = dt.timedelta(seconds=int(setting("background.lease.value")))
+        lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
 
         def between_pages(report: SyncReport) -> None:
             # Keep our claim on the sync task, and keep events flowing while a long run goes on.
@@ -293,7 +290,7 @@ class Worker:
 
     def handle_one_scan(self) -> bool:
         """The vulnerability scanning hook: a later module provides ``handle_one_scan()``."""
-        if not settings.PORTUS.enabled("background.security_scanning"):
+        if not settings.PORTUS.background.security_scanning.enabled:
             return False
         try:
             hook = importlib.import_module(SCAN_HOOK)

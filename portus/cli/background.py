@@ -35,7 +35,7 @@ def sync(args: argparse.Namespace) -> int:
             if args.registry
             else "no registry yet; add one with `portusctl registry add`."
         )
-    strategy = settings.PORTUS.get("background.sync.strategy")
+    strategy = settings.PORTUS.background.sync.strategy
     delete = args.delete if args.delete is not None else deletes(strategy)
     complete = True
     for registry in registries:

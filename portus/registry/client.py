@@ -93,8 +93,8 @@ class RegistryClient:
         # (connect, read) for every call: a registry that accepted the connection may still be
         # slow to answer a large tag list, a manifest list or a deletion.
         self.timeout = (
-            float(settings.PORTUS.get("registry.timeout.value")),
-            float(settings.PORTUS.get("registry.read_timeout.value")),
+            settings.PORTUS.registry.timeout,
+            settings.PORTUS.registry.read_timeout,
         )
         self._token_scope = ""
         self._token = ""
@@ -166,7 +166,7 @@ class RegistryClient:
 
     def catalog_pages(self, page_size: int | None = None) -> Iterator[list[str]]:
         """The catalog, one page at a time, following the registry's ``Link: <...>; rel="next"``."""
-        page_size = page_size or int(settings.PORTUS.get("registry.catalog_page.value"))
+        page_size = page_size or settings.PORTUS.registry.catalog_page
         access = {"type": "registry", "name": "catalog", "actions": ["*"]}
         url: str | None = f"/v2/_catalog?n={page_size}"
         while url:

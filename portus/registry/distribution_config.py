@@ -24,7 +24,7 @@ def distribution_config(
     signing_key()  # makes sure the certificate bundle exists before the registry reads it
     portus_url = portus_url.rstrip("/")
     if delete_enabled is None:
-        delete_enabled = settings.PORTUS.enabled("delete")
+        delete_enabled = settings.PORTUS.delete.enabled
     return {
         "version": 0.1,
         "log": {"level": "info", "fields": {"service": "registry"}},

@@ -127,7 +127,7 @@ def signing_key() -> SigningKey:
     """The process's signing key, generated on first use where none is configured (development)."""
     key_path: Path = settings.TOKEN_KEY_PATH
     cert_path: Path = settings.TOKEN_CERT_PATH
-    algorithm = settings.PORTUS.get("registry.jwt_algorithm.value")
+    algorithm = settings.PORTUS.registry.jwt_algorithm
     if not key_path.exists():
         if not settings.TOKEN_KEY_GENERATE:
             raise SigningKeyError(f"PORTUS_KEY_PATH={str(key_path)!r}: no such file.")
@@ -138,7 +138,7 @@ def signing_key() -> SigningKey:
 def registry_token(subject: str, audience: str, access: list[dict[str, Any]]) -> tuple[str, int, int]:
     """A signed token for the registry: (token, expires_in seconds, issued_at epoch)."""
     key = signing_key()
-    lifetime = int(settings.PORTUS.get("registry.jwt_expiration_time.value")) * 60
+    lifetime = settings.PORTUS.registry.jwt_expiration_time * 60
     now = int(time.time())
     claims = {
         "iss": settings.MACHINE_FQDN,

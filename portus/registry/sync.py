@@ -132,9 +132,9 @@ class Synchronizer:
         self.delete = delete
         self.dry_run = dry_run
         self.max_deletions = (
-            int(settings.PORTUS.get("background.sync.max_deletions")) if max_deletions is None else max_deletions
+            settings.PORTUS.background.sync.max_deletions if max_deletions is None else max_deletions
         )
-        self.concurrency = concurrency or int(settings.PORTUS.get("background.sync.concurrency"))
+        self.concurrency = concurrency or settings.PORTUS.background.sync.concurrency
         self.should_stop = should_stop
         self.on_page = on_page
         self.echo = echo

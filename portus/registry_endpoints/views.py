@@ -77,7 +77,7 @@ def events(request: HttpRequest) -> JsonResponse:
             "missing or wrong notification secret: regenerate the registry's config with "
             "`portusctl registry config` so its Authorization header matches.",
         )
-    limit = int(settings.PORTUS.get("webhooks.max_body_bytes"))
+    limit = settings.PORTUS.webhooks.max_body_bytes
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

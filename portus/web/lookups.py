@@ -55,5 +55,5 @@ def visible_team_or_404(user: Any, pk: int) -> Team:
 
 def paginate(request: HttpRequest, queryset: Any, per_page: int | None = None) -> Page:
     """One page of QUERYSET: a count and a slice, whatever the number of rows."""
-    per_page = per_page or settings.PORTUS.get("pagination.per_page")
+    per_page = per_page or settings.PORTUS.pagination.per_page
     return Paginator(queryset, per_page).get_page(request.GET.get("page"))

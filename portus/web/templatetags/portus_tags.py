@@ -45,18 +45,13 @@ def when(moment: datetime | None, empty: str = "never") -> str:
 
 
 @register.simple_tag
-def setting(dotted: str) -> Any:
-    return settings.PORTUS.get(dotted)
-
-
-@register.simple_tag
 def avatar(user: Any, size: int = 32) -> str:
     """Gravatar when it is on and the user has an email; otherwise the initial, drawn locally."""
     if user is None:
         return format_html(
             '<span class="avatar avatar-none" style="--size:{}px" aria-hidden="true">?</span>', size
         )
-    if settings.PORTUS.enabled("gravatar") and user.email:
+    if settings.PORTUS.gravatar.enabled and user.email:
         digest = hashlib.md5(user.email.strip().lower().encode(), usedforsecurity=False).hexdigest()
         return format_html(
             '<img class="avatar" src="https://www.gravatar.com/avatar/{}?s={}&amp;d=identicon" '

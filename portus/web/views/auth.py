@@ -34,7 +34,7 @@ class SignUp(ActionFormView):
     success_url = reverse_lazy("web:dashboard")
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not settings.PORTUS.enabled("signup"):
+        if not settings.PORTUS.signup.enabled:
             raise PermissionDenied("Sign-up is turned off here; ask an administrator to create your account.")
         if request.user.is_authenticated:
             return redirect("web:dashboard")
