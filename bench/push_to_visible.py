@@ -45,9 +45,7 @@ def main() -> None:
 
     portusctl("migrate", "-v", "0")
     portusctl("registry", "add", "--name", "bench", "--hostname", registry_host)
-    portusctl(
-        "user", "create", "pusher", "--password", "bench-password-1", "--email", "p@example.com"
-    )
+    portusctl("user", "create", "pusher", "--password", "bench-password-1", "--email", "p@example.com")
     config = data_dir / "registry.yml"
     portusctl(
         "registry",
@@ -80,9 +78,7 @@ def main() -> None:
         wait_http(f"http://{registry_host}/v2/")
         delays = []
         for n in range(args.pushes):
-            image = make_image(
-                data_dir / f"img{n}", tag=f"v{n}", files={"n.txt": f"{n} {time.time()}\n".encode()}
-            )
+            image = make_image(data_dir / f"img{n}", tag=f"v{n}", files={"n.txt": f"{n} {time.time()}\n".encode()})
             subprocess.run(
                 [
                     "skopeo",

@@ -55,9 +55,7 @@ def generate_storage(storage: Path, repositories: int, tags: int) -> None:
     layer = blob(root, b"layer bytes, never read by a sync\n" * 10)
     config = blob(
         root,
-        json.dumps(
-            {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
-        ).encode(),
+        json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode(),
     )
     for r in range(repositories):
         name = f"bench/r{r:05d}"
@@ -124,20 +122,14 @@ def run(size: int, tags: int) -> None:
     host = f"127.0.0.1:{free_port()}"
     portusctl("migrate", "-v", "0")
     portusctl("registry", "add", "--name", "bench", "--hostname", host)
-    portusctl(
-        "user", "create", "owner", "--password", "bench-password-1", "--email", "o@example.com"
-    )
+    portusctl("user", "create", "owner", "--password", "bench-password-1", "--email", "o@example.com")
     portusctl("team", "create", "bench", "--owner", "owner")
     portusctl("namespace", "create", "bench", "--team", "bench")
     storage = data_dir / "storage"
     began = time.monotonic()
     generate_storage(storage, size, tags)
-    print(
-        f"[{size} repositories x {tags} tags] storage written in {time.monotonic() - began:.1f} s"
-    )
-    config = distribution_config(
-        Registry.objects.get(), portus_url="http://127.0.0.1:9", storage_dir=storage
-    )
+    print(f"[{size} repositories x {tags} tags] storage written in {time.monotonic() - began:.1f} s")
+    config = distribution_config(Registry.objects.get(), portus_url="http://127.0.0.1:9", storage_dir=storage)
     config.pop("notifications")  # nobody listens; the sync's own reads would only queue events
     config["log"]["level"] = "warn"
     config_path = data_dir / "registry.yml"
@@ -148,9 +140,7 @@ def run(size: int, tags: int) -> None:
         wait_http(f"http://{host}/v2/")
         for label in ("first run (adds everything)", "second run (nothing changed)"):
             seconds, rss, summary = timed_sync(env)
-            print(
-                f"[{size} repositories x {tags} tags] {label}: {seconds:.1f} s, peak RSS {rss} MiB -- {summary}"
-            )
+            print(f"[{size} repositories x {tags} tags] {label}: {seconds:.1f} s, peak RSS {rss} MiB -- {summary}")
     finally:
         stop(registry)
     print(f"  ({load()})")
@@ -167,9 +157,7 @@ def main() -> None:
         return
     # One process per size: settings and the signing key belong to one data directory.
     for size in sizes:
-        subprocess.run(
-            [sys.executable, __file__, "--sizes", str(size), "--tags", str(args.tags)], check=True
-        )
+        subprocess.run([sys.executable, __file__, "--sizes", str(size), "--tags", str(args.tags)], check=True)
 
 
 if __name__ == "__main__":

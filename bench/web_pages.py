@@ -110,9 +110,7 @@ def main() -> None:
             ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", BENCH_DATABASE],
             check=True,
         )
-        subprocess.run(
-            ["createdb", "-h", "127.0.0.1", "-U", "postgres", BENCH_DATABASE], check=True
-        )
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", BENCH_DATABASE], check=True)
     try:
         portusctl("migrate", "--verbosity", "0")
         import django

@@ -8,8 +8,9 @@ MINIMUM_PYTHON = (3, 11)
 
 if sys.version_info < MINIMUM_PYTHON:  # pragma: no cover - exercised only on an old interpreter
     raise SystemExit(
-        "Portus needs Python {}.{} or newer; this is {}. "
-        "Install a newer Python and try again.".format(*MINIMUM_PYTHON, sys.version.split()[0])
+        "Portus needs Python {}.{} or newer; this is {}. Install a newer Python and try again.".format(
+            *MINIMUM_PYTHON, sys.version.split()[0]
+        )
     )
 
 __version__ = "3.0.0.dev0"

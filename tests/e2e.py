@@ -28,10 +28,18 @@ def start_stack(live_server: object, tmp_path: Path) -> Iterator[Stack]:
     hostname = f"127.0.0.1:{free_port()}"
     world = make_world(registry_host=hostname)
     config_path = tmp_path / "registry-config.yml"
-    status = portusctl([
-        "registry", "config", "--portus-url", live_server.url, "--storage", str(tmp_path / "storage"),  # type: ignore[attr-defined]
-        "-o", str(config_path),
-    ])
+    status = portusctl(
+        [
+            "registry",
+            "config",
+            "--portus-url",
+            live_server.url,
+            "--storage",
+            str(tmp_path / "storage"),  # type: ignore[attr-defined]
+            "-o",
+            str(config_path),
+        ]
+    )
     assert status == 0
     with running_registry(config_path.read_text(), hostname, tmp_path / "registry") as registry:
         yield Stack(world, registry, live_server.url, tmp_path)  # type: ignore[attr-defined]

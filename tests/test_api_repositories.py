@@ -101,7 +101,9 @@ def test_tags_grouped_by_digest(api: Api, repos) -> None:  # type: ignore[no-unt
 
 
 def test_tag_delete_is_refused_when_off_and_keeps_the_tag_when_the_registry_is_unreachable(
-    api: Api, repos, portus_config  # type: ignore[no-untyped-def]
+    api: Api,
+    repos,
+    portus_config,  # type: ignore[no-untyped-def]
 ) -> None:
     tag = repos["app"].tags.get(name="v1")
     assert api.get(f"tags/{tag.pk}", "viewer").body["digest"] == DIGEST_A

@@ -75,9 +75,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 def test_sigterm_lets_the_worker_finish_the_current_event(stack: Stack) -> None:
     push(stack, "acme/app")
-    wait_for(
-        lambda: RegistryEvent.objects.filter(repository="acme/app").exists(), what="notification"
-    )
+    wait_for(lambda: RegistryEvent.objects.filter(repository="acme/app").exists(), what="notification")
     # Freeze the registry: the worker claims the event and waits for the manifest, mid-item.
     os.kill(stack.registry.process.pid, signal.SIGSTOP)
     worker = start_worker(stack.tmp / "worker.log", **QUIET)
@@ -154,9 +152,7 @@ def test_two_workers_one_killed_mid_event_apply_every_event_exactly_once(stack: 
         # Catch the first worker holding an event: freeze it, check the claim is still open, then kill it.
         orphan = None
         for _ in range(200):
-            wait_for(
-                lambda: held_by(first) is not None, timeout=30, what="first worker holds an event"
-            )
+            wait_for(lambda: held_by(first) is not None, timeout=30, what="first worker holds an event")
             os.kill(first.pid, signal.SIGSTOP)
             orphan = held_by(first)
             if orphan is not None:
@@ -191,9 +187,7 @@ def test_an_idle_worker_is_woken_by_the_notification_not_by_its_poll(stack: Stac
     from portus.background.models import TaskName, TaskStatus
 
     # Polling every ten minutes: only the wake-up can make the tag appear within the deadline.
-    worker = start_worker(
-        stack.tmp / "worker.log", **{**QUIET, "PORTUS_BACKGROUND_POLL_INTERVAL_VALUE": "600"}
-    )
+    worker = start_worker(stack.tmp / "worker.log", **{**QUIET, "PORTUS_BACKGROUND_POLL_INTERVAL_VALUE": "600"})
     try:
         wait_for(
             lambda: TaskStatus.objects.filter(name=TaskName.REGISTRY_EVENTS).exists(),
@@ -201,9 +195,7 @@ def test_an_idle_worker_is_woken_by_the_notification_not_by_its_poll(stack: Stac
         )
         image = push(stack, "acme/woken")
         wait_for(
-            lambda: Tag.objects.filter(
-                repository__name="woken", digest=image.manifest_digest
-            ).exists(),
+            lambda: Tag.objects.filter(repository__name="woken", digest=image.manifest_digest).exists(),
             timeout=60,
             what="tag applied by the woken worker",
         )

@@ -38,9 +38,7 @@ def cache_entries() -> list[tuple[str, Any]]:
 def test_a_verified_password_is_remembered(world: World) -> None:
     assert verify("owner", PASSWORD).user == world.owner
     spoil_stored_hash(world.owner)
-    assert (
-        verify("owner", PASSWORD).user == world.owner
-    )  # remembered, the hash was not checked again
+    assert verify("owner", PASSWORD).user == world.owner  # remembered, the hash was not checked again
 
 
 def test_a_remembered_password_is_forgotten_after_a_password_change(world: World) -> None:
@@ -181,9 +179,7 @@ def test_last_used_is_recorded_for_a_token(world: World) -> None:
 # -- lockout ---------------------------------------------------------------------------------------
 
 
-def test_lockout_after_lockout_attempts_failures_even_with_the_right_password(
-    world: World, portus_config
-) -> None:
+def test_lockout_after_lockout_attempts_failures_even_with_the_right_password(world: World, portus_config) -> None:
     portus_config("lockout.attempts", 3)
     portus_config("lockout.minutes", 10)
     start = timezone.now()

@@ -50,9 +50,7 @@ def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def test_user_create_makes_a_user_with_a_personal_namespace(world: World, capsys) -> None:
-    status, out, _ = run(
-        capsys, "user", "create", "dora", "--email", "dora@example.com", "--password", PASSWORD
-    )
+    status, out, _ = run(capsys, "user", "create", "dora", "--email", "dora@example.com", "--password", PASSWORD)
     assert status == 0 and "created user dora" in out
     dora = User.objects.get(username="dora")
     assert (dora.email, dora.admin, dora.bot) == ("dora@example.com", False, False)
@@ -97,9 +95,7 @@ def test_token_create_prints_the_token_once_and_stores_its_digest(world: World, 
 
 
 def test_token_create_with_an_expiry(world: World, capsys) -> None:
-    assert (
-        run(capsys, "token", "create", "viewer", "--name", "week", "--expires-in-days", "7")[0] == 0
-    )
+    assert run(capsys, "token", "create", "viewer", "--name", "week", "--expires-in-days", "7")[0] == 0
     token = ApplicationToken.objects.get(user=world.viewer, name="week")
     assert token.expires_at is not None and 6 <= (token.expires_at - token.created_at).days <= 7
 
@@ -109,15 +105,11 @@ def test_token_revoke_stops_the_token(world: World, capsys) -> None:
     status, out, _ = run(capsys, "token", "revoke", "contributor", "--name", "ci")
     assert status == 0 and "revoked contributor/ci" in out
     assert verify("contributor", plain).user is None
-    assert "has no token called 'nope'" in refused(
-        capsys, "token", "revoke", "contributor", "--name", "nope"
-    )
+    assert "has no token called 'nope'" in refused(capsys, "token", "revoke", "contributor", "--name", "nope")
 
 
 def test_team_create_and_add_member(world: World, capsys) -> None:
-    status, out, _ = run(
-        capsys, "team", "create", "ops", "--owner", "outsider", "--description", "Operations"
-    )
+    status, out, _ = run(capsys, "team", "create", "ops", "--owner", "outsider", "--description", "Operations")
     assert status == 0 and "created team ops" in out
     team = Team.objects.get(name="ops")
     assert team.description == "Operations"
@@ -127,9 +119,7 @@ def test_team_create_and_add_member(world: World, capsys) -> None:
 
 
 def test_namespace_create(world: World, capsys) -> None:
-    status, out, _ = run(
-        capsys, "namespace", "create", "acme-public", "--team", "acme", "--visibility", "public"
-    )
+    status, out, _ = run(capsys, "namespace", "create", "acme-public", "--team", "acme", "--visibility", "public")
     assert status == 0 and "created namespace acme-public (public)" in out
     namespace = Namespace.objects.get(name="acme-public")
     assert (namespace.kind, namespace.team, namespace.visibility, namespace.registry) == (
@@ -163,9 +153,7 @@ def test_registry_add(db: None, capsys) -> None:
     assert Namespace.objects.filter(registry=registry, kind="global", name="").exists()
 
 
-def test_registry_config_prints_a_working_distribution_config(
-    world: World, capsys, tmp_path: Path
-) -> None:
+def test_registry_config_prints_a_working_distribution_config(world: World, capsys, tmp_path: Path) -> None:
     status, out, _ = run(
         capsys,
         "registry",
@@ -187,9 +175,7 @@ def test_registry_config_prints_a_working_distribution_config(
     assert bundle.public_key() == signing_key().private_key.public_key()
     endpoint = config["notifications"]["endpoints"][0]
     assert endpoint["url"] == "https://portus.example.com/v2/webhooks/events"
-    assert endpoint["headers"]["Authorization"] == [
-        f"Bearer {world.registry.notification_secret()}"
-    ]
+    assert endpoint["headers"]["Authorization"] == [f"Bearer {world.registry.notification_secret()}"]
     assert len(world.registry.notification_secret()) >= 32
     assert config["http"]["addr"] == "0.0.0.0:5000"
     assert config["storage"]["filesystem"]["rootdirectory"] == str(tmp_path / "storage")
@@ -198,16 +184,8 @@ def test_registry_config_prints_a_working_distribution_config(
 
 def test_registry_config_writes_a_file(world: World, capsys, tmp_path: Path) -> None:
     target = tmp_path / "config.yml"
-    assert (
-        run(
-            capsys, "registry", "config", "--portus-url", "http://127.0.0.1:3000", "-o", str(target)
-        )[0]
-        == 0
-    )
-    assert (
-        yaml.safe_load(target.read_text())["auth"]["token"]["realm"]
-        == "http://127.0.0.1:3000/v2/token"
-    )
+    assert run(capsys, "registry", "config", "--portus-url", "http://127.0.0.1:3000", "-o", str(target))[0] == 0
+    assert yaml.safe_load(target.read_text())["auth"]["token"]["realm"] == "http://127.0.0.1:3000/v2/token"
 
 
 # -- refusals: one readable line, exit 1, nothing written ------------------------------------------
@@ -247,25 +225,19 @@ def test_registry_config_writes_a_file(world: World, capsys, tmp_path: Path) -> 
         (["registry", "config", "--registry", "nope"], "no registry called 'nope'"),
     ],
 )
-def test_refusals_are_one_line_and_change_nothing(
-    world: World, capsys, argv: list[str], message: str
-) -> None:
+def test_refusals_are_one_line_and_change_nothing(world: World, capsys, argv: list[str], message: str) -> None:
     counts = [
-        model.objects.count()
-        for model in (User, Team, TeamMembership, Namespace, Registry, Activity, ApplicationToken)
+        model.objects.count() for model in (User, Team, TeamMembership, Namespace, Registry, Activity, ApplicationToken)
     ]
     assert message in refused(capsys, *argv)
     assert counts == [
-        model.objects.count()
-        for model in (User, Team, TeamMembership, Namespace, Registry, Activity, ApplicationToken)
+        model.objects.count() for model in (User, Team, TeamMembership, Namespace, Registry, Activity, ApplicationToken)
     ]
 
 
 def test_token_create_refuses_a_duplicate_name(world: World, capsys) -> None:
     assert run(capsys, "token", "create", "viewer", "--name", "ci")[0] == 0
-    assert "already has a token called 'ci'" in refused(
-        capsys, "token", "create", "viewer", "--name", "ci"
-    )
+    assert "already has a token called 'ci'" in refused(capsys, "token", "create", "viewer", "--name", "ci")
 
 
 def test_registry_config_without_a_registry_says_how_to_add_one(db: None, capsys) -> None:

@@ -27,9 +27,7 @@ def stack(live_server: object, transactional_db: None, tmp_path: Path) -> Iterat
     yield from start_stack(live_server, tmp_path)
 
 
-def copy(
-    stack: Stack, source: str, repository: str, tag: str, user: str = "contributor", *extra: str
-) -> None:
+def copy(stack: Stack, source: str, repository: str, tag: str, user: str = "contributor", *extra: str) -> None:
     done = skopeo(
         "copy",
         "--dest-tls-verify=false",
@@ -44,9 +42,7 @@ def copy(
 
 def tag_of(repository: str, tag: str) -> Tag | None:
     namespace, _, name = repository.partition("/")
-    return Tag.objects.filter(
-        repository__namespace__name=namespace, repository__name=name, name=tag
-    ).first()
+    return Tag.objects.filter(repository__namespace__name=namespace, repository__name=name, name=tag).first()
 
 
 def test_push_makes_the_tag_with_its_digest_and_size(stack: Stack) -> None:
@@ -76,9 +72,7 @@ def test_second_tag_on_the_same_digest_groups_and_a_repush_moves_the_tag(stack: 
         lambda: tag_of("acme/app", "latest") is not None and tag_of("acme/app", "v1") is not None,
     )
     repository = Repository.objects.get(namespace=stack.world.namespace, name="app")
-    assert set(
-        repository.tags.filter(digest=first.manifest_digest).values_list("name", flat=True)
-    ) == {"v1", "latest"}
+    assert set(repository.tags.filter(digest=first.manifest_digest).values_list("name", flat=True)) == {"v1", "latest"}
 
     second = make_image(stack.tmp / "second", tag="v1", files={"a.txt": b"second\n"})
     assert second.manifest_digest != first.manifest_digest
@@ -157,9 +151,7 @@ def post(stack: Stack, body: dict[str, object], secret: str | None) -> requests.
     headers = {"Content-Type": "application/vnd.docker.distribution.events.v1+json"}
     if secret is not None:
         headers["Authorization"] = f"Bearer {secret}"
-    return requests.post(
-        f"{stack.portus_url}/v2/webhooks/events", data=json.dumps(body), headers=headers, timeout=10
-    )
+    return requests.post(f"{stack.portus_url}/v2/webhooks/events", data=json.dumps(body), headers=headers, timeout=10)
 
 
 def snapshot() -> tuple[int, int, int, list[tuple[str, str]]]:
@@ -217,9 +209,7 @@ def test_forged_notification_is_refused_and_nothing_is_stored(stack: Stack) -> N
 
 
 @pytest.fixture
-def delete_stack(
-    live_server: object, transactional_db: None, tmp_path: Path, portus_config
-) -> object:
+def delete_stack(live_server: object, transactional_db: None, tmp_path: Path, portus_config) -> object:
     portus_config("delete.enabled", True)
     yield from start_stack(live_server, tmp_path)
 
@@ -234,18 +224,12 @@ def test_skopeo_delete_removes_the_tags_and_the_empty_repository(delete_stack: S
     copy(stack, doomed.reference, "acme/app", "latest", "owner")
     settle(worker, lambda: Tag.objects.filter(repository__name="app").count() == 3)
 
-    deleted = skopeo(
-        "delete", "--tls-verify=false", "--creds", f"owner:{PASSWORD}", stack.ref("acme/app", "v1")
-    )
+    deleted = skopeo("delete", "--tls-verify=false", "--creds", f"owner:{PASSWORD}", stack.ref("acme/app", "v1"))
     assert deleted.returncode == 0, deleted.stderr
     # Deleting a manifest removes every tag on its digest; the repository stays while a tag is left.
     settle(worker, lambda: not Tag.objects.filter(digest=doomed.manifest_digest).exists())
-    assert list(Tag.objects.filter(repository__name="app").values_list("name", flat=True)) == [
-        "stable"
-    ]
-    assert Activity.objects.filter(
-        action="repository.delete_tag", target="acme/app:latest"
-    ).exists()
+    assert list(Tag.objects.filter(repository__name="app").values_list("name", flat=True)) == ["stable"]
+    assert Activity.objects.filter(action="repository.delete_tag", target="acme/app:latest").exists()
 
     deleted = skopeo(
         "delete",

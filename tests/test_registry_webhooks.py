@@ -25,9 +25,7 @@ ENVELOPE_TYPE = "application/vnd.docker.distribution.events.v1+json"
 DIGEST = "sha256:" + "a" * 64
 
 
-def event(
-    action: str = "push", media_type: str = OCI_MANIFEST, tag: str | None = "v1", **target: Any
-) -> dict:
+def event(action: str = "push", media_type: str = OCI_MANIFEST, tag: str | None = "v1", **target: Any) -> dict:
     body: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "timestamp": "2024-05-01T10:00:00.123456789Z",
@@ -78,9 +76,7 @@ def client() -> Client:
     return Client()
 
 
-def test_missing_or_wrong_secret_is_refused_and_nothing_is_stored(
-    client: Client, world: World
-) -> None:
+def test_missing_or_wrong_secret_is_refused_and_nothing_is_stored(client: Client, world: World) -> None:
     assert send(client, world, [event()], secret=None).status_code == 401
     assert send(client, world, [event()], secret="guess").status_code == 401
     answer = client.post(
@@ -96,9 +92,7 @@ def test_missing_or_wrong_secret_is_refused_and_nothing_is_stored(
 
 def test_manifest_events_of_every_kind_are_stored(client: Client, world: World) -> None:
     kinds = [DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX]
-    answer = send(
-        client, world, [event(media_type=kind, tag=f"t{i}") for i, kind in enumerate(kinds)]
-    )
+    answer = send(client, world, [event(media_type=kind, tag=f"t{i}") for i, kind in enumerate(kinds)])
     assert answer.status_code == 200
     assert answer.json() == {"stored": 4, "ignored": 0}
     stored = RegistryEvent.objects.get(tag="t0")
@@ -112,16 +106,12 @@ def test_manifest_events_of_every_kind_are_stored(client: Client, world: World) 
     assert stored.occurred_at.isoformat() == "2024-05-01T10:00:00.123456+00:00"
 
 
-def test_blob_events_mounts_untagged_pushes_and_portus_own_pulls_are_ignored(
-    client: Client, world: World
-) -> None:
+def test_blob_events_mounts_untagged_pushes_and_portus_own_pulls_are_ignored(client: Client, world: World) -> None:
     ignored = [
         event(media_type="application/octet-stream", tag=None),
         event(media_type="application/vnd.oci.image.layer.v1.tar+gzip", tag=None),
         event(action="mount", media_type="application/octet-stream", tag=None),
-        event(
-            media_type=OCI_MANIFEST, tag=None
-        ),  # a platform manifest of an index, pushed by digest
+        event(media_type=OCI_MANIFEST, tag=None),  # a platform manifest of an index, pushed by digest
         {
             **event(action="pull"),
             "actor": {"name": "portus"},
@@ -159,9 +149,7 @@ def test_a_retried_delivery_changes_nothing(client: Client, world: World) -> Non
         (json.dumps({"events": ["x"]}), "events[0] must be an object"),
     ],
 )
-def test_a_malformed_envelope_is_a_clear_400(
-    client: Client, world: World, body: str, message: str
-) -> None:
+def test_a_malformed_envelope_is_a_clear_400(client: Client, world: World, body: str, message: str) -> None:
     answer = send(client, world, body)
     assert answer.status_code == 400
     assert message in answer.json()["errors"][0]["message"]
@@ -183,9 +171,7 @@ def test_a_malformed_envelope_is_a_clear_400(
         (lambda e: e.update(actor="x"), "events[1].actor must be an object"),
     ],
 )
-def test_a_bad_event_refuses_the_whole_envelope(
-    client: Client, world: World, change: Any, message: str
-) -> None:
+def test_a_bad_event_refuses_the_whole_envelope(client: Client, world: World, change: Any, message: str) -> None:
     bad = event(tag="v2")
     change(bad)
     answer = send(client, world, [event(), bad])

@@ -79,9 +79,7 @@ def access_of(response: Any) -> dict[str, list[str]]:
 
 def libtrust_kid(public_key: Any) -> str:
     """Written here from REGISTRY.md's description, not taken from portus.registry.signing."""
-    spki = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     digest = hashlib.sha256(spki).digest()[:30]
     b32 = base64.b32encode(digest).decode()
     assert len(b32) == 48 and "=" not in b32
@@ -96,9 +94,7 @@ def client() -> Client:
 # -- the answer ------------------------------------------------------------------------------------
 
 
-def test_answer_holds_token_access_token_expires_in_and_issued_at(
-    world: World, client: Client, portus_config
-) -> None:
+def test_answer_holds_token_access_token_expires_in_and_issued_at(world: World, client: Client, portus_config) -> None:
     portus_config("registry.jwt_expiration_time.value", 7)
     response = ask(client, "repository:acme/app:pull", user="owner")
     body = response.json()
@@ -112,23 +108,17 @@ def test_answer_holds_token_access_token_expires_in_and_issued_at(
     assert claims["exp"] - claims["iat"] == 7 * 60
 
 
-def test_jwt_header_is_es256_with_libtrust_kid_and_the_certificate_in_x5c(
-    world: World, client: Client
-) -> None:
+def test_jwt_header_is_es256_with_libtrust_kid_and_the_certificate_in_x5c(world: World, client: Client) -> None:
     response = ask(client, "repository:acme/app:pull", user="owner")
     header = jwt.get_unverified_header(response.json()["token"])
     assert header["alg"] == "ES256"
     assert header["typ"] == "JWT"
     cert = certificate()
     assert header["kid"] == libtrust_kid(cert.public_key())
-    assert header["x5c"] == [
-        base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-    ]
+    assert header["x5c"] == [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]
     # The certificate in x5c is the registry's rootcertbundle, and it verifies the token.
     in_header = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
-    jwt.decode(
-        response.json()["token"], in_header.public_key(), algorithms=["ES256"], audience=SERVICE
-    )
+    jwt.decode(response.json()["token"], in_header.public_key(), algorithms=["ES256"], audience=SERVICE)
 
 
 def test_claims_name_issuer_subject_audience_and_lifetime(world: World, client: Client) -> None:
@@ -156,18 +146,14 @@ def test_several_scope_parameters_are_answered_each(world: World, client: Client
         "repository:contributor/own": ["pull", "push"],
     }
     # OAuth style: several scopes in one parameter, separated by spaces.
-    spaced = ask(
-        client, "repository:acme/app:pull repository:contributor/own:pull", user="contributor"
-    )
+    spaced = ask(client, "repository:acme/app:pull repository:contributor/own:pull", user="contributor")
     assert access_of(spaced) == {
         "repository:acme/app": ["pull"],
         "repository:contributor/own": ["pull"],
     }
 
 
-def test_denied_actions_are_left_out_and_the_token_is_still_issued(
-    world: World, client: Client
-) -> None:
+def test_denied_actions_are_left_out_and_the_token_is_still_issued(world: World, client: Client) -> None:
     response = ask(client, "repository:acme/app:pull,push,delete", user="viewer")
     assert access_of(response) == {"repository:acme/app": ["pull"]}
     nothing = ask(client, "repository:acme/app:pull", user="outsider")
@@ -181,9 +167,7 @@ def test_catalog_is_granted_to_admins_only(world: World, client: Client) -> None
     assert access_of(ask(client, "registry:catalog:*")) == {}
 
 
-def test_subject_is_the_authenticated_user_and_a_different_account_is_refused(
-    world: World, client: Client
-) -> None:
+def test_subject_is_the_authenticated_user_and_a_different_account_is_refused(world: World, client: Client) -> None:
     assert claims_of(ask(client, "repository:acme/app:pull", user="viewer"))["sub"] == "viewer"
     refused = ask(client, "repository:acme/app:pull", user="viewer", account="owner")
     assert refused.status_code == 401
@@ -279,21 +263,15 @@ BAD_REQUESTS: dict[str, tuple[dict[str, Any], int]] = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
-def test_bad_requests_get_a_clear_json_error_and_change_nothing(
-    world: World, client: Client, case: str
-) -> None:
+def test_bad_requests_get_a_clear_json_error_and_change_nothing(world: World, client: Client, case: str) -> None:
     request, status = BAD_REQUESTS[case]
     if request.get("disable"):
         set_enabled(user=world.viewer, enabled=False, actor=world.admin)
     if request.get("lock"):
-        User.objects.filter(pk=world.contributor.pk).update(
-            locked_until=timezone.now() + dt.timedelta(minutes=5)
-        )
+        User.objects.filter(pk=world.contributor.pk).update(locked_until=timezone.now() + dt.timedelta(minutes=5))
     before = database_rows()
     if "raw_query" in request:
-        response = client.get(
-            "/v2/token?" + request["raw_query"], HTTP_AUTHORIZATION=basic("owner", PASSWORD)
-        )
+        response = client.get("/v2/token?" + request["raw_query"], HTTP_AUTHORIZATION=basic("owner", PASSWORD))
     else:
         response = ask(
             client,
@@ -316,15 +294,11 @@ def test_bad_requests_get_a_clear_json_error_and_change_nothing(
 def test_disabled_and_locked_users_are_told_why(world: World, client: Client) -> None:
     set_enabled(user=world.viewer, enabled=False, actor=world.admin)
     assert "disabled" in ask(client, "repository:acme/app:pull", user="viewer").json()["message"]
-    User.objects.filter(pk=world.owner.pk).update(
-        locked_until=timezone.now() + dt.timedelta(minutes=5)
-    )
+    User.objects.filter(pk=world.owner.pk).update(locked_until=timezone.now() + dt.timedelta(minutes=5))
     assert "locked" in ask(client, "repository:acme/app:pull", user="owner").json()["message"]
 
 
-def test_wrong_password_is_refused_and_only_counts_a_failed_sign_in(
-    world: World, client: Client
-) -> None:
+def test_wrong_password_is_refused_and_only_counts_a_failed_sign_in(world: World, client: Client) -> None:
     def rows_but_failure_counts() -> dict[str, list[dict[str, Any]]]:
         rows = database_rows()
         for row in rows["accounts.User"]:

@@ -120,9 +120,7 @@ def build(spec: WorldSpec) -> Namespaces:
     """Create the world in the database through the real actions; return the oracle's view of it."""
     known = Namespaces()
     registry = create_registry(name="prop", hostname=SERVICE)
-    Namespace.objects.filter(registry=registry, kind="global").update(
-        visibility=spec.global_visibility
-    )
+    Namespace.objects.filter(registry=registry, kind="global").update(visibility=spec.global_visibility)
     known.kind[""], known.visibility[""] = "global", spec.global_visibility
     users: dict[str, User] = {}
     for name, person in sorted(spec.people.items()):
@@ -149,9 +147,7 @@ def build(spec: WorldSpec) -> Namespaces:
                 roles[name] = role
         for number, visibility in enumerate(team_spec.namespaces):
             ns_name = f"t{index}n{number}"
-            create_namespace(
-                name=ns_name, team=team, visibility=visibility, registry=registry, actor=owner
-            )
+            create_namespace(name=ns_name, team=team, visibility=visibility, registry=registry, actor=owner)
             known.kind[ns_name], known.visibility[ns_name], known.roles[ns_name] = (
                 "team",
                 visibility,
@@ -170,9 +166,7 @@ def namespace_of(repository: str) -> str:
     return repository.split("/", 1)[0] if "/" in repository else ""
 
 
-def oracle_actions(
-    spec: WorldSpec, known: Namespaces, who: str | None, repository: str
-) -> set[str]:
+def oracle_actions(spec: WorldSpec, known: Namespaces, who: str | None, repository: str) -> set[str]:
     """Every action the rules allow WHO (None: anonymous) on REPOSITORY."""
     ns = namespace_of(repository)
     if ns not in known.kind:
@@ -188,11 +182,7 @@ def oracle_actions(
     allowed: set[str] = set()
     # pull: anonymous from public only; anyone signed in from protected too;
     # members and admins from private.
-    if (
-        visibility == "public"
-        or admin
-        or (who is not None and (visibility == "protected" or role is not None))
-    ):
+    if visibility == "public" or admin or (who is not None and (visibility == "protected" or role is not None)):
         allowed.add("pull")
     # push: admins always; only admins to the global namespace; otherwise by push_images.policy.
     if admin:
@@ -222,9 +212,7 @@ def requested_actions(actions: tuple[str, ...]) -> set[str]:
 @st.composite
 def scopes(draw: st.DrawFn, spec: WorldSpec) -> tuple[str, str, tuple[str, ...]]:
     # Team namespaces weigh more: that is where roles, and so most rules, come into play.
-    team_namespaces = [
-        f"t{i}n{n}" for i, team in enumerate(spec.teams) for n in range(len(team.namespaces))
-    ]
+    team_namespaces = [f"t{i}n{n}" for i, team in enumerate(spec.teams) for n in range(len(team.namespaces))]
     namespace_names = (
         team_namespaces * 3
         + sorted(spec.people) * 2
@@ -304,13 +292,7 @@ def test_token_never_holds_an_action_the_rules_deny(example, portus_config) -> N
             role = "owner" if known.owner[ns] == who else None
         else:
             role = known.roles.get(ns, {}).get(who) if who else None
-        person = (
-            "anonymous"
-            if who is None
-            else "admin"
-            if spec.people[who].admin
-            else role or "outsider"
-        )
+        person = "anonymous" if who is None else "admin" if spec.people[who].admin else role or "outsider"
         event(f"{person} on {ns_kind} ({known.visibility.get(ns, '-')})")
     if who is not None and not spec.people[who].enabled:
         assert response.status_code == 401, response.content

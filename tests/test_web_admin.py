@@ -111,9 +111,7 @@ def test_admin_deletes_a_user_but_not_the_last_owner_of_a_team(world: World) -> 
 def test_registry_that_does_not_answer_is_refused_unless_forced(world: World) -> None:
     client = client_as(world, "admin")
     port = free_port()
-    response = client.post(
-        "/admin/registries/new/", {"name": "down", "hostname": f"127.0.0.1:{port}"}
-    )
+    response = client.post("/admin/registries/new/", {"name": "down", "hostname": f"127.0.0.1:{port}"})
     assert "Cannot reach" in response.content.decode()
     assert not Registry.objects.filter(name="down").exists()
     client.post(
@@ -126,26 +124,17 @@ def test_registry_that_does_not_answer_is_refused_unless_forced(world: World) ->
 def test_something_that_is_not_a_registry_is_refused(world: World, live_server) -> None:
     # Portus itself answers /v2/ with a 404 page and no Docker-Distribution-Api-Version header.
     host = live_server.url.removeprefix("http://")
-    response = client_as(world, "admin").post(
-        "/admin/registries/new/", {"name": "web", "hostname": host}
-    )
+    response = client_as(world, "admin").post("/admin/registries/new/", {"name": "web", "hostname": host})
     assert "does not look like a Docker registry" in response.content.decode()
 
 
 def test_real_registry_passes_the_reachability_check(world: World, tmp_path: Path) -> None:
     hostname = f"127.0.0.1:{free_port()}"
-    config = (
-        f"version: 0.1\nstorage: {{filesystem: {{rootdirectory: {tmp_path}/data}}}}\n"
-        f"http: {{addr: {hostname}}}\n"
-    )
+    config = f"version: 0.1\nstorage: {{filesystem: {{rootdirectory: {tmp_path}/data}}}}\nhttp: {{addr: {hostname}}}\n"
     with running_registry(config, hostname, tmp_path):
-        response = client_as(world, "admin").post(
-            "/admin/registries/new/", {"name": "real", "hostname": hostname}
-        )
+        response = client_as(world, "admin").post("/admin/registries/new/", {"name": "real", "hostname": hostname})
         assert response.status_code == 302, response.content.decode()[-2000:]
-        checked = client_as(world, "admin").get(
-            "/admin/registries/", {"check": Registry.objects.get(name="real").pk}
-        )
+        checked = client_as(world, "admin").get("/admin/registries/", {"check": Registry.objects.get(name="real").pk})
         assert "answered 200" in checked.content.decode()
 
 
@@ -157,11 +146,7 @@ def test_task_page_shows_the_workers_status_rows(world: World) -> None:
         last_error="registry said 500",
     )
     body = client_as(world, "admin").get("/admin/tasks/").content.decode()
-    assert (
-        "Registry synchronization" in body
-        and "added 3 tags" in body
-        and "registry said 500" in body
-    )
+    assert "Registry synchronization" in body and "added 3 tags" in body and "registry said 500" in body
 
 
 def test_activity_log_exports_every_line_as_csv(world: World) -> None:

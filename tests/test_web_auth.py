@@ -14,9 +14,7 @@ from tests.conftest import PASSWORD, World
 pytestmark = pytest.mark.django_db
 
 
-def test_user_signs_in_with_password_and_lands_on_the_dashboard(
-    client: Client, world: World
-) -> None:
+def test_user_signs_in_with_password_and_lands_on_the_dashboard(client: Client, world: World) -> None:
     response = client.post("/login/", {"username": "owner", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.get("/").context["user"] == world.owner
@@ -52,9 +50,7 @@ def test_bot_cannot_sign_in_to_the_pages(client: Client, world: World) -> None:
     assert response.status_code == 200
 
 
-def test_first_user_to_sign_up_becomes_admin_and_is_led_to_add_a_registry(
-    client: Client, db: None
-) -> None:
+def test_first_user_to_sign_up_becomes_admin_and_is_led_to_add_a_registry(client: Client, db: None) -> None:
     response = client.post(
         "/signup/",
         {
@@ -80,16 +76,10 @@ def test_second_user_to_sign_up_is_not_admin(client: Client, world: World) -> No
 
 
 def test_sign_up_shows_field_errors(client: Client, world: World) -> None:
-    response = client.post(
-        "/signup/", {"username": "Owner!", "email": "x", "password1": "a", "password2": "b"}
-    )
+    response = client.post("/signup/", {"username": "Owner!", "email": "x", "password1": "a", "password2": "b"})
     page = response.content.decode()
     assert response.status_code == 200
-    assert (
-        'id="id_username_error"' in page
-        and 'id="id_email_error"' in page
-        and 'id="id_password2_error"' in page
-    )
+    assert 'id="id_username_error"' in page and 'id="id_email_error"' in page and 'id="id_password2_error"' in page
 
 
 def test_sign_up_is_refused_when_turned_off(client: Client, world: World, portus_config) -> None:
@@ -132,17 +122,13 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client: Client, wo
     assert world.owner.check_password(new_password)
 
 
-def test_password_reset_for_an_unknown_address_sends_nothing_and_says_the_same(
-    client: Client, world: World
-) -> None:
+def test_password_reset_for_an_unknown_address_sends_nothing_and_says_the_same(client: Client, world: World) -> None:
     response = client.post("/password-reset/", {"email": "nobody@example.com"}, follow=True)
     assert "Check your email" in response.content.decode()
     assert mail.outbox == []
 
 
-def test_first_user_is_not_admin_when_first_user_admin_is_off(
-    client: Client, db: None, portus_config
-) -> None:
+def test_first_user_is_not_admin_when_first_user_admin_is_off(client: Client, db: None, portus_config) -> None:
     portus_config("first_user_admin.enabled", False)
     client.post(
         "/signup/",

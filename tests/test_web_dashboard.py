@@ -57,9 +57,7 @@ def test_user_without_registry_is_told_an_admin_must_add_one(client, db: None) -
     user = create_user(username="someone", password="x" * 12)
     client.force_login(user)
     response = client.get("/")
-    assert (
-        response.status_code == 200 and "An administrator must add one" in response.content.decode()
-    )
+    assert response.status_code == 200 and "An administrator must add one" in response.content.decode()
     assert client.get("/setup/").status_code == 403
 
 

@@ -34,9 +34,7 @@ def test_404_page_is_friendly_and_the_same_for_hidden_and_missing_things(world: 
 def test_403_page_says_why(world: World) -> None:
     response = client_as(world, "viewer").get(f"/namespaces/{world.namespace.pk}/edit/")
     assert response.status_code == 403
-    assert "Only the owners of this namespace's team may edit it." in html.unescape(
-        response.content.decode()
-    )
+    assert "Only the owners of this namespace's team may edit it." in html.unescape(response.content.decode())
 
 
 def test_500_page_renders_without_the_database() -> None:

@@ -19,9 +19,7 @@ def public_and_private(world: World) -> tuple[object, object]:
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-def test_explore_lists_public_repositories_only(
-    world: World, public_and_private, persona: str
-) -> None:
+def test_explore_lists_public_repositories_only(world: World, public_and_private, persona: str) -> None:
     page = client_as(world, persona).get("/explore/")
     assert page.status_code == 200
     names = [repository.full_name for repository in page.context["page_obj"]]
@@ -35,9 +33,7 @@ def test_explore_search_filters_by_name(world: World, public_and_private) -> Non
     assert [r.full_name for r in page.context["page_obj"]] == ["oss/shiny"]
 
 
-def test_anonymous_browsing_off_sends_visitors_to_sign_in(
-    world: World, public_and_private, portus_config
-) -> None:
+def test_anonymous_browsing_off_sends_visitors_to_sign_in(world: World, public_and_private, portus_config) -> None:
     portus_config("anonymous_browsing.enabled", False)
     shiny, _ = public_and_private
     anonymous = client_as(world, "anonymous")
@@ -46,9 +42,7 @@ def test_anonymous_browsing_off_sends_visitors_to_sign_in(
     assert client_as(world, "outsider").get("/explore/").status_code == 200
 
 
-def test_anonymous_visitor_opens_a_public_repository_but_not_a_private_one(
-    world: World, public_and_private
-) -> None:
+def test_anonymous_visitor_opens_a_public_repository_but_not_a_private_one(world: World, public_and_private) -> None:
     shiny, hidden = public_and_private
     anonymous = client_as(world, "anonymous")
     assert anonymous.get(f"/repositories/{shiny.pk}/").status_code == 200

@@ -51,9 +51,7 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -76,9 +74,7 @@ def poll_page(page: Any, done: Any, what: str) -> None:
     while not done(page):
         if time.monotonic() > deadline:
             main = page.inner_text("main")[:3000]
-            raise AssertionError(
-                f"{what}: not seen within {DEADLINE_SECONDS} s on {page.url}:\n{main}"
-            )
+            raise AssertionError(f"{what}: not seen within {DEADLINE_SECONDS} s on {page.url}:\n{main}")
         page.wait_for_timeout(250)
         page.reload()
 
@@ -116,9 +112,7 @@ def push(tmp: Path, hostname: str, user: str, repository: str, tag: str) -> None
 def test_admin_member_and_visitor_journey(
     browser: Any, live_server: Any, transactional_db: None, tmp_path: Path, portus_config: Any
 ) -> None:
-    portus_config(
-        "delete.enabled", True
-    )  # the owner (and admin) may delete tags; the registry allows it
+    portus_config("delete.enabled", True)  # the owner (and admin) may delete tags; the registry allows it
     portus_config("gravatar.enabled", False)  # no internet here: initials instead of blank pictures
     base = live_server.url
     hostname = f"127.0.0.1:{free_port()}"
@@ -351,9 +345,7 @@ def test_pages_work_without_javascript_and_from_the_keyboard(
 
     # Star and comment: plain form posts that come back to the page.
     page.goto(repository_url)
-    assert page.locator(
-        "[data-copy]"
-    ).first.is_hidden()  # copy buttons need script; the field stays
+    assert page.locator("[data-copy]").first.is_hidden()  # copy buttons need script; the field stays
     page.click("button:has-text('Star')")
     page.wait_for_selector("button:has-text('Unstar')")
     page.fill("#id_body", "Works *without* script.")

@@ -49,9 +49,7 @@ def test_private_team_namespace_page_is_shown_to_members_only(world: World, pers
         ("outsider", 403),
     ],
 )
-def test_create_namespace_needs_owner_or_contributor_of_some_team(
-    world: World, persona: str, status: int
-) -> None:
+def test_create_namespace_needs_owner_or_contributor_of_some_team(world: World, persona: str, status: int) -> None:
     assert client_as(world, persona).get("/namespaces/new/").status_code == status
 
 
@@ -135,9 +133,7 @@ def test_edit_description_is_for_owners(world: World, persona: str, status: int)
     ],
 )
 def test_visibility_changes_only_for_owners(world: World, persona: str, status: int) -> None:
-    response = client_as(world, persona).post(
-        f"/namespaces/{world.namespace.pk}/visibility/", {"visibility": "public"}
-    )
+    response = client_as(world, persona).post(f"/namespaces/{world.namespace.pk}/visibility/", {"visibility": "public"})
     assert response.status_code == status
     world.namespace.refresh_from_db()
     assert (world.namespace.visibility == "public") is (status == 302)
@@ -168,19 +164,14 @@ def test_owner_transfers_namespace_to_another_team_they_belong_to(world: World) 
     client = client_as(world, "owner")
     page = client.get(f"/namespaces/{world.namespace.pk}/transfer/")
     assert [t.name for t in page.context["form"].fields["team"].queryset] == ["platform"]
-    assert (
-        client.post(f"/namespaces/{world.namespace.pk}/transfer/", {"team": other.pk}).status_code
-        == 302
-    )
+    assert client.post(f"/namespaces/{world.namespace.pk}/transfer/", {"team": other.pk}).status_code == 302
     world.namespace.refresh_from_db()
     assert world.namespace.team == other
 
 
 def test_owner_cannot_transfer_to_a_team_they_are_not_in(world: World) -> None:
     foreign = create_team(name="foreign", owner=world.outsider, actor=world.outsider)
-    response = client_as(world, "owner").post(
-        f"/namespaces/{world.namespace.pk}/transfer/", {"team": foreign.pk}
-    )
+    response = client_as(world, "owner").post(f"/namespaces/{world.namespace.pk}/transfer/", {"team": foreign.pk})
     assert response.status_code == 200  # the form refuses the choice
     world.namespace.refresh_from_db()
     assert world.namespace.team == world.team
@@ -195,10 +186,7 @@ def test_owner_cannot_transfer_to_a_team_they_are_not_in(world: World) -> None:
     ],
 )
 def test_only_owners_delete_namespaces(world: World, persona: str, status: int) -> None:
-    assert (
-        client_as(world, persona).post(f"/namespaces/{world.namespace.pk}/delete/").status_code
-        == status
-    )
+    assert client_as(world, persona).post(f"/namespaces/{world.namespace.pk}/delete/").status_code == status
     assert Namespace.objects.filter(pk=world.namespace.pk).exists()
 
 

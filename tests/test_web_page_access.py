@@ -47,13 +47,9 @@ PAGES: dict[str, dict[str, object]] = {
     "/teams/{team}/delete/": expect(a=200, o=200, c=403, v=403, N="login", rest=404),
     "/repositories/{repo}/": expect(a=200, o=200, c=200, v=200, rest=404),
     "/repositories/{repo}/edit/": expect(a=200, o=200, c=200, v=403, N="login", rest=404),
-    "/repositories/{repo}/delete/": expect(
-        a=403, o=403, c=403, v=403, N="login", rest=404
-    ),  # delete off
+    "/repositories/{repo}/delete/": expect(a=403, o=403, c=403, v=403, N="login", rest=404),  # delete off
     "/repositories/{repo}/tags/latest/": expect(a=200, o=200, c=200, v=200, rest=404),
-    "/repositories/{repo}/tags/latest/delete/": expect(
-        a=403, o=403, c=403, v=403, N="login", rest=404
-    ),
+    "/repositories/{repo}/tags/latest/delete/": expect(a=403, o=403, c=403, v=403, N="login", rest=404),
     "/profile/": expect(N="login", rest=200),
     "/setup/": expect(a=302, N="login", rest=403),  # a registry exists: the admin goes on
     "/admin/users/": expect(a=200, N="login", rest=403),
@@ -61,9 +57,7 @@ PAGES: dict[str, dict[str, object]] = {
 # With delete.enabled on, owners and admins may delete; contributors need delete.contributors too.
 DELETE_ON = {
     "/repositories/{repo}/delete/": expect(a=200, o=200, c=403, v=403, N="login", rest=404),
-    "/repositories/{repo}/tags/latest/delete/": expect(
-        a=200, o=200, c=403, v=403, N="login", rest=404
-    ),
+    "/repositories/{repo}/tags/latest/delete/": expect(a=200, o=200, c=403, v=403, N="login", rest=404),
 }
 
 
@@ -79,9 +73,7 @@ def check(world: World, template: str, persona: str, wanted: object) -> None:
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("template", list(PAGES))
-def test_page_answers_each_persona_as_the_rules_say(
-    world: World, template: str, persona: str
-) -> None:
+def test_page_answers_each_persona_as_the_rules_say(world: World, template: str, persona: str) -> None:
     check(world, template, persona, PAGES[template][persona])
 
 

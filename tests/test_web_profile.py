@@ -20,10 +20,7 @@ def test_profile_needs_an_account(world: World) -> None:
 
 def test_user_changes_email_and_display_name(world: World) -> None:
     client = client_as(world, "viewer")
-    assert (
-        client.post("/profile/", {"email": "v@example.com", "display_name": "Vera"}).status_code
-        == 302
-    )
+    assert client.post("/profile/", {"email": "v@example.com", "display_name": "Vera"}).status_code == 302
     world.viewer.refresh_from_db()
     assert (world.viewer.email, world.viewer.display_name) == ("v@example.com", "Vera")
 
@@ -70,9 +67,7 @@ def test_token_is_shown_once_and_works_as_a_password(world: World) -> None:
 
 
 def test_token_creation_without_javascript_shows_the_secret_in_the_page(world: World) -> None:
-    response = client_as(world, "contributor").post(
-        "/profile/tokens/", {"name": "ci", "expires_in": ""}
-    )
+    response = client_as(world, "contributor").post("/profile/tokens/", {"name": "ci", "expires_in": ""})
     assert response.status_code == 200 and response.context["secret"] in response.content.decode()
 
 

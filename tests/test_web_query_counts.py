@@ -27,9 +27,7 @@ def fill_tags(repository: Repository, count: int, start: int = 0) -> None:
             digest=f"sha256:{i // 2:064x}",
             size=i,
             platforms=["linux/amd64"],
-            author_id=repository.namespace.team.memberships.first().user_id
-            if repository.namespace.team
-            else None,
+            author_id=repository.namespace.team.memberships.first().user_id if repository.namespace.team else None,
         )
         for i in range(start, start + count)
     )
@@ -48,9 +46,7 @@ def queries_for(get: Callable[[], object]) -> int:
     return len(captured)
 
 
-def test_repository_page_queries_do_not_grow_from_20_to_2000_tags(
-    world: World, django_assert_max_num_queries
-) -> None:
+def test_repository_page_queries_do_not_grow_from_20_to_2000_tags(world: World, django_assert_max_num_queries) -> None:
     repository = Repository.objects.create(namespace=world.namespace, name="big")
     fill_tags(repository, 20)
     Star.objects.create(user=world.viewer, repository=repository)

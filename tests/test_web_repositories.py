@@ -19,18 +19,14 @@ OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 
 @pytest.fixture
 def repository(world: World) -> Repository:
-    repository = add_repository(
-        world.namespace, "api", {"1.0": OLD, "stable": OLD, "2.0": NEW, "latest": NEW}
-    )
+    repository = add_repository(world.namespace, "api", {"1.0": OLD, "stable": OLD, "2.0": NEW, "latest": NEW})
     earlier = timezone.now() - dt.timedelta(days=3)
     Tag.objects.filter(repository=repository, digest=OLD).update(pushed_at=earlier)
     return repository
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-def test_private_repository_is_shown_to_members_only(
-    world: World, repository: Repository, persona: str
-) -> None:
+def test_private_repository_is_shown_to_members_only(world: World, repository: Repository, persona: str) -> None:
     response = client_as(world, persona).get(f"/repositories/{repository.pk}/")
     assert response.status_code == (200 if persona in MEMBERS else 404)
 
@@ -42,29 +38,17 @@ def test_tags_are_grouped_by_image_newest_first(world: World, repository: Reposi
     assert sorted(tag.name for tag in images[0]["tags"]) == ["2.0", "latest"]
     body = page.content.decode()
     assert "docker pull registry.test/acme/api:" in body
-    assert (
-        'title="' in body and "<time datetime=" in body
-    )  # relative time with the exact one on hover
+    assert 'title="' in body and "<time datetime=" in body  # relative time with the exact one on hover
 
 
-def test_deletion_buttons_follow_the_policy(
-    world: World, repository: Repository, portus_config
-) -> None:
-    assert (
-        not client_as(world, "owner").get(f"/repositories/{repository.pk}/").context["can_delete"]
-    )
+def test_deletion_buttons_follow_the_policy(world: World, repository: Repository, portus_config) -> None:
+    assert not client_as(world, "owner").get(f"/repositories/{repository.pk}/").context["can_delete"]
     portus_config("delete.enabled", True)
     assert client_as(world, "owner").get(f"/repositories/{repository.pk}/").context["can_delete"]
-    assert (
-        not client_as(world, "contributor")
-        .get(f"/repositories/{repository.pk}/")
-        .context["can_delete"]
-    )
+    assert not client_as(world, "contributor").get(f"/repositories/{repository.pk}/").context["can_delete"]
 
 
-@pytest.mark.parametrize(
-    ("persona", "status"), [("owner", 403), ("viewer", 403), ("outsider", 404)]
-)
+@pytest.mark.parametrize(("persona", "status"), [("owner", 403), ("viewer", 403), ("outsider", 404)])
 def test_tag_deletion_is_refused_without_permission(
     world: World, repository: Repository, persona: str, status: int
 ) -> None:
@@ -96,10 +80,7 @@ def test_repository_deletion_keeps_everything_when_the_registry_cannot_be_reache
     world: World, repository: Repository, portus_config
 ) -> None:
     portus_config("delete.enabled", True)
-    assert (
-        client_as(world, "contributor").post(f"/repositories/{repository.pk}/delete/").status_code
-        == 403
-    )
+    assert client_as(world, "contributor").post(f"/repositories/{repository.pk}/delete/").status_code == 403
     response = client_as(world, "owner").post(f"/repositories/{repository.pk}/delete/")
     assert response.status_code == 502
     assert Repository.objects.filter(pk=repository.pk).exists()
@@ -108,30 +89,21 @@ def test_repository_deletion_keeps_everything_when_the_registry_cannot_be_reache
 def test_star_toggles_and_htmx_gets_the_button_alone(world: World, repository: Repository) -> None:
     client = client_as(world, "viewer")
     starred = client.post(f"/repositories/{repository.pk}/star/", {"star": "1"}, **HTMX)
-    assert (
-        starred.content.decode().lstrip().startswith('<div id="star">')
-        and "Unstar" in starred.content.decode()
-    )
+    assert starred.content.decode().lstrip().startswith('<div id="star">') and "Unstar" in starred.content.decode()
     assert Star.objects.filter(user=world.viewer, repository=repository).exists()
     unstarred = client.post(f"/repositories/{repository.pk}/star/", {"star": "0"})
     assert unstarred.status_code == 302
     assert not Star.objects.filter(user=world.viewer, repository=repository).exists()
 
 
-def test_outsider_cannot_star_or_comment_on_a_private_repository(
-    world: World, repository: Repository
-) -> None:
+def test_outsider_cannot_star_or_comment_on_a_private_repository(world: World, repository: Repository) -> None:
     client = client_as(world, "outsider")
     assert client.post(f"/repositories/{repository.pk}/star/").status_code == 404
-    assert (
-        client.post(f"/repositories/{repository.pk}/comments/", {"body": "hi"}).status_code == 404
-    )
+    assert client.post(f"/repositories/{repository.pk}/comments/", {"body": "hi"}).status_code == 404
     assert not Star.objects.exists() and not Comment.objects.exists()
 
 
-def test_anonymous_visitor_cannot_star_a_public_repository(
-    world: World, repository: Repository
-) -> None:
+def test_anonymous_visitor_cannot_star_a_public_repository(world: World, repository: Repository) -> None:
     world.namespace.visibility = "public"
     world.namespace.save()
     anonymous = client_as(world, "anonymous")
@@ -139,36 +111,22 @@ def test_anonymous_visitor_cannot_star_a_public_repository(
     assert is_sign_in_redirect(anonymous.post(f"/repositories/{repository.pk}/star/"))
 
 
-def test_member_comments_in_markdown_and_deletes_their_own_comment(
-    world: World, repository: Repository
-) -> None:
+def test_member_comments_in_markdown_and_deletes_their_own_comment(world: World, repository: Repository) -> None:
     client = client_as(world, "viewer")
-    response = client.post(
-        f"/repositories/{repository.pk}/comments/", {"body": "Looks **good**"}, **HTMX
-    )
+    response = client.post(f"/repositories/{repository.pk}/comments/", {"body": "Looks **good**"}, **HTMX)
     assert "<strong>good</strong>" in response.content.decode()
     comment = Comment.objects.get()
     assert (
-        client_as(world, "contributor")
-        .post(f"/repositories/{repository.pk}/comments/{comment.pk}/delete/")
-        .status_code
+        client_as(world, "contributor").post(f"/repositories/{repository.pk}/comments/{comment.pk}/delete/").status_code
         == 403
     )
-    assert (
-        client.post(f"/repositories/{repository.pk}/comments/{comment.pk}/delete/").status_code
-        == 302
-    )
+    assert client.post(f"/repositories/{repository.pk}/comments/{comment.pk}/delete/").status_code == 302
     assert not Comment.objects.exists()
 
 
 def test_empty_comment_is_refused_with_a_message(world: World, repository: Repository) -> None:
-    response = client_as(world, "viewer").post(
-        f"/repositories/{repository.pk}/comments/", {"body": "  "}, **HTMX
-    )
-    assert (
-        "This field is required" in response.content.decode()
-        or "empty" in response.content.decode()
-    )
+    response = client_as(world, "viewer").post(f"/repositories/{repository.pk}/comments/", {"body": "  "}, **HTMX)
+    assert "This field is required" in response.content.decode() or "empty" in response.content.decode()
     assert not Comment.objects.exists()
 
 
@@ -184,17 +142,13 @@ def test_empty_comment_is_refused_with_a_message(world: World, repository: Repos
 def test_description_is_edited_by_those_who_may_push(
     world: World, repository: Repository, persona: str, status: int
 ) -> None:
-    response = client_as(world, persona).post(
-        f"/repositories/{repository.pk}/edit/", {"description": "# API"}
-    )
+    response = client_as(world, persona).post(f"/repositories/{repository.pk}/edit/", {"description": "# API"})
     assert response.status_code == status
     repository.refresh_from_db()
     assert (repository.description == "# API") is (status == 302)
 
 
-def test_tag_page_shows_details_and_says_when_the_registry_cannot_be_read(
-    world: World, repository: Repository
-) -> None:
+def test_tag_page_shows_details_and_says_when_the_registry_cannot_be_read(world: World, repository: Repository) -> None:
     page = client_as(world, "viewer").get(f"/repositories/{repository.pk}/tags/latest/")
     body = page.content.decode()
     assert page.status_code == 200
@@ -204,10 +158,7 @@ def test_tag_page_shows_details_and_says_when_the_registry_cannot_be_read(
 
 
 def test_unknown_tag_is_a_404(world: World, repository: Repository) -> None:
-    assert (
-        client_as(world, "owner").get(f"/repositories/{repository.pk}/tags/nope/").status_code
-        == 404
-    )
+    assert client_as(world, "owner").get(f"/repositories/{repository.pk}/tags/nope/").status_code == 404
 
 
 def test_repository_page_paginates_images(world: World) -> None:

@@ -40,9 +40,7 @@ def test_team_list_shows_only_my_teams_with_counts(world: World) -> None:
 
 
 def test_any_user_creates_a_team_and_owns_it(world: World) -> None:
-    response = client_as(world, "outsider").post(
-        "/teams/new/", {"name": "newteam", "description": ""}
-    )
+    response = client_as(world, "outsider").post("/teams/new/", {"name": "newteam", "description": ""})
     team = Team.objects.get(name="newteam")
     assert response["Location"] == f"/teams/{team.pk}/"
     assert team.memberships.get().user == world.outsider
@@ -71,29 +69,15 @@ def test_adding_an_unknown_user_says_so_next_to_the_field(world: World) -> None:
     response = client_as(world, "owner").post(
         f"/teams/{world.team.pk}/members/", {"username": "ghost", "role": "viewer"}
     )
-    assert (
-        response.status_code == 400 and "No enabled user has this name" in response.content.decode()
-    )
+    assert response.status_code == 400 and "No enabled user has this name" in response.content.decode()
 
 
-@pytest.mark.parametrize(
-    ("persona", "status"), [("contributor", 403), ("viewer", 403), ("outsider", 404)]
-)
+@pytest.mark.parametrize(("persona", "status"), [("contributor", 403), ("viewer", 403), ("outsider", 404)])
 def test_non_owners_cannot_manage_members(world: World, persona: str, status: int) -> None:
     client = client_as(world, persona)
-    assert (
-        client.post(
-            f"/teams/{world.team.pk}/members/", {"username": "admin", "role": "owner"}
-        ).status_code
-        == status
-    )
+    assert client.post(f"/teams/{world.team.pk}/members/", {"username": "admin", "role": "owner"}).status_code == status
     viewer = membership(world, "viewer")
-    assert (
-        client.post(
-            f"/teams/{world.team.pk}/members/{viewer.pk}/role/", {"role": "owner"}
-        ).status_code
-        == status
-    )
+    assert client.post(f"/teams/{world.team.pk}/members/{viewer.pk}/role/", {"role": "owner"}).status_code == status
     assert client.post(f"/teams/{world.team.pk}/members/{viewer.pk}/remove/").status_code == status
     assert client.get(f"/teams/{world.team.pk}/edit/").status_code == status
     assert client.post(f"/teams/{world.team.pk}/delete/").status_code == status
@@ -113,9 +97,7 @@ def test_role_change_with_htmx_answers_the_member_row(world: World) -> None:
 def test_the_last_owner_can_neither_be_demoted_nor_removed(world: World) -> None:
     owner = membership(world, "owner")
     client = client_as(world, "owner")
-    demoted = client.post(
-        f"/teams/{world.team.pk}/members/{owner.pk}/role/", {"role": "viewer"}, **HTMX
-    )
+    demoted = client.post(f"/teams/{world.team.pk}/members/{owner.pk}/role/", {"role": "viewer"}, **HTMX)
     assert "must keep an owner" in demoted.content.decode()
     client.post(f"/teams/{world.team.pk}/members/{owner.pk}/remove/")
     assert membership(world, "owner").role == "owner"
@@ -123,12 +105,7 @@ def test_the_last_owner_can_neither_be_demoted_nor_removed(world: World) -> None
 
 def test_owner_removes_a_member(world: World) -> None:
     viewer = membership(world, "viewer")
-    assert (
-        client_as(world, "owner")
-        .post(f"/teams/{world.team.pk}/members/{viewer.pk}/remove/")
-        .status_code
-        == 302
-    )
+    assert client_as(world, "owner").post(f"/teams/{world.team.pk}/members/{viewer.pk}/remove/").status_code == 302
     assert not TeamMembership.objects.filter(pk=viewer.pk).exists()
 
 
@@ -141,15 +118,10 @@ def test_membership_of_another_team_cannot_be_reached_through_mine(world: World)
 
 
 def test_owner_edits_the_description(world: World) -> None:
-    client_as(world, "owner").post(
-        f"/teams/{world.team.pk}/edit/", {"description": "We build *things*"}
-    )
+    client_as(world, "owner").post(f"/teams/{world.team.pk}/edit/", {"description": "We build *things*"})
     world.team.refresh_from_db()
     assert world.team.description == "We build *things*"
-    assert (
-        "<em>things</em>"
-        in client_as(world, "viewer").get(f"/teams/{world.team.pk}/").content.decode()
-    )
+    assert "<em>things</em>" in client_as(world, "viewer").get(f"/teams/{world.team.pk}/").content.decode()
 
 
 def test_team_with_namespaces_is_not_deleted_and_an_empty_one_is(world: World) -> None:

@@ -33,9 +33,7 @@ def rendered_markdown(html: str) -> str:
 def test_description_and_comment_payloads_render_inert(world: World, payload: str) -> None:
     repository = add_repository(world.namespace, "target")
     update_repository(repository=repository, description=f"Repo {payload}", actor=world.owner)
-    update_namespace_description(
-        namespace=world.namespace, description=f"Namespace {payload}", actor=world.owner
-    )
+    update_namespace_description(namespace=world.namespace, description=f"Namespace {payload}", actor=world.owner)
     create_comment(repository=repository, body=f"Comment {payload}", actor=world.viewer)
     for url in (f"/repositories/{repository.pk}/", f"/namespaces/{world.namespace.pk}/"):
         html = client_as(world, "owner").get(url).content.decode()
@@ -52,11 +50,7 @@ def test_safe_markdown_still_renders(world: World) -> None:
         actor=world.owner,
     )
     html = client_as(world, "owner").get(f"/repositories/{repository.pk}/").content.decode()
-    assert (
-        "<h1>Title</h1>" in html
-        and 'href="https://example.com"' in html
-        and "<code>code</code>" in html
-    )
+    assert "<h1>Title</h1>" in html and 'href="https://example.com"' in html and "<code>code</code>" in html
 
 
 def test_names_and_activity_targets_are_escaped(world: World) -> None:

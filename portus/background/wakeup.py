@@ -93,9 +93,7 @@ class Waiter:
             listener = psycopg.connect(**params, autocommit=True)
             listener.execute(f"LISTEN {CHANNEL}")
         except Exception as exc:  # noqa: BLE001 - a missing wake-up must never stop the worker
-            log.warning(
-                "cannot LISTEN on PostgreSQL (%s); relying on the local socket and polling", exc
-            )
+            log.warning("cannot LISTEN on PostgreSQL (%s); relying on the local socket and polling", exc)
             return None
         return listener
 

@@ -43,7 +43,6 @@ class LostClaim(Exception):
     """Another worker took the event over (our lease ran out); our work is thrown away."""
 
 
-
 class Worker:
     def __init__(self, name: str | None = None):
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"

@@ -61,9 +61,7 @@ def _registry(name: str | None) -> Any:
     registry = registries.filter(name=name).first() if name else registries.first()
     if registry is None:
         raise CommandError(
-            f"no registry called {name!r}."
-            if name
-            else "no registry yet; add one with `portusctl registry add`."
+            f"no registry called {name!r}." if name else "no registry yet; add one with `portusctl registry add`."
         )
     return registry
 
@@ -84,10 +82,7 @@ def user_create(args: argparse.Namespace) -> int:
         admin=args.admin or None,
         bot=args.bot,
     )
-    print(
-        f"created user {user.username}"
-        f"{' (admin)' if user.admin else ''}{' (bot)' if user.bot else ''}"
-    )
+    print(f"created user {user.username}{' (admin)' if user.admin else ''}{' (bot)' if user.bot else ''}")
     return 0
 
 
@@ -121,9 +116,7 @@ def token_revoke(args: argparse.Namespace) -> int:
 def team_create(args: argparse.Namespace) -> int:
     from portus.registry.actions import create_team
 
-    team = create_team(
-        name=args.name, owner=_user(args.owner), description=args.description or "", actor=None
-    )
+    team = create_team(name=args.name, owner=_user(args.owner), description=args.description or "", actor=None)
     print(f"created team {team.name} owned by {args.owner}")
     return 0
 
@@ -197,18 +190,12 @@ def register(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("--email")
     p.add_argument("--password")
-    p.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.add_argument("--admin", action="store_true")
-    p.add_argument(
-        "--bot", action="store_true", help="a bot: signs in only with application tokens"
-    )
+    p.add_argument("--bot", action="store_true", help="a bot: signs in only with application tokens")
     p.set_defaults(handler=user_create)
 
-    token = sub.add_parser("token", help="manage application tokens").add_subparsers(
-        dest="action", required=True
-    )
+    token = sub.add_parser("token", help="manage application tokens").add_subparsers(dest="action", required=True)
     p = token.add_parser("create", help="create a token for USER and print it once")
     p.add_argument("user")
     p.add_argument("--name", required=True)
@@ -231,9 +218,7 @@ def register(sub: Any) -> None:
     p.add_argument("--role", required=True, choices=["owner", "contributor", "viewer"])
     p.set_defaults(handler=team_add_member)
 
-    namespace = sub.add_parser("namespace", help="manage namespaces").add_subparsers(
-        dest="action", required=True
-    )
+    namespace = sub.add_parser("namespace", help="manage namespaces").add_subparsers(dest="action", required=True)
     p = namespace.add_parser("create")
     p.add_argument("name")
     p.add_argument("--team", required=True)
@@ -242,9 +227,7 @@ def register(sub: Any) -> None:
     p.add_argument("--registry", help="registry name (default: the first one)")
     p.set_defaults(handler=namespace_create)
 
-    registry = sub.add_parser("registry", help="manage registries").add_subparsers(
-        dest="action", required=True
-    )
+    registry = sub.add_parser("registry", help="manage registries").add_subparsers(dest="action", required=True)
     p = registry.add_parser("add", help="tell Portus about a registry")
     p.add_argument("--name", required=True)
     p.add_argument("--hostname", required=True, help="HOST:PORT Portus reaches the registry at")
@@ -255,12 +238,9 @@ def register(sub: Any) -> None:
     p.add_argument("--registry", help="registry name (default: the first one)")
     p.add_argument(
         "--portus-url",
-        help="URL the registry and clients reach Portus at (default: $PORTUS_URL "
-        "or https://MACHINE_FQDN)",
+        help="URL the registry and clients reach Portus at (default: $PORTUS_URL or https://MACHINE_FQDN)",
     )
-    p.add_argument(
-        "--storage", default="/var/lib/docker-registry", help="registry storage directory"
-    )
+    p.add_argument("--storage", default="/var/lib/docker-registry", help="registry storage directory")
     p.add_argument("--listen", help="address the registry listens on (default: its hostname)")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.set_defaults(handler=registry_config)

@@ -63,16 +63,12 @@ def sync(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "background", help="run the background worker (registry events, sync, scanning)"
-    )
+    p = sub.add_parser("background", help="run the background worker (registry events, sync, scanning)")
     p.add_argument("--until-idle", action="store_true", help="exit once nothing is left to do")
     p.set_defaults(handler=background)
 
     p = sub.add_parser("sync", help="synchronize Portus with its registries now")
-    p.add_argument(
-        "--dry-run", action="store_true", help="print what would be added, changed and deleted"
-    )
+    p.add_argument("--dry-run", action="store_true", help="print what would be added, changed and deleted")
     p.add_argument("--registry", help="registry name (default: all)")
     group = p.add_mutually_exclusive_group()
     group.add_argument(

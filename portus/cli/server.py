@@ -128,9 +128,7 @@ class Supervisor:
         while not self.stopping:
             for name, process in self.children:
                 if process.poll() is not None:
-                    sys.stderr.write(
-                        f"portusctl up: {name} exited with {process.returncode}; stopping.\n"
-                    )
+                    sys.stderr.write(f"portusctl up: {name} exited with {process.returncode}; stopping.\n")
                     status = 1
                     self.stopping = True
             time.sleep(0.2)
@@ -190,9 +188,7 @@ def up(args: argparse.Namespace) -> int:
         registry_dir.mkdir(parents=True, exist_ok=True)
         config_path = registry_dir / "config.yml"
         config_path.write_text(
-            render_distribution_config(
-                registry, portus_url=portus_url, storage_dir=registry_dir / "storage"
-            )
+            render_distribution_config(registry, portus_url=portus_url, storage_dir=registry_dir / "storage")
         )
         with open(registry_dir / "registry.log", "ab") as registry_log:
             supervisor.start(
@@ -203,8 +199,7 @@ def up(args: argparse.Namespace) -> int:
             )
     elif not registry_binary:
         print(
-            "docker-registry is not installed (apt-get install docker-registry); "
-            "Portus runs without a local registry."
+            "docker-registry is not installed (apt-get install docker-registry); Portus runs without a local registry."
         )
 
     password = None
@@ -256,13 +251,9 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(handler=serve)
 
-    p = sub.add_parser(
-        "up", help="newcomer mode: SQLite, a generated key, a local registry, the server"
-    )
+    p = sub.add_parser("up", help="newcomer mode: SQLite, a generated key, a local registry, the server")
     p.add_argument("--bind", default="127.0.0.1:3000", help="HOST:PORT for Portus")
-    p.add_argument(
-        "--data-dir", default="data", help="where the database, key and registry data live"
-    )
+    p.add_argument("--data-dir", default="data", help="where the database, key and registry data live")
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(handler=up)
 

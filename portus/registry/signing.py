@@ -61,9 +61,7 @@ def write_key_pair(key_path: Path, cert_path: Path, algorithm: str, common_name:
     """Write a new private key (mode 0600) and its self-signed certificate."""
     key = generate_private_key(algorithm)
     key_path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)

@@ -131,9 +131,7 @@ class Synchronizer:
         self.registry = registry
         self.delete = delete
         self.dry_run = dry_run
-        self.max_deletions = (
-            settings.PORTUS.background.sync.max_deletions if max_deletions is None else max_deletions
-        )
+        self.max_deletions = settings.PORTUS.background.sync.max_deletions if max_deletions is None else max_deletions
         self.concurrency = concurrency or settings.PORTUS.background.sync.concurrency
         self.should_stop = should_stop
         self.on_page = on_page

@@ -26,9 +26,7 @@ def with_team_counts(queryset: QuerySet[Team]) -> QuerySet[Team]:
 
 
 def visible_namespace_or_404(user: Any, pk: int) -> Namespace:
-    found = policy.visible_namespaces(
-        user, Namespace.objects.select_related("registry", "team", "owner")
-    )
+    found = policy.visible_namespaces(user, Namespace.objects.select_related("registry", "team", "owner"))
     namespace = found.filter(pk=pk).first()
     if namespace is None:
         raise Http404("No such namespace, or you may not see it.")

@@ -21,9 +21,7 @@ class ManifestDetails:
     media_type: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     layers: list[dict[str, Any]] = field(default_factory=list)
-    platforms: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # for an index: name, digest, size
+    platforms: list[dict[str, Any]] = field(default_factory=list)  # for an index: name, digest, size
     error: str = ""
 
 

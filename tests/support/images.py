@@ -54,8 +54,12 @@ def _image_manifest(layout: Path, files: dict[str, bytes], arch: str = "amd64") 
     layer, diff_id = _layer(files)
     layer_digest = _blob(layout, layer)
     config = json.dumps(
-        {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-         "config": {"Cmd": ["/bin/sh"]}}
+        {
+            "architecture": arch,
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "config": {"Cmd": ["/bin/sh"]},
+        }
     ).encode()
     config_digest = _blob(layout, config)
     manifest = {
@@ -78,8 +82,17 @@ def make_image(layout: Path, tag: str = "v1", files: dict[str, bytes] | None = N
     manifest, config_digest, size = _image_manifest(layout, files, arch)
     data = json.dumps(manifest).encode()
     digest = _blob(layout, data)
-    _write_index(layout, [{"mediaType": OCI_MANIFEST, "digest": digest, "size": len(data),
-                           "annotations": {"org.opencontainers.image.ref.name": tag}}])
+    _write_index(
+        layout,
+        [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": len(data),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    )
     return Image(layout, tag, digest, config_digest, size, OCI_MANIFEST)
 
 
@@ -90,11 +103,26 @@ def make_multiplatform_image(layout: Path, tag: str = "multi", arches: tuple[str
     for arch in arches:
         manifest, _, size = _image_manifest(layout, {"arch.txt": arch.encode()}, arch)
         data = json.dumps(manifest).encode()
-        entries.append({"mediaType": OCI_MANIFEST, "digest": _blob(layout, data), "size": len(data),
-                        "platform": {"architecture": arch, "os": "linux"}})
+        entries.append(
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": _blob(layout, data),
+                "size": len(data),
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
         total += size
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
     digest = _blob(layout, index)
-    _write_index(layout, [{"mediaType": OCI_INDEX, "digest": digest, "size": len(index),
-                           "annotations": {"org.opencontainers.image.ref.name": tag}}])
+    _write_index(
+        layout,
+        [
+            {
+                "mediaType": OCI_INDEX,
+                "digest": digest,
+                "size": len(index),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    )
     return Image(layout, tag, digest, "", total, OCI_INDEX)

@@ -48,9 +48,7 @@ def when(moment: datetime | None, empty: str = "never") -> str:
 def avatar(user: Any, size: int = 32) -> str:
     """Gravatar when it is on and the user has an email; otherwise the initial, drawn locally."""
     if user is None:
-        return format_html(
-            '<span class="avatar avatar-none" style="--size:{}px" aria-hidden="true">?</span>', size
-        )
+        return format_html('<span class="avatar avatar-none" style="--size:{}px" aria-hidden="true">?</span>', size)
     if settings.PORTUS.gravatar.enabled and user.email:
         digest = hashlib.md5(user.email.strip().lower().encode(), usedforsecurity=False).hexdigest()
         return format_html(

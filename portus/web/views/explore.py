@@ -20,10 +20,6 @@ def explore(request: PageRequest) -> HttpResponse:
         Repository.objects.filter(namespace__visibility=Visibility.PUBLIC).with_counts(),
     )
     if query:
-        repositories = repositories.filter(
-            Q(name__icontains=query) | Q(namespace__name__icontains=query)
-        )
+        repositories = repositories.filter(Q(name__icontains=query) | Q(namespace__name__icontains=query))
     page = paginate(request, repositories.order_by("-updated_at", "pk"))
-    return render(
-        request, "web/explore.html", {"section": "explore", "page_obj": page, "query": query}
-    )
+    return render(request, "web/explore.html", {"section": "explore", "page_obj": page, "query": query})

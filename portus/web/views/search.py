@@ -23,9 +23,7 @@ def search(request: SignedInRequest) -> HttpResponse:
         user = request.user
         context["repositories"] = policy.visible_repositories(
             user,
-            Repository.objects.filter(
-                Q(name__icontains=query) | Q(namespace__name__icontains=query)
-            ).with_counts(),
+            Repository.objects.filter(Q(name__icontains=query) | Q(namespace__name__icontains=query)).with_counts(),
         ).order_by("namespace__name", "name")[:SHOWN]
         context["namespaces"] = with_namespace_counts(
             Namespace.objects.filter(pk__in=policy.visible_namespaces(user).filter(name__icontains=query).values("pk"))

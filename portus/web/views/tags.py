@@ -43,9 +43,7 @@ def tag_detail(request: PageRequest, pk: int, name: str) -> HttpResponse:
 def tag_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
     repository = visible_repository_or_404(request.user, pk)
     if not policy.can_delete(request.user, repository.namespace):
-        raise PermissionDenied(
-            "You may not delete tags here (deletion may be off, or you are not an owner)."
-        )
+        raise PermissionDenied("You may not delete tags here (deletion may be off, or you are not an owner).")
     tag = _tag(repository, name)
     same_image = list(repository.tags.filter(digest=tag.digest).order_by("name"))
     error = ""
