@@ -9,12 +9,14 @@ docs/architecture.md).
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-PORTUS = Path(__file__).resolve().parents[1] / "portus"
+ROOT = Path(__file__).resolve().parents[1]
+PORTUS = ROOT / "portus"
 ENTRY_POINTS = ("portus.web", "portus.api", "portus.cli", "portus.background", "portus.registry_endpoints")
 
 # What each package may not import: everything that sits above it.
@@ -23,7 +25,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "portus.accounts": ENTRY_POINTS,
     "portus.policy": ENTRY_POINTS,
     "portus.registry_endpoints": ("portus.background", "portus.web", "portus.api", "portus.cli"),
-    "portus.background": ("portus.web", "portus.api", "portus.cli"),
+    "portus.background": ("portus.web", "portus.api", "portus.cli", "portus.registry_endpoints"),
 }
 
 # The one deliberate exception: portusctl starts without Django, and a subcommand sets Django up
@@ -140,3 +142,35 @@ def test_no_function_imports_portus_inside_its_body() -> None:
 def test_every_allowed_local_import_still_exists() -> None:
     present = {(module, name) for module, tree in SOURCES.items() for _, name in local_imports(tree, module)}
     assert set(LOCAL_IMPORTS_ALLOWED) <= present
+
+
+def readme_layout() -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    return section.split("```", 2)[1]
+
+
+LAYOUT_NEEDS_NO_LINE = {"__init__", "__main__", "__pycache__", "apps", "migrations"}
+
+
+def test_the_readme_layout_names_every_module_and_folder_of_portus() -> None:
+    layout = readme_layout()
+    places = [path for path in PORTUS.iterdir() if path.stem not in LAYOUT_NEEDS_NO_LINE]
+    places += [
+        path
+        for package in PORTUS.iterdir()
+        if package.is_dir() and package.name not in LAYOUT_NEEDS_NO_LINE
+        for path in package.iterdir()
+        if path.stem not in LAYOUT_NEEDS_NO_LINE and (path.is_dir() or path.suffix == ".py")
+    ]
+    unnamed = [
+        str(path.relative_to(PORTUS)) for path in places if re.search(rf"\b{re.escape(path.stem)}\b", layout) is None
+    ]
+    assert unnamed == []
+
+
+def test_the_readme_layout_names_nothing_that_is_gone() -> None:
+    named = set(re.findall(r"\b(\w+)\.py\b", readme_layout())) | set(re.findall(r"(?<![/\w])(\w+)/", readme_layout()))
+    present = {path.stem for path in PORTUS.rglob("*") if "__pycache__" not in path.parts}
+    outside_portus = {"tests", "bench", "docs", "scripts", "portus", "templates", "static"}
+    assert named - present - outside_portus == set()
