@@ -28,6 +28,22 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgresql: about PostgreSQL alone (NOTIFY); collected only on PostgreSQL")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the PostgreSQL-only tests on other databases: they do not apply there, so they neither run nor skip."""
+    from django.db import connections
+
+    if connections["default"].vendor == "postgresql":
+        return
+    left_out = [item for item in items if item.get_closest_marker("postgresql") is not None]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item.get_closest_marker("postgresql") is None]
+
+
 @pytest.fixture
 def portus_config() -> Iterator[Callable[[str, Any], None]]:
     """Change a config.yml setting for one test: ``portus_config("delete.enabled", True)``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from portus.background.wakeup import Waiter, notify_in_transaction, wake_local_workers, wakeup_dir
 
@@ -42,9 +42,8 @@ def test_interrupt_ends_the_wait_for_a_shutdown(waiter: Waiter) -> None:
     assert waiter.wait(10) is True
 
 
+@pytest.mark.postgresql
 def test_postgresql_notify_reaches_the_listener_only_after_commit(waiter: Waiter) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("NOTIFY is PostgreSQL's; other databases rely on the local datagram and polling")
     assert waiter.listener is not None
     with transaction.atomic():
         notify_in_transaction()

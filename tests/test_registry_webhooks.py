@@ -263,11 +263,10 @@ def test_an_unexpected_failure_answers_in_distributions_error_envelope(
     assert record.exc_info is not None and "disk I/O error" in str(record.exc_info[1])
 
 
+@pytest.mark.postgresql
 def test_on_postgresql_the_intake_notifies_listeners_when_its_transaction_commits(
     transactional_db: None, client: Client, world: World
 ) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("NOTIFY is PostgreSQL's; other databases rely on the local datagram and polling")
     import psycopg
 
     params = connection.get_connection_params()

@@ -4,7 +4,8 @@ a real docker-registry, skopeo and the background worker running as its own proc
 The journey: the first admin signs up and adds the registry; creates a team and adds a member as
 contributor; the member creates namespaces; images pushed with skopeo show up on the repository
 page; star; comment; delete a tag; an anonymous visitor finds the public image on Explore and
-cannot see the private one. Screenshots of the main pages go to docs/screenshots/.
+cannot see the private one. Screenshots of the main pages go to build/screenshots/ (ignored by git);
+`scripts/screenshots` runs this file and copies them into docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from tests.support.web import add_repository
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+# A test run leaves the tracked tree as it was: docs/screenshots/ changes only through scripts/screenshots.
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -14,6 +14,7 @@ from portus.accounts.models import ApplicationToken, User, token_digest, validat
 from portus.errors import ActionError
 from portus.registry.actions import ensure_personal_namespace
 from portus.registry.activity import record
+from portus.registry.models import Namespace, Role, TeamMembership
 
 # Bots sign in with tokens only, from scripts: administration stays with people.
 BOT_ADMIN = "A bot cannot be an administrator; make a person administrator instead."
@@ -117,8 +118,6 @@ def set_admin(*, user: User, admin: bool, actor: Any) -> User:
 def delete_user(*, user: User, actor: Any) -> None:
     if user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
         raise ActionError("This is the last administrator; make someone else admin first.")
-    from portus.registry.models import Namespace, Role, TeamMembership
-
     for membership in TeamMembership.objects.filter(user=user, role=Role.OWNER).select_related("team"):
         if membership.team.memberships.filter(role=Role.OWNER).count() <= 1:
             raise ActionError(

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Status
 
-from portus import policy
+from portus import __version__, policy
 from portus.api.auth import PUBLIC, principal
 from portus.api.errors import ERRORS
 from portus.api.schemas import Check, Error, Health, Ping, Version
@@ -146,5 +146,5 @@ def version(request: HttpRequest) -> Version:
     try:
         installed = importlib.metadata.version("portus")
     except importlib.metadata.PackageNotFoundError:
-        from portus import __version__ as installed
+        installed = __version__
     return Version(version=installed, api_version=API_VERSION)

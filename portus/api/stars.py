@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from portus import policy
+from portus.accounts.models import User
 from portus.api.auth import SIGNED_IN, signed_in
 from portus.api.errors import ERRORS, forbidden
 from portus.api.listings import repositories_out
@@ -14,8 +15,18 @@ from portus.api.pagination import paginate
 from portus.api.params import ObjectId
 from portus.api.schemas import Error, PageParams, RepositoryOut
 from portus.registry import actions
+from portus.registry.models import Repository
 
 router = Router(tags=["stars"])
+
+
+def _starrable(request: HttpRequest, repository_id: int) -> tuple[User, Repository]:
+    """The caller and the repository they may star or unstar (404 if hidden, 403 if starring is not theirs)."""
+    user = signed_in(request)
+    repository = visible_repository(request, repository_id)
+    if not policy.can_star(user, repository):
+        raise forbidden("You may not star this repository.")
+    return user, repository
 
 
 @router.get(
@@ -43,10 +54,7 @@ def list_stars(request: HttpRequest, response: HttpResponse, paging: Query[PageP
     summary="Star a repository",
 )
 def star(request: HttpRequest, repository_id: ObjectId) -> RepositoryOut:
-    user = signed_in(request)
-    repository = visible_repository(request, repository_id)
-    if not policy.can_star(user, repository):
-        raise forbidden("You may not star this repository.")
+    user, repository = _starrable(request, repository_id)
     actions.star_repository(repository=repository, actor=user)
     return repositories_out(request, [repository])[0]
 
@@ -58,9 +66,6 @@ def star(request: HttpRequest, repository_id: ObjectId) -> RepositoryOut:
     summary="Remove your star",
 )
 def unstar(request: HttpRequest, repository_id: ObjectId) -> RepositoryOut:
-    user = signed_in(request)
-    repository = visible_repository(request, repository_id)
-    if not policy.can_star(user, repository):
-        raise forbidden("You may not star this repository.")
+    user, repository = _starrable(request, repository_id)
     actions.unstar_repository(repository=repository, actor=user)
     return repositories_out(request, [repository])[0]

@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-Handler = Callable[[argparse.Namespace], int | None]
-
-
-class CommandError(Exception):
-    """A readable, one-line failure; portusctl prints it and exits 1."""
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portus.settings")
-    import django
-    from django.apps import apps
-
-    from portus.config import prepare_data_dir
-
-    # Once per process: setting up again would rebuild the log handlers around whatever
-    # sys.stderr is at that moment (under pytest's capture, a stream that is later closed).
-    if not apps.ready:
-        prepare_data_dir()  # the settings only read the data directory; it is made here
-        django.setup()
+from portus.cli import admin, background, client, server
+from portus.cli.command import CommandError, Handler
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from portus.cli import admin, server
-
     parser = argparse.ArgumentParser(prog="portusctl", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    server.register(sub)
-    admin.register(sub)
-    for optional in ("portus.cli.background", "portus.cli.client"):
-        try:
-            module = __import__(optional, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != optional:
-                raise
-            continue
+    for module in (server, admin, background, client):
         module.register(sub)
     return parser
 

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from portus.cli import CommandError, setup_django
+from portus.cli.command import CommandError, setup_django
+from portus.errors import ActionError
+from portus.registry.names import InvalidName
 
 
 def django_command(
@@ -22,9 +24,6 @@ def django_command(
     def wrapper(args: argparse.Namespace) -> int | None:
         setup_django()
         from django.core.exceptions import ObjectDoesNotExist
-
-        from portus.errors import ActionError
-        from portus.registry.names import InvalidName
 
         try:
             return func(args)

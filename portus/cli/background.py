@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from portus.cli import CommandError, setup_django
+from portus.cli.command import CommandError, setup_django
 
 
 def background(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import requests
 
 from portus import __version__
-from portus.cli import CommandError
+from portus.cli.command import CommandError
 
 TIMEOUT = (5.0, 60.0)
 PAGE_SIZE = 100
@@ -353,11 +353,19 @@ def create(args: argparse.Namespace) -> int:
     return 0
 
 
-def update(args: argparse.Namespace) -> int:
+def _one_to_change(
+    args: argparse.Namespace, verb: str, usage: str
+) -> tuple[Connection, str, Resource, str, dict[str, Any], str]:
+    """What update and delete both need first: a resource that allows VERB and the id of the one to change."""
     conn, name, res, ident, fields, output = _prepare(args)
-    _writable(name, res, "update")
+    _writable(name, res, verb)
     if ident is None:
-        raise CommandError(f"say which one: portusctl update {name} ID --field value.")
+        raise CommandError(f"say which one: portusctl {verb} {name} {usage}.")
+    return conn, name, res, ident, fields, output
+
+
+def update(args: argparse.Namespace) -> int:
+    conn, name, res, ident, fields, output = _one_to_change(args, "update", "ID --field value")
     path = item_path(conn, name, res, ident, fields)
     if not fields:
         raise CommandError("nothing to change: add --field value pairs.")
@@ -366,10 +374,7 @@ def update(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
-    conn, name, res, ident, fields, output = _prepare(args)
-    _writable(name, res, "delete")
-    if ident is None:
-        raise CommandError(f"say which one: portusctl delete {name} ID.")
+    conn, name, res, ident, fields, output = _one_to_change(args, "delete", "ID")
     conn.request("delete", item_path(conn, name, res, ident, fields))
     if output == "table":
         sys.stdout.write(f"deleted {name} {ident}\n")

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from portus.cli import CommandError, setup_django
+from portus.cli.command import CommandError, setup_django
+from portus.config import ConfigError, parse_bool, prepare_data_dir
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -29,8 +30,6 @@ def manage(args: argparse.Namespace) -> int:
     """Pass through to Django's manage.py commands (collectstatic, check, shell, ...)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portus.settings")
     from django.core.management import execute_from_command_line
-
-    from portus.config import prepare_data_dir
 
     prepare_data_dir()
 
@@ -63,14 +62,12 @@ def default_workers() -> int:
 
 def serve(args: argparse.Namespace) -> int:
     setup_django()  # refuses a bad configuration here, with its message, before gunicorn starts
-    from portus.config import ConfigError, parse_bool
-
     # One container image, two roles: PORTUS_BACKGROUND=true makes the same entry point the worker.
     try:
         background = parse_bool("PORTUS_BACKGROUND", os.environ.get("PORTUS_BACKGROUND", "false"))
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
-    if background and _has_background():
+    if background:
         # exec, not a child: the container's init signals the worker directly.
         os.execv(sys.executable, [sys.executable, "-m", "portus.cli", "background"])  # noqa: S606
     os.execv(sys.executable, gunicorn_command(args.bind, args.workers, args.threads))  # noqa: S606
@@ -207,8 +204,7 @@ def up(args: argparse.Namespace) -> int:
         password = secrets.token_urlsafe(12)
         create_user(username="admin", email="admin@localhost", password=password, admin=True)
     supervisor.start("web server", gunicorn_command(args.bind, args.workers, 1), env=env)
-    if "portus.cli.background" in sys.modules or _has_background():
-        supervisor.start("background", [sys.executable, "-m", "portus.cli", "background"], env=env)
+    supervisor.start("background", [sys.executable, "-m", "portus.cli", "background"], env=env)
     if not supervisor.wait_for_port(host, port, time.monotonic() + 30):
         if supervisor.stopping:  # told to stop while starting: not a failure
             return supervisor.run()
@@ -229,14 +225,6 @@ def up(args: argparse.Namespace) -> int:
     print("Stop with Ctrl+C.")
     sys.stdout.flush()
     return supervisor.run()
-
-
-def _has_background() -> bool:
-    try:
-        import portus.cli.background  # noqa: F401
-    except ModuleNotFoundError:
-        return False
-    return True
 
 
 def register(sub: Any) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from portus.registry.signing import SigningKeyError, signing_key
+
 
 @register()
 def signing_key_check(app_configs: Any, **kwargs: Any) -> list[Any]:
-    from portus.registry.signing import SigningKeyError, signing_key
-
     try:
         signing_key()
     except SigningKeyError as exc:
