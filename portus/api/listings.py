@@ -241,9 +241,9 @@ def tag_group_page(
             TagGroupOut(
                 digest=str(group["digest"]),
                 tags=[t.name for t in members],
-                size=int(group["largest"] or 0),  # type: ignore[call-overload]
+                size=int(group["largest"] or 0),
                 platforms=platforms,
-                pushed_at=group["latest"],  # type: ignore[arg-type]
+                pushed_at=group["latest"],
             )
         )
     return result

@@ -40,7 +40,7 @@ class LoadedView(View):
         """Fetch what the page is about, scoped by the policy; raise Http404 or PermissionDenied."""
 
 
-class ActionFormView(LoadedView, FormView):  # type: ignore[type-arg]
+class ActionFormView(LoadedView, FormView):
     """Validate the form, run ``act``, answer; a subclass says only what differs.
 
     ``act(form)`` runs the action and returns the sentence shown afterwards; a refusal from the
