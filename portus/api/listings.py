@@ -176,6 +176,7 @@ def teams_out(request: HttpRequest, teams: list[Team]) -> list[TeamOut]:
             name=team.name,
             description=team.description,
             created_at=team.created_at,
+            # Annotated by with_team_counts, which every caller applies; the model does not declare them.
             member_count=team.member_count,  # type: ignore[attr-defined]
             namespace_count=team.namespace_count,  # type: ignore[attr-defined]
             role=cast(RoleName | None, roles.get(team.pk)),

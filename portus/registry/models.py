@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -160,11 +160,11 @@ class Namespace(models.Model):
         return f"{self.name}/" if self.name else ""
 
 
-def related_count(model: Any, field: str) -> Coalesce:
+def related_count(model: type[models.Model], field: str) -> Coalesce:
     """A per-row count of MODEL rows whose FIELD points at the row, as a subquery: joins would
     multiply rows under OR'ed visibility filters."""
     counted = (
-        model.objects.filter(**{field: models.OuterRef("pk")})
+        model._default_manager.filter(**{field: models.OuterRef("pk")})
         .order_by()
         .values(field)
         .annotate(n=models.Count("pk"))

@@ -35,6 +35,7 @@ class AdminPage(AdminRequiredMixin):
     tab = "users"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # A mixin: the view it is mixed into (a TemplateView or a FormView) has get_context_data.
         return super().get_context_data(section="admin", tab=self.tab, **kwargs)  # type: ignore[misc]
 
 
