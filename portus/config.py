@@ -252,6 +252,7 @@ def _walk(model: type[BaseModel], yaml_trail: tuple[str, ...] = (), attr_trail: 
         yield Leaf(
             yaml_path=(*yaml_trail, key, "value") if wrapped else (*yaml_trail, key),
             attributes=(*attr_trail, name),
+            # pydantic types an annotation as a TypeForm or None; a leaf's is a plain type (str, int, bool...).
             kind=str if choices else annotation,  # type: ignore[arg-type]
             choices=choices,
             wrapped=wrapped,
@@ -299,6 +300,7 @@ def attribute_path(dotted: str) -> tuple[str, ...]:
     for key in path:
         name = next(n for n, f in node.model_fields.items() if (f.alias or n) == key)
         names.append(name)
+        # Only the last key may name a leaf, so every annotation read here is a section's model class.
         node = node.model_fields[name].annotation  # type: ignore[assignment]
     return tuple(names)
 

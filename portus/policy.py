@@ -1,6 +1,7 @@
 """The one place that answers "may this user do X on Y": the token service, the pages and the API ask it.
 
-A *principal* is a ``User``, ``None`` (anonymous) or ``INTERNAL`` (Portus reading its own registry).
+A *principal* (portus.principal) is a ``User``, an anonymous caller (``None`` or ``AnonymousUser``) or
+``INTERNAL`` (Portus reading its own registry).
 Disabled users are refused before they get here (they cannot authenticate); the functions
 below still treat an inactive user as anonymous, so a stale session cannot act.
 """
@@ -8,14 +9,15 @@ below still treat an inactive user as anonymous, so a stale session cannot act.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from portus.accounts.models import INTERNAL_ACCOUNT, User
+from portus.accounts.models import User
+from portus.principal import INTERNAL, Principal
 from portus.registry.models import (
     Activity,
+    Comment,
     Namespace,
     NamespaceKind,
     Repository,
@@ -24,20 +26,6 @@ from portus.registry.models import (
     TeamMembership,
     Visibility,
 )
-
-
-class _Internal:
-    """Portus's own account, used to read the registry (catalog, manifests) during synchronization."""
-
-    username = INTERNAL_ACCOUNT
-    is_authenticated = True
-
-    def __repr__(self) -> str:
-        return "INTERNAL"
-
-
-INTERNAL: Final = _Internal()
-Principal = Any  # User | None | _Internal; AnonymousUser counts as None
 
 # The caller's role in each team (None: not a member), when the caller has read them already (the token
 # service reads them with the namespaces). A team missing from the mapping is looked up.
@@ -49,11 +37,9 @@ REPOSITORY_ACTIONS = (PULL, PUSH, DELETE)
 
 def _user(principal: Principal) -> User | None:
     """The signed-in, enabled user behind PRINCIPAL, or None."""
-    if principal is None or principal is INTERNAL:
+    if not isinstance(principal, User) or not principal.is_authenticated or not principal.is_active:
         return None
-    if not getattr(principal, "is_authenticated", False) or not principal.is_active:
-        return None
-    return principal  # type: ignore[no-any-return]
+    return principal
 
 
 def is_admin(principal: Principal) -> bool:
@@ -248,7 +234,7 @@ def can_manage_users(principal: Principal) -> bool:
     return is_admin(principal)
 
 
-def visible_activities(principal: Principal, queryset: QuerySet[Any] | None = None) -> QuerySet[Any]:
+def visible_activities(principal: Principal, queryset: QuerySet[Activity] | None = None) -> QuerySet[Activity]:
     """Activity lines about things the principal may see: namespaces they may pull from, teams they
     belong to, and their own account. Admins see everything."""
     queryset = Activity.objects.all() if queryset is None else queryset
@@ -273,18 +259,18 @@ def is_signed_in(principal: Principal) -> bool:
     return _user(principal) is not None
 
 
-def can_see_user(principal: Principal, user: Any) -> bool:
+def can_see_user(principal: Principal, user: User) -> bool:
     """A user's account (email, tokens' names): themselves and admins."""
     me = _user(principal)
     return me is not None and (me.admin or me.pk == user.pk)
 
 
-def can_edit_profile(principal: Principal, user: Any) -> bool:
+def can_edit_profile(principal: Principal, user: User) -> bool:
     """Email, display name, password: the user themselves, or an admin."""
     return can_see_user(principal, user)
 
 
-def can_manage_tokens(principal: Principal, owner: Any) -> bool:
+def can_manage_tokens(principal: Principal, owner: User) -> bool:
     """People manage only their own application tokens; admins also manage bots'."""
     me = _user(principal)
     if me is None:
@@ -315,6 +301,6 @@ def can_star(principal: Principal, repository: Repository) -> bool:
     return _user(principal) is not None and can_pull(principal, repository.namespace)
 
 
-def can_delete_comment(principal: Principal, comment: Any) -> bool:
+def can_delete_comment(principal: Principal, comment: Comment) -> bool:
     me = _user(principal)
     return me is not None and (me.admin or comment.author_id == me.pk)

@@ -6,13 +6,14 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from portus.config import SECRET_FILE_NAME, ConfigError, data_dir, env_value, load_config, parse_bool, parse_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"portus: configuration error: {message}\n")
     raise SystemExit(2)
 
@@ -35,7 +36,6 @@ def _env(name: str) -> str | None:
         return env_value(name)
     except ConfigError as exc:
         _fail(str(exc))
-        return None
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -44,7 +44,6 @@ def _env_bool(name: str, default: bool) -> bool:
         return default if raw is None else parse_bool(name, raw)
     except ConfigError as exc:
         _fail(str(exc))
-        return default
 
 
 def _env_int(name: str, default: int) -> int:
@@ -53,7 +52,6 @@ def _env_int(name: str, default: int) -> int:
         return default if raw is None else parse_int(name, raw)
     except ConfigError as exc:
         _fail(str(exc))
-        return default
 
 
 def _development_secret() -> str:

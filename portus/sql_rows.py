@@ -67,7 +67,8 @@ def fetch_joined(models: Sequence[type[Model]], sql: str, params: Sequence[Any])
         start, loaded = 0, []
         for model in models:
             width = len(model._meta.concrete_fields)
-            # No field names: every concrete field is there, in order, so nothing is deferred.
+            # No field names: every concrete field is there, in order, so nothing is deferred (Django accepts
+            # None for that; the stubs ask for a collection).
             loaded.append(model.from_db(connection.alias, None, list(row[start : start + width])))  # type: ignore[arg-type]
             start += width
         result.append((*loaded, *row[start:]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from portus.accounts.models import ApplicationToken, User, token_digest, validate_username
 from portus.errors import ActionError
+from portus.principal import Actor
 from portus.registry.actions import ensure_personal_namespace
 from portus.registry.activity import record
 from portus.registry.models import Namespace, Role, TeamMembership
@@ -29,7 +29,7 @@ def create_user(
     admin: bool | None = None,
     bot: bool = False,
     display_name: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> User:
     """Create a user and their personal namespace. With admin=None the first user becomes admin
     when ``first_user_admin`` is on."""
@@ -56,7 +56,7 @@ def create_user(
 
 @transaction.atomic
 def create_token(
-    *, user: User, name: str, expires_at: datetime | None = None, actor: Any
+    *, user: User, name: str, expires_at: datetime | None = None, actor: Actor
 ) -> tuple[ApplicationToken, str]:
     """Create a token; the plain secret is returned once and never stored."""
     name = name.strip()
@@ -75,7 +75,7 @@ def create_token(
 
 
 @transaction.atomic
-def revoke_token(*, token: ApplicationToken, actor: Any) -> ApplicationToken:
+def revoke_token(*, token: ApplicationToken, actor: Actor) -> ApplicationToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
@@ -84,7 +84,7 @@ def revoke_token(*, token: ApplicationToken, actor: Any) -> ApplicationToken:
 
 
 @transaction.atomic
-def change_password(*, user: User, password: str, actor: Any) -> User:
+def change_password(*, user: User, password: str, actor: Actor) -> User:
     user.set_password(password)  # bumps credential_version: remembered verifications end
     user.save(update_fields=["password", "credential_version"])
     record(actor, "user.change_password", user.username)
@@ -92,7 +92,7 @@ def change_password(*, user: User, password: str, actor: Any) -> User:
 
 
 @transaction.atomic
-def set_enabled(*, user: User, enabled: bool, actor: Any) -> User:
+def set_enabled(*, user: User, enabled: bool, actor: Actor) -> User:
     if not enabled and user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
         raise ActionError("This is the last enabled administrator; make someone else admin first.")
     user.is_active = enabled
@@ -103,7 +103,7 @@ def set_enabled(*, user: User, enabled: bool, actor: Any) -> User:
 
 
 @transaction.atomic
-def set_admin(*, user: User, admin: bool, actor: Any) -> User:
+def set_admin(*, user: User, admin: bool, actor: Actor) -> User:
     if admin and user.bot:
         raise ActionError(BOT_ADMIN)
     if not admin and user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
@@ -115,7 +115,7 @@ def set_admin(*, user: User, admin: bool, actor: Any) -> User:
 
 
 @transaction.atomic
-def delete_user(*, user: User, actor: Any) -> None:
+def delete_user(*, user: User, actor: Actor) -> None:
     if user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
         raise ActionError("This is the last administrator; make someone else admin first.")
     for membership in TeamMembership.objects.filter(user=user, role=Role.OWNER).select_related("team"):
@@ -131,7 +131,7 @@ def delete_user(*, user: User, actor: Any) -> None:
 
 
 @transaction.atomic
-def update_profile(*, user: User, actor: Any, email: str | None = None, display_name: str | None = None) -> User:
+def update_profile(*, user: User, actor: Actor, email: str | None = None, display_name: str | None = None) -> User:
     """Change the fields a user may edit about themselves; unchanged values write nothing."""
     changed = {}
     if email is not None and email != user.email:

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
@@ -43,8 +43,6 @@ class User(AbstractUser):
     credential_version = models.PositiveIntegerField(default=0)
     failed_sign_ins = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
-
-    objects = UserManager()
 
     class Meta:
         ordering = ["username"]

@@ -109,7 +109,7 @@ def _safe_cell(value: Any) -> Any:
         }
     },
 )
-def export_activities(request: HttpRequest, filters: Query[ActivityFilters]) -> HttpResponse:
+def export_activities(request: HttpRequest, filters: Query[ActivityFilters]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_csv_lines(filtered(request, filters)), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="portus-activities.csv"'
-    return response  # type: ignore[return-value]
+    return response

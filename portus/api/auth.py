@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -59,7 +58,7 @@ class PortusAuth(APIKeyHeader):
 class BearerToken(HttpBearer):
     """``Authorization: Bearer APPLICATION_TOKEN``."""
 
-    def __call__(self, request: HttpRequest) -> Any:
+    def __call__(self, request: HttpRequest) -> User | None:
         header = request.headers.get("Authorization")
         if not header:
             return None

@@ -88,13 +88,14 @@ def create_team(request: HttpRequest, payload: TeamCreate) -> Status[TeamOut]:
     actor = signed_in(request)
     if not policy.can_create_team(actor):
         raise forbidden("You may not create teams here; ask an administrator.")
-    owner: User | None = actor
+    owner = actor
     if payload.owner and payload.owner != actor.username:
         if not policy.is_admin(actor):
             raise forbidden("Only administrators may create a team for someone else.")
-        owner = find_by_key(User.objects.all(), payload.owner, "username")
-        if owner is None:
+        named = find_by_key(User.objects.all(), payload.owner, "username")
+        if named is None:
             raise ApiError(400, f"No user called {payload.owner!r}; create the user first.")
+        owner = named
     team = actions.create_team(name=payload.name, owner=owner, description=payload.description, actor=actor)
     return Status(201, teams_out(request, [visible_team(request, str(team.pk))])[0])
 

@@ -8,11 +8,15 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portus.cli.command import CommandError, setup_django
 from portus.errors import ActionError
 from portus.registry.names import InvalidName
+
+if TYPE_CHECKING:
+    from portus.accounts.models import User
+    from portus.registry.models import Registry, Team
 
 
 def django_command(
@@ -35,7 +39,7 @@ def django_command(
     return wrapper
 
 
-def _user(name: str) -> Any:
+def _user(name: str) -> User:
     from portus.accounts.models import User
 
     user = User.objects.filter(username=name).first()
@@ -44,7 +48,7 @@ def _user(name: str) -> Any:
     return user
 
 
-def _team(name: str) -> Any:
+def _team(name: str) -> Team:
     from portus.registry.models import Team
 
     team = Team.objects.filter(name=name).first()
@@ -53,7 +57,7 @@ def _team(name: str) -> Any:
     return team
 
 
-def _registry(name: str | None) -> Any:
+def _registry(name: str | None) -> Registry:
     from portus.registry.models import Registry
 
     registries = Registry.objects.order_by("pk")

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from portus.accounts.models import User
 from portus.errors import ActionError
+from portus.principal import Actor
 from portus.registry.activity import record
 from portus.registry.models import (
     Comment,
@@ -33,7 +34,7 @@ def default_registry() -> Registry | None:
 
 @transaction.atomic
 def create_registry(
-    *, name: str, hostname: str, external_hostname: str = "", use_ssl: bool = False, actor: Any = None
+    *, name: str, hostname: str, external_hostname: str = "", use_ssl: bool = False, actor: Actor = None
 ) -> Registry:
     name, hostname = name.strip(), hostname.strip()
     if not name or not hostname:
@@ -59,7 +60,7 @@ def create_registry(
     return registry
 
 
-def ensure_personal_namespace(user: Any, registry: Registry | None = None) -> Namespace | None:
+def ensure_personal_namespace(user: User, registry: Registry | None = None) -> Namespace | None:
     """The user's personal namespace, made on the first registry when missing."""
     existing = Namespace.objects.filter(owner=user).first()
     if existing or user.bot:
@@ -81,7 +82,7 @@ def ensure_personal_namespace(user: Any, registry: Registry | None = None) -> Na
 
 
 @transaction.atomic
-def create_team(*, name: str, owner: Any, description: str = "", actor: Any) -> Team:
+def create_team(*, name: str, owner: User, description: str = "", actor: Actor) -> Team:
     check_namespace_name(name)
     if Team.objects.filter(name=name).exists():
         raise ActionError(f"A team called {name!r} already exists; pick another name.")
@@ -96,7 +97,7 @@ def _owner_count(team: Team) -> int:
 
 
 @transaction.atomic
-def add_member(*, team: Team, user: Any, role: str, actor: Any) -> TeamMembership:
+def add_member(*, team: Team, user: User, role: str, actor: Actor) -> TeamMembership:
     if role not in Role.values:
         raise ActionError(f"{role!r} is not a role; use owner, contributor or viewer.")
     if user.bot and role == Role.OWNER:
@@ -109,7 +110,7 @@ def add_member(*, team: Team, user: Any, role: str, actor: Any) -> TeamMembershi
 
 
 @transaction.atomic
-def change_role(*, membership: TeamMembership, role: str, actor: Any) -> TeamMembership:
+def change_role(*, membership: TeamMembership, role: str, actor: Actor) -> TeamMembership:
     if role not in Role.values:
         raise ActionError(f"{role!r} is not a role; use owner, contributor or viewer.")
     membership = TeamMembership.objects.select_for_update().get(pk=membership.pk)
@@ -131,7 +132,7 @@ def change_role(*, membership: TeamMembership, role: str, actor: Any) -> TeamMem
 
 
 @transaction.atomic
-def remove_member(*, membership: TeamMembership, actor: Any) -> None:
+def remove_member(*, membership: TeamMembership, actor: Actor) -> None:
     membership = TeamMembership.objects.select_for_update().select_related("team", "user").get(pk=membership.pk)
     if membership.role == Role.OWNER and _owner_count(membership.team) <= 1:
         raise ActionError("A team must keep an owner: make someone else owner before removing this one.")
@@ -147,7 +148,7 @@ def create_namespace(
     visibility: str = Visibility.PRIVATE,
     description: str = "",
     registry: Registry | None = None,
-    actor: Any,
+    actor: Actor,
 ) -> Namespace:
     check_namespace_name(name)
     if visibility not in Visibility.values:
@@ -170,7 +171,7 @@ def create_namespace(
 
 
 @transaction.atomic
-def change_visibility(*, namespace: Namespace, visibility: str, actor: Any) -> Namespace:
+def change_visibility(*, namespace: Namespace, visibility: str, actor: Actor) -> Namespace:
     if visibility not in Visibility.values:
         raise ActionError(f"{visibility!r} is not a visibility; use private, protected or public.")
     if namespace.is_global and visibility == Visibility.PRIVATE:
@@ -190,7 +191,7 @@ def change_visibility(*, namespace: Namespace, visibility: str, actor: Any) -> N
 
 
 @transaction.atomic
-def transfer_namespace(*, namespace: Namespace, team: Team, actor: Any) -> Namespace:
+def transfer_namespace(*, namespace: Namespace, team: Team, actor: Actor) -> Namespace:
     if namespace.kind != NamespaceKind.TEAM:
         raise ActionError("Only team namespaces can move to another team.")
     old = namespace.team.name if namespace.team else ""
@@ -201,7 +202,7 @@ def transfer_namespace(*, namespace: Namespace, team: Team, actor: Any) -> Names
 
 
 @transaction.atomic
-def delete_namespace(*, namespace: Namespace, actor: Any) -> None:
+def delete_namespace(*, namespace: Namespace, actor: Actor) -> None:
     if namespace.kind != NamespaceKind.TEAM:
         raise ActionError("Only team namespaces can be deleted; global and personal ones always exist.")
     # Portus never forgets images it has not removed from the registry.
@@ -212,7 +213,7 @@ def delete_namespace(*, namespace: Namespace, actor: Any) -> None:
 
 
 @transaction.atomic
-def delete_team(*, team: Team, actor: Any) -> None:
+def delete_team(*, team: Team, actor: Actor) -> None:
     if team.namespaces.exists():
         raise ActionError(f"{team.name} still owns namespaces; delete or transfer them first.")
     record(actor, "team.delete", team.name)
@@ -232,7 +233,7 @@ def _trail(via: str, event: str) -> dict[str, Any]:
 
 @transaction.atomic
 def delete_tags(
-    *, repository: Repository, tags: Iterable[Tag], actor: Any, via: str = "", event: str = ""
+    *, repository: Repository, tags: Iterable[Tag], actor: Actor, via: str = "", event: str = ""
 ) -> TagDeletion:
     """Forget TAGS of REPOSITORY, one activity line each; the repository goes too when none is left.
 
@@ -260,14 +261,14 @@ def delete_tags(
 
 
 @transaction.atomic
-def delete_repository(*, repository: Repository, actor: Any, via: str = "", event: str = "") -> None:
+def delete_repository(*, repository: Repository, actor: Actor, via: str = "", event: str = "") -> None:
     """Forget REPOSITORY with its tags, stars and comments, in one activity line."""
     record(actor, "repository.delete", repository.full_name, namespace=repository.namespace, **_trail(via, event))
     repository.delete()
 
 
 @transaction.atomic
-def update_team(*, team: Team, actor: Any, name: str | None = None, description: str | None = None) -> Team:
+def update_team(*, team: Team, actor: Actor, name: str | None = None, description: str | None = None) -> Team:
     old_name = team.name
     fields = []
     if name is not None and name != team.name:
@@ -286,7 +287,7 @@ def update_team(*, team: Team, actor: Any, name: str | None = None, description:
 
 
 @transaction.atomic
-def update_namespace_description(*, namespace: Namespace, description: str, actor: Any) -> Namespace:
+def update_namespace_description(*, namespace: Namespace, description: str, actor: Actor) -> Namespace:
     if description != namespace.description:
         namespace.description = description
         namespace.save(update_fields=["description"])
@@ -298,7 +299,7 @@ def update_namespace_description(*, namespace: Namespace, description: str, acto
 def update_registry(
     *,
     registry: Registry,
-    actor: Any,
+    actor: Actor,
     name: str | None = None,
     hostname: str | None = None,
     external_hostname: str | None = None,
@@ -327,7 +328,7 @@ def update_registry(
 
 
 @transaction.atomic
-def update_repository(*, repository: Repository, description: str, actor: Any) -> Repository:
+def update_repository(*, repository: Repository, description: str, actor: Actor) -> Repository:
     if description != repository.description:
         repository.description = description
         repository.save(update_fields=["description"])
@@ -336,7 +337,7 @@ def update_repository(*, repository: Repository, description: str, actor: Any) -
 
 
 @transaction.atomic
-def star_repository(*, repository: Repository, actor: Any) -> bool:
+def star_repository(*, repository: Repository, actor: User) -> bool:
     """Star for ACTOR; False when it was starred already (starring twice is not an error)."""
     _, created = Star.objects.get_or_create(user=actor, repository=repository)
     if created:
@@ -345,7 +346,7 @@ def star_repository(*, repository: Repository, actor: Any) -> bool:
 
 
 @transaction.atomic
-def unstar_repository(*, repository: Repository, actor: Any) -> bool:
+def unstar_repository(*, repository: Repository, actor: User) -> bool:
     deleted, _ = Star.objects.filter(user=actor, repository=repository).delete()
     if deleted:
         record(actor, "repository.unstar", repository.full_name, namespace=repository.namespace)
@@ -356,7 +357,7 @@ MAX_COMMENT_LENGTH = 10_000
 
 
 @transaction.atomic
-def create_comment(*, repository: Repository, body: str, actor: Any) -> Any:
+def create_comment(*, repository: Repository, body: str, actor: User) -> Comment:
     body = body.strip()
     if not body:
         raise ActionError("The comment is empty; write something first.")
@@ -368,7 +369,7 @@ def create_comment(*, repository: Repository, body: str, actor: Any) -> Any:
 
 
 @transaction.atomic
-def delete_comment(*, comment: Any, actor: Any) -> None:
+def delete_comment(*, comment: Comment, actor: Actor) -> None:
     repository = comment.repository
     record(actor, "repository.delete_comment", repository.full_name, namespace=repository.namespace, comment=comment.pk)
     comment.delete()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from portus.accounts.models import User
+from portus.principal import Actor
 from portus.registry.models import Activity, Namespace, Team
 
 
 def record(
-    actor: Any,
+    actor: Actor,
     action: str,
     target: str,
     *,
@@ -16,7 +18,7 @@ def record(
     team: Team | None = None,
     **data: Any,
 ) -> Activity:
-    user = actor if getattr(actor, "is_authenticated", False) and getattr(actor, "pk", None) else None
+    user = actor if isinstance(actor, User) and actor.pk else None
     return Activity.objects.create(
         actor=user, action=action, target=target[:300], namespace=namespace, team=team, data=data
     )

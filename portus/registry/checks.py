@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from portus.registry.signing import SigningKeyError, signing_key
 
 
 @register()
-def signing_key_check(app_configs: Any, **kwargs: Any) -> list[Any]:
+def signing_key_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     try:
         signing_key()
     except SigningKeyError as exc:
@@ -20,15 +22,15 @@ def signing_key_check(app_configs: Any, **kwargs: Any) -> list[Any]:
 
 
 @register()
-def production_check(app_configs: Any, **kwargs: Any) -> list[Any]:
-    problems: list[Any] = []
+def production_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
     if settings.PRODUCTION and settings.DEBUG:
         problems.append(Warning("PORTUS_DEBUG is on in production.", hint="Unset PORTUS_DEBUG.", id="portus.W001"))
     return problems
 
 
 @register()
-def secret_key_check(app_configs: Any, **kwargs: Any) -> list[Any]:
+def secret_key_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     if not getattr(settings, "SECRET_KEY_EPHEMERAL", False):
         return []
     return [

@@ -7,8 +7,7 @@ the registry has agreed, through the same actions every other deletion path uses
 
 from __future__ import annotations
 
-from typing import Any
-
+from portus.principal import Actor
 from portus.registry import actions
 from portus.registry.client import NotFound, RegistryClient, RegistryError, RegistryUnavailable
 from portus.registry.models import Repository, Tag
@@ -47,7 +46,7 @@ def _delete_manifests(repository: Repository, digests: list[str]) -> None:
         client.close()
 
 
-def delete_image(*, tag: Tag, actor: Any) -> actions.TagDeletion:
+def delete_image(*, tag: Tag, actor: Actor) -> actions.TagDeletion:
     """Delete TAG's image in the registry, then every tag on that digest (and the repository when
     none is left)."""
     repository = tag.repository
@@ -59,7 +58,7 @@ def delete_image(*, tag: Tag, actor: Any) -> actions.TagDeletion:
     )
 
 
-def delete_repository_images(*, repository: Repository, actor: Any) -> None:
+def delete_repository_images(*, repository: Repository, actor: Actor) -> None:
     """Delete every image of REPOSITORY in the registry, then the repository in Portus."""
     _delete_manifests(repository, list(repository.tags.values_list("digest", flat=True).distinct()))
     actions.delete_repository(repository=repository, actor=actor)

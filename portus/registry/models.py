@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 from portus.registry.names import COMPONENT_RE
 
@@ -157,11 +160,11 @@ class Namespace(models.Model):
         return f"{self.name}/" if self.name else ""
 
 
-def related_count(model: Any, field: str) -> Coalesce:
+def related_count(model: type[models.Model], field: str) -> Coalesce:
     """A per-row count of MODEL rows whose FIELD points at the row, as a subquery: joins would
     multiply rows under OR'ed visibility filters."""
     counted = (
-        model.objects.filter(**{field: models.OuterRef("pk")})
+        model._default_manager.filter(**{field: models.OuterRef("pk")})
         .order_by()
         .values(field)
         .annotate(n=models.Count("pk"))
@@ -170,12 +173,19 @@ def related_count(model: Any, field: str) -> Coalesce:
     return Coalesce(models.Subquery(counted, output_field=models.IntegerField()), 0)
 
 
+class RepositoryCounts(TypedDict):
+    tag_count: int
+    star_count: int
+
+
 class RepositoryQuerySet(models.QuerySet["Repository"]):
-    def with_counts(self) -> RepositoryQuerySet:
+    def with_counts(self) -> models.QuerySet[WithAnnotations[Repository, RepositoryCounts]]:
         """Each repository with ``tag_count`` and ``star_count``, and what its full name needs."""
-        return self.select_related("namespace", "namespace__registry").annotate(
+        counted = self.select_related("namespace", "namespace__registry").annotate(
             tag_count=related_count(Tag, "repository"), star_count=related_count(Star, "repository")
         )
+        # The plugin types annotations as Any; these two are integers (Coalesce(..., 0) over a count).
+        return cast("models.QuerySet[WithAnnotations[Repository, RepositoryCounts]]", counted)
 
 
 class Repository(models.Model):

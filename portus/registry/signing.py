@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from django.conf import settings
-from jwt.algorithms import get_default_algorithms
+from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.utils import base64url_encode
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -29,7 +29,7 @@ class SigningKeyError(Exception):
     """The configured signing key cannot be used; the message says what to fix."""
 
 
-def libtrust_key_id(public_key: Any) -> str:
+def libtrust_key_id(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
     """Distribution 2.8's key id: base32 of the first 240 bits of SHA-256(DER SPKI), in groups of 4."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
@@ -83,7 +83,7 @@ class SigningKey:
         return base64url_encode(json.dumps(header, separators=(",", ":")).encode())
 
     @cached_property
-    def _jws_algorithm(self) -> Any:
+    def _jws_algorithm(self) -> Algorithm:
         return get_default_algorithms()[self.algorithm]
 
     def sign(self, claims: dict[str, Any]) -> str:

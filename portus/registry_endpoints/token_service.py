@@ -16,6 +16,7 @@ from django.dispatch import receiver
 from portus import policy
 from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User
+from portus.principal import Principal
 from portus.registry.models import Namespace, Registry, TeamMembership
 from portus.registry.names import split_repository_name
 from portus.registry.signing import registry_token
@@ -98,7 +99,7 @@ def forget_registries(**_: Any) -> None:
 
 
 def namespaces_for(
-    principal: Any, registry: Registry, service: str, names: set[str]
+    principal: Principal, registry: Registry, service: str, names: set[str]
 ) -> tuple[dict[str, Namespace], policy.TeamRoles]:
     """The namespaces called NAMES on REGISTRY by name, and the principal's role in each of their
     teams (None: not a member), read in one query.
@@ -142,7 +143,9 @@ def authenticate(credentials: Credentials | None, account: str | None) -> User |
     return result.user
 
 
-def grant(principal: Any, registry: Registry, scopes: list[Scope], service: str | None = None) -> list[dict[str, Any]]:
+def grant(
+    principal: Principal, registry: Registry, scopes: list[Scope], service: str | None = None
+) -> list[dict[str, Any]]:
     """The access list for the token: only what the policy allows, denied scopes left out."""
     access: list[dict[str, Any]] = []
     names = {split_repository_name(s.name)[0] for s in scopes if s.type == "repository"}

@@ -16,13 +16,13 @@ class PageRequest(HttpRequest):
     """A request as the middleware leaves it for a page: htmx details, maybe an anonymous user."""
 
     htmx: HtmxDetails
-    user: User | AnonymousUser  # type: ignore[assignment]
+    user: User | AnonymousUser
 
 
 class SignedInRequest(PageRequest):
     """A request that ``login_required`` or ``AdminRequiredMixin`` let through: a real account."""
 
-    user: User  # type: ignore[assignment]
+    user: User
 
 
 def _may_browse(user: User | AnonymousUser) -> bool:
@@ -36,10 +36,11 @@ browsable = user_passes_test(_may_browse)
 class AdminRequiredMixin(UserPassesTestMixin):
     """Administrators only: anonymous visitors are sent to sign in, other users get a 403."""
 
+    request: HttpRequest  # set by the View this mixes into
     permission_denied_message = "Only administrators may open this page."
 
     def test_func(self) -> bool:
-        return policy.can_manage_users(self.request.user)  # type: ignore[attr-defined]
+        return policy.can_manage_users(self.request.user)
 
 
 def principal(request: HttpRequest) -> User | None:

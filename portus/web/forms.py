@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
 from portus.accounts.backends import SignInRefused
 from portus.accounts.credentials import Failure
@@ -202,9 +203,9 @@ class NamespaceForm(forms.Form):
     visibility = forms.ChoiceField(choices=VISIBILITY_CHOICES, widget=forms.RadioSelect, initial=Visibility.PRIVATE)
     description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
 
-    def __init__(self, teams: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, teams: QuerySet[Team], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams  # type: ignore[attr-defined]
+        cast("forms.ModelChoiceField[Team]", self.fields["team"]).queryset = teams
 
     def clean_name(self) -> str:
         return _namespace_name(self.cleaned_data["name"])
@@ -227,9 +228,9 @@ class TransferForm(forms.Form):
         queryset=Team.objects.none(), empty_label=None, label="New owning team"
     )
 
-    def __init__(self, teams: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, teams: QuerySet[Team], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams  # type: ignore[attr-defined]
+        cast("forms.ModelChoiceField[Team]", self.fields["team"]).queryset = teams
 
 
 class CommentForm(forms.Form):

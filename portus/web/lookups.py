@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 
 from portus import policy
+from portus.principal import Principal
 from portus.registry.models import Namespace, Repository, Team, TeamMembership, related_count
 
 
@@ -25,7 +26,7 @@ def with_team_counts(queryset: QuerySet[Team]) -> QuerySet[Team]:
     )
 
 
-def visible_namespace_or_404(user: Any, pk: int) -> Namespace:
+def visible_namespace_or_404(user: Principal, pk: int) -> Namespace:
     found = policy.visible_namespaces(user, Namespace.objects.select_related("registry", "team", "owner"))
     namespace = found.filter(pk=pk).first()
     if namespace is None:
@@ -33,7 +34,7 @@ def visible_namespace_or_404(user: Any, pk: int) -> Namespace:
     return namespace
 
 
-def visible_repository_or_404(user: Any, pk: int) -> Repository:
+def visible_repository_or_404(user: Principal, pk: int) -> Repository:
     found = policy.visible_repositories(
         user,
         Repository.objects.select_related("namespace", "namespace__registry", "namespace__team"),
@@ -44,7 +45,7 @@ def visible_repository_or_404(user: Any, pk: int) -> Repository:
     return repository
 
 
-def visible_team_or_404(user: Any, pk: int) -> Team:
+def visible_team_or_404(user: Principal, pk: int) -> Team:
     team = policy.visible_teams(user).filter(pk=pk).first()
     if team is None:
         raise Http404("No such team, or you may not see it.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
 
 from django import template
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
+from portus.accounts.models import User
 from portus.web.markdown import render_markdown
 
 register = template.Library()
@@ -45,7 +45,7 @@ def when(moment: datetime | None, empty: str = "never") -> str:
 
 
 @register.simple_tag
-def avatar(user: Any, size: int = 32) -> str:
+def avatar(user: User | None, size: int = 32) -> str:
     """Gravatar when it is on and the user has an email; otherwise the initial, drawn locally."""
     if user is None:
         return format_html('<span class="avatar avatar-none" style="--size:{}px" aria-hidden="true">?</span>', size)
@@ -67,7 +67,7 @@ def avatar(user: Any, size: int = 32) -> str:
 
 
 @register.filter
-def shown_name(user: Any, missing: str = "Portus") -> str:
+def shown_name(user: User | None, missing: str = "Portus") -> str:
     """The name to show for USER; MISSING for lines by Portus itself or a deleted account."""
     return missing if user is None else str(user.shown_name)
 

@@ -8,13 +8,14 @@ from typing import Any, cast
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views import View
 from django.views.generic.edit import FormView
 
 from portus.errors import ActionError
+from portus.principal import Principal
 from portus.registry.names import InvalidName
 from portus.web.access import PageRequest
 from portus.web.forms import DescriptionForm
@@ -31,7 +32,7 @@ class LoadedView(View):
         """Whether htmx sent the request: it then wants a fragment of the page back."""
         return bool(cast(PageRequest, self.request).htmx)
 
-    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method and request.method.lower() in self.http_method_names:
             self.load()
         return super().dispatch(request, *args, **kwargs)
@@ -40,7 +41,7 @@ class LoadedView(View):
         """Fetch what the page is about, scoped by the policy; raise Http404 or PermissionDenied."""
 
 
-class ActionFormView(LoadedView, FormView):  # type: ignore[type-arg]
+class ActionFormView(LoadedView, FormView):
     """Validate the form, run ``act``, answer; a subclass says only what differs.
 
     ``act(form)`` runs the action and returns the sentence shown afterwards; a refusal from the
@@ -106,8 +107,8 @@ class ObjectPage(LoadedView):
     page, the route ``object_url`` (by default the one named like the object).
     """
 
-    lookup: Callable[[Any, int], Any]
-    may: Callable[[Any, Any], bool] = staticmethod(lambda user, thing: True)
+    lookup: Callable[[Principal, int], Any]
+    may: Callable[[Principal, Any], bool] = staticmethod(lambda user, thing: True)
     denied = "You may not change this."
     context_object_name = ""
     object_url = ""
@@ -126,6 +127,7 @@ class ObjectPage(LoadedView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         named = {"object": self.object, self.object_name: self.object}
+        # A mixin: the view it is mixed into (a TemplateView or a FormView) has get_context_data.
         return super().get_context_data(**named, **kwargs)  # type: ignore[misc]
 
     def get_success_url(self) -> str:

@@ -18,6 +18,7 @@ from portus.accounts import actions as account_actions
 from portus.accounts.models import User
 from portus.background.models import TaskStatus
 from portus.errors import ActionError
+from portus.principal import Principal
 from portus.registry import actions
 from portus.registry.models import Activity, EventState, Registry, RegistryEvent
 from portus.registry.reachability import Reachability, check_registry
@@ -34,6 +35,7 @@ class AdminPage(AdminRequiredMixin):
     tab = "users"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # A mixin: the view it is mixed into (a TemplateView or a FormView) has get_context_data.
         return super().get_context_data(section="admin", tab=self.tab, **kwargs)  # type: ignore[misc]
 
 
@@ -62,7 +64,7 @@ class UserCreate(AdminPage, ActionFormView):
         return reverse("web:admin-user", args=[self.object.pk])
 
 
-def _account(user: Any, pk: int) -> User:
+def _account(user: Principal, pk: int) -> User:
     return get_object_or_404(User, pk=pk)  # administrators see every account
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 
@@ -33,7 +33,7 @@ class SignUp(ActionFormView):
     error_field = "username"
     success_url = reverse_lazy("web:dashboard")
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not settings.PORTUS.signup.enabled:
             raise PermissionDenied("Sign-up is turned off here; ask an administrator to create your account.")
         if request.user.is_authenticated:

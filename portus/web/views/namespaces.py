@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 
 from portus import policy
+from portus.principal import Principal
 from portus.registry import actions
 from portus.registry.models import Namespace, NamespaceKind, Repository, Team, TeamMembership
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
@@ -26,7 +27,7 @@ from portus.web.lookups import (
 from portus.web.views.action_form import ActionFormView, DescriptionEdit, ObjectDelete, ObjectPage
 
 
-def teams_for_new_namespaces(user: Any) -> QuerySet[Team]:
+def teams_for_new_namespaces(user: Principal) -> QuerySet[Team]:
     """Teams in which USER may create (or receive by transfer) a namespace."""
     teams = list(policy.visible_teams(user))
     return Team.objects.filter(pk__in=[team.pk for team in teams if policy.can_create_namespace(user, team)])

@@ -102,6 +102,8 @@ class ProfilePage(LoginRequiredMixin, ActionFormView):
     form_slot = "profile_form"
 
     def load(self) -> None:
+        # LoginRequiredMixin let only a signed-in user through; narrowing the request type on this class
+        # would clash with the token views it is mixed with, which the admin pages share.
         self.owner: User = self.request.user  # type: ignore[assignment]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

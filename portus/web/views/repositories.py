@@ -98,6 +98,7 @@ class RepositoryEdit(RepositoryPage, DescriptionEdit):
 
 
 class RepositoryStar(RepositoryPage, ActionFormView):
+    request: SignedInRequest  # RepositoryPage requires sign-in
     http_method_names = ["post"]
     fragment_template = "web/repositories/_star.html"
     may = staticmethod(policy.can_star)
@@ -125,6 +126,7 @@ class CommentsPage(RepositoryPage, ActionFormView):
 
 
 class CommentCreate(CommentsPage):
+    request: SignedInRequest  # RepositoryPage requires sign-in
     form_class = CommentForm
     error_field = "body"
     may = staticmethod(policy.can_comment)

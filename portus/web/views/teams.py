@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse, reverse_lazy
 
 from portus import policy
+from portus.principal import Principal
 from portus.registry import actions
 from portus.registry.models import Namespace, Team, TeamMembership
 from portus.web.access import SignedInRequest
@@ -33,6 +34,7 @@ def team_list(request: SignedInRequest) -> HttpResponse:
 
 
 class TeamCreate(LoginRequiredMixin, ActionFormView):
+    request: SignedInRequest
     template_name = "web/teams/create.html"
     form_class = TeamForm
     error_field = "name"
@@ -51,12 +53,12 @@ class TeamCreate(LoginRequiredMixin, ActionFormView):
         return reverse("web:team", args=[self.object.pk])
 
 
-def _member_context(user: Any, team: Team) -> dict[str, Any]:
+def _member_context(user: Principal, team: Team) -> dict[str, Any]:
     """What a member row needs: the team, whether USER may manage it, the role choices."""
     return {"team": team, "can_manage": policy.can_manage_team(user, team), "role_form": RoleForm()}
 
 
-def team_context(user: Any, team: Team) -> dict[str, Any]:
+def team_context(user: Principal, team: Team) -> dict[str, Any]:
     namespaces = Namespace.objects.filter(pk__in=policy.visible_namespaces(user).filter(team=team).values("pk"))
     return {
         "section": "teams",
