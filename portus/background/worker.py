@@ -1,4 +1,4 @@
-"""The background worker: applies registry events, synchronizes registries, runs the scanning hook.
+"""The background worker: applies registry events and synchronizes registries.
 
 Built like healthchecks' ``sendalerts``: a loop of small ``handle_one_x() -> bool`` steps, a
 stop flag set by SIGTERM/SIGINT (the current item always finishes), ``close_old_connections()``
@@ -12,7 +12,6 @@ killed in between leaves the event to whoever sees its lease expire.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import os
 import secrets
@@ -34,8 +33,6 @@ from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
 
 log = logging.getLogger("portus.background")
-# A module with handle_one_scan() -> bool, provided by the security scanning work.
-SCAN_HOOK = "portus.security.scanning"
 STATUS_EVERY = 1.0  # seconds between two writes of the events status row
 
 
@@ -81,7 +78,7 @@ class Worker:
             while not self.stopping:
                 close_old_connections()
                 try:
-                    busy = self.handle_one_event() or self.handle_one_sync() or self.handle_one_scan()
+                    busy = self.handle_one_event() or self.handle_one_sync()
                     self.write_event_status()
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
                     log.exception("background step failed; trying again after the poll interval")
@@ -284,17 +281,3 @@ class Worker:
         ).run()
         log.info("synchronized %s: %s", registry.hostname, report.summary())
         return report
-
-    # -- security scanning --------------------------------------------------------------------
-
-    def handle_one_scan(self) -> bool:
-        """The vulnerability scanning hook: a later module provides ``handle_one_scan()``."""
-        if not settings.PORTUS.background.security_scanning.enabled:
-            return False
-        try:
-            hook = importlib.import_module(SCAN_HOOK)
-        except ModuleNotFoundError as exc:
-            if exc.name != SCAN_HOOK:
-                raise
-            return False
-        return bool(hook.handle_one_scan())
