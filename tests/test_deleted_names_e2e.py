@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.http import HttpResponse
 from django.test import Client
 
 from portus.accounts.actions import create_token, create_user
@@ -75,12 +74,13 @@ def api(stack: Stack, persona_token: str, method: str, path: str, **kwargs: obje
     )
 
 
-def sign_up(username: str) -> HttpResponse:
-    """The sign-up page, as a newcomer fills it in."""
-    return Client().post(
+def sign_up(username: str) -> tuple[int, str]:
+    """The sign-up page, as a newcomer fills it in: the status and the page."""
+    answer = Client().post(
         "/signup/",
         {"username": username, "email": f"{username}@example.com", "password1": PASSWORD, "password2": PASSWORD},
     )
+    return answer.status_code, answer.content.decode()
 
 
 def test_a_new_sign_up_with_a_deleted_users_name_cannot_pull_their_images(delete_stack: Stack) -> None:
@@ -104,15 +104,15 @@ def test_a_new_sign_up_with_a_deleted_users_name_cannot_pull_their_images(delete
     assert ReservedName.objects.filter(name="eve", kind="user", reserved_by="admin").exists()
 
     # The attacker signs up as eve: refused, so there is no eve to grant anything to.
-    answer = sign_up("eve")
-    assert answer.status_code == 200 and "is reserved" in answer.content.decode()
+    status, page = sign_up("eve")
+    assert status == 200 and "is reserved" in page
     assert not User.objects.filter(username="eve").exists()
     assert not pulls(stack, "eve", "eve/secret")
 
     # An admin releases the name: a new eve may sign up, with nothing of the old one to pull.
     released = api(stack, admin_token, "DELETE", "reserved-names/eve")
     assert released.status_code == 204
-    assert sign_up("eve").status_code == 302
+    assert sign_up("eve")[0] == 302
     assert User.objects.filter(username="eve").exists()
     assert not pulls(stack, "eve", "eve/secret")
     push(stack, "eve", "eve/fresh")  # and the new eve works normally

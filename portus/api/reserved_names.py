@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Path, Query, Router, Status
 
@@ -9,7 +11,7 @@ from portus import policy
 from portus.api.auth import SIGNED_IN, signed_in
 from portus.api.errors import ERRORS, forbidden, not_found
 from portus.api.pagination import paginate
-from portus.api.schemas import Error, PageParams, ReservedNameOut
+from portus.api.schemas import Error, PageParams, ReservedKindName, ReservedNameOut
 from portus.registry import actions
 from portus.registry.models import ReservedName
 
@@ -18,7 +20,10 @@ router = Router(tags=["reserved names"])
 
 def _out(reserved: ReservedName) -> ReservedNameOut:
     return ReservedNameOut(
-        name=reserved.name, kind=reserved.kind, reserved_by=reserved.reserved_by, created_at=reserved.created_at
+        name=reserved.name,
+        kind=cast(ReservedKindName, reserved.kind),
+        reserved_by=reserved.reserved_by,
+        created_at=reserved.created_at,
     )
 
 

@@ -219,9 +219,12 @@ class NamespaceFilters(Schema):
     sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
 
 
+ReservedKindName = Literal["user", "namespace"]
+
+
 class ReservedNameOut(Schema):
     name: str
-    kind: Literal["user", "namespace"] = Field(description="What the name belonged to.")
+    kind: ReservedKindName = Field(description="What the name belonged to.")
     reserved_by: str = Field(description="User name of whoever deleted it.")
     created_at: datetime
 

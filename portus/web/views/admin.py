@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 from typing import Any
 
+from django import forms
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -108,7 +109,7 @@ class UserDelete(PersonPage, ObjectDelete):
         has_repositories = personal is not None and personal.repositories.exists()
         return super().get_context_data(has_repositories=has_repositories, **kwargs)
 
-    def act(self, form: DeleteImagesForm) -> str:
+    def act(self, form: forms.Form) -> str:
         try:
             deletion.delete_user(
                 user=self.object, actor=self.request.user, delete_images=form.cleaned_data["delete_images"]

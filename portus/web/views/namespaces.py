@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -158,7 +159,7 @@ class NamespaceDelete(TeamNamespacePage, ObjectDelete):
     form_class = DeleteImagesForm
     success_url = reverse_lazy("web:namespaces")
 
-    def act(self, form: DeleteImagesForm) -> str:
+    def act(self, form: forms.Form) -> str:
         try:
             deletion.delete_namespace(
                 namespace=self.object, actor=self.request.user, delete_images=form.cleaned_data["delete_images"]
