@@ -252,7 +252,7 @@ def delete_namespace(*, namespace: Namespace, actor: Any) -> None:
     """Forget an empty team namespace and reserve its name (images in the registry go first,
     through portus.registry.deletion)."""
     check_namespace_deletable(namespace)
-    namespace = Namespace.objects.select_for_update().select_related("team").get(pk=namespace.pk)
+    namespace = Namespace.objects.select_for_update().get(pk=namespace.pk)
     # Portus never forgets images it has not removed from the registry.
     if namespace.repositories.exists():
         raise ActionError(namespace_not_empty(namespace, DELETE_IMAGES_HOW))
