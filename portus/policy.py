@@ -234,6 +234,12 @@ def can_manage_users(principal: Principal) -> bool:
     return is_admin(principal)
 
 
+def can_release_names(principal: Principal) -> bool:
+    """Releasing a deleted user's or namespace's name hands whatever the registry still stores
+    under it to the next taker: an administrator's call."""
+    return is_admin(principal)
+
+
 def visible_activities(principal: Principal, queryset: QuerySet[Activity] | None = None) -> QuerySet[Activity]:
     """Activity lines about things the principal may see: namespaces they may pull from, teams they
     belong to, and their own account. Admins see everything."""

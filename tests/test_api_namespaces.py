@@ -88,7 +88,7 @@ def test_owner_changes_description_visibility_and_team(api: Api) -> None:
 
 def test_global_namespace_cannot_become_private(api: Api) -> None:
     global_ns = Namespace.objects.get(kind="global")
-    answer = api.put(f"namespaces/{global_ns.pk}", {"visibility": "private"})
+    answer = api.put(f"namespaces/id:{global_ns.pk}", {"visibility": "private"})
     assert answer.status == 403
     assert Namespace.objects.get(pk=global_ns.pk).visibility == "public"
 

@@ -23,7 +23,7 @@ def test_admin_lists_users_filtered_and_sorted(api: Api) -> None:
 def test_user_shows_personal_namespace_id(api: Api, world) -> None:  # type: ignore[no-untyped-def]
     body = api.get("users/owner", "owner").body
     assert body["namespace_id"] == world.owner.personal_namespace.pk
-    assert body == api.get(f"users/{world.owner.pk}", "owner").body
+    assert body == api.get(f"users/id:{world.owner.pk}", "owner").body
 
 
 def test_admin_creates_a_user_who_can_then_sign_in(api: Api) -> None:

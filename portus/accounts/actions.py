@@ -12,9 +12,15 @@ from django.utils import timezone
 from portus.accounts.models import ApplicationToken, User, token_digest, validate_username
 from portus.errors import ActionError
 from portus.principal import Actor
-from portus.registry.actions import ensure_personal_namespace
+from portus.registry.actions import (
+    DELETE_IMAGES_HOW,
+    ensure_personal_namespace,
+    namespace_not_empty,
+    refuse_reserved_name,
+    reserve_name,
+)
 from portus.registry.activity import record
-from portus.registry.models import Namespace, Role, TeamMembership
+from portus.registry.models import Namespace, ReservedKind, Role, TeamMembership
 
 # Bots sign in with tokens only, from scripts: administration stays with people.
 BOT_ADMIN = "A bot cannot be an administrator; make a person administrator instead."
@@ -39,6 +45,7 @@ def create_user(
         raise ActionError(f"{username!r}: {exc.messages[0]}") from None
     if User.objects.filter(username=username).exists():
         raise ActionError(f"A user called {username!r} already exists.")
+    refuse_reserved_name(username)
     if bot and admin:
         raise ActionError(BOT_ADMIN)
     if admin is None:
@@ -114,8 +121,8 @@ def set_admin(*, user: User, admin: bool, actor: Actor) -> User:
     return user
 
 
-@transaction.atomic
-def delete_user(*, user: User, actor: Actor) -> None:
+def check_user_deletable(user: User) -> None:
+    """Refuse what deleting USER would break; checked before any image is deleted, too."""
     if user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
         raise ActionError("This is the last administrator; make someone else admin first.")
     for membership in TeamMembership.objects.filter(user=user, role=Role.OWNER).select_related("team"):
@@ -123,7 +130,19 @@ def delete_user(*, user: User, actor: Actor) -> None:
             raise ActionError(
                 f"{user.username} is the last owner of {membership.team.name}; give it another owner first."
             )
+
+
+@transaction.atomic
+def delete_user(*, user: User, actor: Actor) -> None:
+    """Delete USER with their personal namespace, which must be empty (portus.registry.deletion
+    deletes its images first when asked); the user name is reserved."""
+    check_user_deletable(user)
+    personal = Namespace.objects.select_for_update().filter(owner=user).first()
+    # Portus never forgets images it has not removed from the registry.
+    if personal is not None and personal.repositories.exists():
+        raise ActionError(namespace_not_empty(personal, DELETE_IMAGES_HOW))
     record(actor, "user.delete", user.username)
+    reserve_name(name=user.username, kind=ReservedKind.USER, actor=actor)
     # Delete the personal namespace first: on MySQL/MariaDB, Django cascades a nullable foreign
     # key by setting it to NULL before deleting, which the namespace's kind/owner check refuses.
     Namespace.objects.filter(owner=user).delete()

@@ -12,7 +12,7 @@ from portus.api.auth import OPTIONAL, SIGNED_IN, signed_in
 from portus.api.errors import ERRORS, ApiError, forbidden
 from portus.api.listings import namespace_page, namespaces_out, repository_page
 from portus.api.lookups import visible_namespace
-from portus.api.params import Key, find_by_key
+from portus.api.params import Key, find_by_key, key_for
 from portus.api.schemas import (
     Error,
     NameCheck,
@@ -24,8 +24,9 @@ from portus.api.schemas import (
     RepositoryFilters,
     RepositoryOut,
 )
-from portus.registry import actions
-from portus.registry.models import Namespace, Registry, Team
+from portus.registry import actions, deletion
+from portus.registry.deletion import RegistryDeletionError
+from portus.registry.models import Namespace, Registry, ReservedName, Team
 from portus.registry.names import InvalidName, check_namespace_name
 
 router = Router(tags=["namespaces"])
@@ -77,7 +78,7 @@ def create_namespace(request: HttpRequest, payload: NamespaceCreate) -> Status[N
         registry=registry,
         actor=actor,
     )
-    return Status(201, namespaces_out([visible_namespace(request, str(namespace.pk))])[0])
+    return Status(201, namespaces_out([visible_namespace(request, key_for(namespace))])[0])
 
 
 @router.get(
@@ -92,6 +93,8 @@ def validate_namespace(request: HttpRequest, name: str = Query(..., max_length=3
         check_namespace_name(name)
     except InvalidName as exc:
         return NameCheck(name=name, valid=False, available=False, message=str(exc))
+    if ReservedName.objects.holds(name):
+        return NameCheck(name=name, valid=True, available=False, message=actions.reserved_message(name))
     if Namespace.objects.filter(name=name).exists():
         return NameCheck(name=name, valid=True, available=False, message=f"{name!r} is taken; pick another name.")
     return NameCheck(name=name, valid=True, available=True, message=f"{name!r} is free.")
@@ -130,21 +133,32 @@ def update_namespace(request: HttpRequest, key: Key, payload: NamespaceUpdate) -
             actions.change_visibility(namespace=namespace, visibility=payload.visibility, actor=actor)
         if new_team is not None and new_team.pk != namespace.team_id:
             actions.transfer_namespace(namespace=namespace, team=new_team, actor=actor)
-    return namespaces_out([visible_namespace(request, str(namespace.pk))])[0]
+    return namespaces_out([visible_namespace(request, key_for(namespace))])[0]
 
 
 @router.delete(
     "/{key}",
     response={204: None, ERRORS: Error},
     auth=SIGNED_IN,
-    summary="Delete a team namespace",
+    summary="Delete a team namespace (its name stays reserved until an admin releases it)",
 )
-def delete_namespace(request: HttpRequest, key: Key) -> Status[None]:
+def delete_namespace(
+    request: HttpRequest,
+    key: Key,
+    delete_images: bool = Query(
+        False,
+        description="Also delete its repositories' images in the registry first; "
+        "without it a namespace that holds repositories is refused.",
+    ),
+) -> Status[None]:
     actor = signed_in(request)
     namespace = visible_namespace(request, key)
     if not policy.can_manage_namespace(actor, namespace):
         raise forbidden(f"Only owners of {namespace.display_name} (or admins) may delete it.")
-    actions.delete_namespace(namespace=namespace, actor=actor)
+    try:
+        deletion.delete_namespace(namespace=namespace, actor=actor, delete_images=delete_images)
+    except RegistryDeletionError as exc:
+        raise ApiError(502, str(exc)) from None
     return Status(204, None)
 
 

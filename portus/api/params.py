@@ -18,16 +18,42 @@ M = TypeVar("M", bound=Model)
 
 # Ids fit a 64-bit signed column on every database backend.
 ObjectId = Annotated[int, Path(..., ge=1, le=2**63 - 1, description="Numeric id.")]
-# An id or a name: user names, team names, namespace names.
-Key = Annotated[str, Path(..., min_length=1, max_length=150, description="Numeric id or name.")]
+# A name, or "id:N" for the object whose id is N. Never both readings of one text: user names may
+# be all digits, so "5" read as an id would pick user 5 for the user named "5".
+Key = Annotated[
+    str,
+    Path(
+        ...,
+        min_length=1,
+        max_length=150,
+        description='A name (user name, team name, namespace name), or "id:N" for the object whose id is N.',
+        examples=["alice", "id:5"],
+    ),
+]
+ID_PREFIX = "id:"
+
+
+def key_for(obj: Model) -> str:
+    """The explicit key of OBJ: "id:N"."""
+    return f"{ID_PREFIX}{obj.pk}"
+
+
+def key_id(key: str) -> int | None:
+    """N when KEY is "id:N" (a bounded, plain decimal id), else None."""
+    if not key.startswith(ID_PREFIX):
+        return None
+    digits = key.removeprefix(ID_PREFIX)
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+        return None
+    return int(digits)
 
 
 def find_by_key(queryset: QuerySet[M], key: str, name_field: str = "name") -> M | None:
-    """The object whose id is KEY, or else whose name is KEY (names may be all digits too)."""
-    if key.isascii() and key.isdigit() and len(key) <= 18:
-        found = queryset.filter(pk=int(key)).first()
-        if found is not None:
-            return found
+    """The object named KEY, or for "id:N" the one whose id is N; a bare number is a name."""
+    if key.startswith(ID_PREFIX):
+        object_id = key_id(key)
+        return None if object_id is None else queryset.filter(pk=object_id).first()
+    # A bare name: never read as an id.
     return queryset.filter(**{name_field: key}).first()
 
 

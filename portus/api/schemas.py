@@ -146,7 +146,9 @@ class TeamOut(Schema):
 class TeamCreate(Body):
     name: str = Field(..., min_length=1, max_length=128)
     description: str = Field("", max_length=10_000)
-    owner: str | None = Field(None, max_length=150, description="User name of the owner (admins); default: you.")
+    owner: str | None = Field(
+        None, max_length=150, description="User name of the owner, or id:N (admins); default: you."
+    )
 
 
 class TeamUpdate(Body):
@@ -168,7 +170,7 @@ class MemberOut(Schema):
 
 
 class MemberCreate(Body):
-    user: str = Field(..., min_length=1, max_length=150, description="User name or id.")
+    user: str = Field(..., min_length=1, max_length=150, description="User name, or id:N for the user whose id is N.")
     role: RoleName
 
 
@@ -198,7 +200,7 @@ class NamespaceOut(Schema):
 
 class NamespaceCreate(Body):
     name: str = Field(..., min_length=1, max_length=128)
-    team: str = Field(..., min_length=1, max_length=150, description="Name or id of the owning team.")
+    team: str = Field(..., min_length=1, max_length=150, description="Name of the owning team, or id:N.")
     visibility: VisibilityName = "private"
     description: str = Field("", max_length=10_000)
     registry: str | None = Field(None, max_length=100, description="Registry name; default: the first one.")
@@ -207,7 +209,7 @@ class NamespaceCreate(Body):
 class NamespaceUpdate(Body):
     description: str | None = Field(None, max_length=10_000)
     visibility: VisibilityName | None = None
-    team: str | None = Field(None, min_length=1, max_length=150, description="Move to this team (name or id).")
+    team: str | None = Field(None, min_length=1, max_length=150, description="Move to this team (name, or id:N).")
 
 
 class NamespaceFilters(Schema):
@@ -215,6 +217,16 @@ class NamespaceFilters(Schema):
     kind: KindName | None = None
     visibility: VisibilityName | None = None
     sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
+
+
+ReservedKindName = Literal["user", "namespace"]
+
+
+class ReservedNameOut(Schema):
+    name: str
+    kind: ReservedKindName = Field(description="What the name belonged to.")
+    reserved_by: str = Field(description="User name of whoever deleted it.")
+    created_at: datetime
 
 
 class NameCheck(Schema):

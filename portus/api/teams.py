@@ -14,7 +14,7 @@ from portus.api.errors import ERRORS, ApiError, forbidden, not_found
 from portus.api.listings import namespace_page, teams_out, with_team_counts
 from portus.api.lookups import visible_team
 from portus.api.pagination import paginate
-from portus.api.params import Key, find_by_key
+from portus.api.params import ID_PREFIX, Key, find_by_key, key_for, key_id
 from portus.api.schemas import (
     Error,
     MemberCreate,
@@ -54,11 +54,13 @@ def member_out(membership: TeamMembership) -> MemberOut:
 
 
 def _membership(team: Team, key: str) -> TeamMembership:
+    """The membership of the user named KEY, or for "id:N" of the user whose id is N."""
     queryset = team.memberships.select_related("user", "team")
-    found = None
-    if key.isascii() and key.isdigit() and len(key) <= 18:
-        found = queryset.filter(user_id=int(key)).first()
-    found = found or queryset.filter(user__username=key).first()
+    user_id = key_id(key)
+    if key.startswith(ID_PREFIX):
+        found = None if user_id is None else queryset.filter(user_id=user_id).first()
+    else:
+        found = queryset.filter(user__username=key).first()
     if found is None:
         raise not_found("member")
     return found
@@ -94,10 +96,10 @@ def create_team(request: HttpRequest, payload: TeamCreate) -> Status[TeamOut]:
             raise forbidden("Only administrators may create a team for someone else.")
         named = find_by_key(User.objects.all(), payload.owner, "username")
         if named is None:
-            raise ApiError(400, f"No user called {payload.owner!r}; create the user first.")
+            raise ApiError(400, f"No user called {payload.owner!r}; create the user first (or write id:N for an id).")
         owner = named
     team = actions.create_team(name=payload.name, owner=owner, description=payload.description, actor=actor)
-    return Status(201, teams_out(request, [visible_team(request, str(team.pk))])[0])
+    return Status(201, teams_out(request, [visible_team(request, key_for(team))])[0])
 
 
 @router.get("/{key}", response={200: TeamOut, ERRORS: Error}, auth=OPTIONAL, summary="Show a team")
@@ -114,7 +116,7 @@ def show_team(request: HttpRequest, key: Key) -> TeamOut:
 def update_team(request: HttpRequest, key: Key, payload: TeamUpdate) -> TeamOut:
     actor, team = managed_team(request, key)
     actions.update_team(team=team, name=payload.name, description=payload.description, actor=actor)
-    return teams_out(request, [visible_team(request, str(team.pk))])[0]
+    return teams_out(request, [visible_team(request, key_for(team))])[0]
 
 
 @router.delete("/{key}", response={204: None, ERRORS: Error}, auth=SIGNED_IN, summary="Delete a team")
@@ -146,7 +148,7 @@ def add_member(request: HttpRequest, key: Key, payload: MemberCreate) -> Status[
     actor, team = managed_team(request, key)
     user = find_by_key(User.objects.all(), payload.user, "username")
     if user is None:
-        raise ApiError(400, f"No user called {payload.user!r}.")
+        raise ApiError(400, f"No user called {payload.user!r}; give a user name, or id:N for the user whose id is N.")
     membership = actions.add_member(team=team, user=user, role=payload.role, actor=actor)
     return Status(201, member_out(membership))
 
@@ -160,7 +162,7 @@ def add_member(request: HttpRequest, key: Key, payload: MemberCreate) -> Status[
 def change_role(request: HttpRequest, key: Key, member: Key, payload: MemberUpdate) -> MemberOut:
     actor, team = managed_team(request, key)
     membership = actions.change_role(membership=_membership(team, member), role=payload.role, actor=actor)
-    return member_out(_membership(team, str(membership.user_id)))
+    return member_out(_membership(team, f"{ID_PREFIX}{membership.user_id}"))
 
 
 @router.delete(

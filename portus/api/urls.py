@@ -18,6 +18,7 @@ from portus.api import (
     namespaces,
     registries,
     repositories,
+    reserved_names,
     search,
     stars,
     tags,
@@ -81,6 +82,7 @@ api.add_router("/v1/namespaces", namespaces.router)
 api.add_router("/v1/repositories", repositories.router)
 api.add_router("/v1/tags", tags.router)
 api.add_router("/v1/registries", registries.router)
+api.add_router("/v1/reserved-names", reserved_names.router)
 api.add_router("/v1/search", search.router)
 api.add_router("/v1", stars.router)
 api.add_router("/v1", comments.router)

@@ -16,7 +16,7 @@ from portus.api.auth import OPTIONAL, PUBLIC, SIGNED_IN, signed_in
 from portus.api.errors import ERRORS, ApiError, forbidden
 from portus.api.lookups import find_user, visible_user
 from portus.api.pagination import paginate
-from portus.api.params import Key
+from portus.api.params import Key, key_for
 from portus.api.schemas import (
     Bootstrap,
     BootstrapOut,
@@ -27,6 +27,8 @@ from portus.api.schemas import (
     UserOut,
     UserUpdate,
 )
+from portus.registry import deletion
+from portus.registry.deletion import RegistryDeletionError
 from portus.registry.models import Namespace
 
 router = Router(tags=["users"])
@@ -110,7 +112,7 @@ def bootstrap(request: HttpRequest, payload: Bootstrap) -> Status[BootstrapOut]:
             username=payload.username, email=payload.email, password=payload.password, admin=True
         )
         _, plain = actions.create_token(user=user, name="bootstrap", actor=user)
-    return Status(201, BootstrapOut(user=user_out(find_user(str(user.pk)) or user), token=plain))
+    return Status(201, BootstrapOut(user=user_out(find_user(key_for(user)) or user), token=plain))
 
 
 @router.post("", response={201: UserOut, ERRORS: Error}, auth=SIGNED_IN, summary="Create a user (admins)")
@@ -131,7 +133,7 @@ def create_user(request: HttpRequest, payload: UserCreate) -> Status[UserOut]:
         display_name=payload.display_name,
         actor=actor,
     )
-    return Status(201, user_out(find_user(str(user.pk)) or user))
+    return Status(201, user_out(find_user(key_for(user)) or user))
 
 
 @router.get("/{key}", response={200: UserOut, ERRORS: Error}, auth=OPTIONAL, summary="Show a user")
@@ -157,19 +159,30 @@ def update_user(request: HttpRequest, key: Key, payload: UserUpdate) -> UserOut:
             actions.set_admin(user=user, admin=payload.admin, actor=actor)
         if payload.enabled is not None and payload.enabled != user.is_active:
             actions.set_enabled(user=user, enabled=payload.enabled, actor=actor)
-    return user_out(find_user(str(user.pk)) or user)
+    return user_out(find_user(key_for(user)) or user)
 
 
 @router.delete(
     "/{key}",
     response={204: None, ERRORS: Error},
     auth=SIGNED_IN,
-    summary="Delete a user (admins)",
+    summary="Delete a user (admins; the name stays reserved until released)",
 )
-def delete_user(request: HttpRequest, key: Key) -> Status[None]:
+def delete_user(
+    request: HttpRequest,
+    key: Key,
+    delete_images: bool = Query(
+        False,
+        description="Also delete the images of the user's personal namespace in the registry first; "
+        "without it a user whose namespace holds repositories is refused.",
+    ),
+) -> Status[None]:
     actor = signed_in(request)
     user = visible_user(request, key)
     if not policy.can_manage_users(actor):
         raise forbidden("Only administrators may delete users.")
-    actions.delete_user(user=user, actor=actor)
+    try:
+        deletion.delete_user(user=user, actor=actor, delete_images=delete_images)
+    except RegistryDeletionError as exc:
+        raise ApiError(502, str(exc)) from None
     return Status(204, None)

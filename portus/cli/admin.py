@@ -149,6 +149,62 @@ def namespace_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _namespace(name: str) -> Any:
+    from portus.registry.models import Namespace
+
+    namespace = Namespace.objects.filter(name=name).select_related("registry").order_by("pk").first()
+    if namespace is None:
+        raise CommandError(f"no namespace called {name!r}; see `portusctl get namespaces`.")
+    return namespace
+
+
+@django_command
+def user_delete(args: argparse.Namespace) -> int:
+    from portus.registry.deletion import RegistryDeletionError, delete_user
+
+    try:
+        delete_user(user=_user(args.name), actor=None, delete_images=args.delete_images)
+    except RegistryDeletionError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"deleted user {args.name}; the name stays reserved (`portusctl name release {args.name}` frees it)")
+    return 0
+
+
+@django_command
+def namespace_delete(args: argparse.Namespace) -> int:
+    from portus.registry.deletion import RegistryDeletionError, delete_namespace
+
+    try:
+        delete_namespace(namespace=_namespace(args.name), actor=None, delete_images=args.delete_images)
+    except RegistryDeletionError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"deleted namespace {args.name}; the name stays reserved (`portusctl name release {args.name}` frees it)")
+    return 0
+
+
+@django_command
+def name_list(args: argparse.Namespace) -> int:
+    from portus.registry.models import ReservedName
+
+    for reserved in ReservedName.objects.order_by("name"):
+        by = reserved.reserved_by or "-"
+        print(f"{reserved.name}\t{reserved.kind}\t{by}\t{reserved.created_at.isoformat(timespec='seconds')}")
+    return 0
+
+
+@django_command
+def name_release(args: argparse.Namespace) -> int:
+    from portus.registry.actions import release_name
+    from portus.registry.models import ReservedName
+
+    reserved = ReservedName.objects.filter(name=args.name).first()
+    if reserved is None:
+        raise CommandError(f"{args.name!r} is not reserved; see `portusctl name list`.")
+    release_name(reserved=reserved, actor=None)
+    print(f"released {args.name}: a new user or namespace may take it")
+    return 0
+
+
 @django_command
 def registry_add(args: argparse.Namespace) -> int:
     from portus.registry.actions import create_registry
@@ -197,6 +253,14 @@ def register(sub: Any) -> None:
     p.add_argument("--admin", action="store_true")
     p.add_argument("--bot", action="store_true", help="a bot: signs in only with application tokens")
     p.set_defaults(handler=user_create)
+    p = user.add_parser("delete", help="delete a user and their personal namespace; the name stays reserved")
+    p.add_argument("name")
+    p.add_argument(
+        "--delete-images",
+        action="store_true",
+        help="also delete the personal namespace's images in the registry (else refused while it holds any)",
+    )
+    p.set_defaults(handler=user_delete)
 
     token = sub.add_parser("token", help="manage application tokens").add_subparsers(dest="action", required=True)
     p = token.add_parser("create", help="create a token for USER and print it once")
@@ -229,6 +293,23 @@ def register(sub: Any) -> None:
     p.add_argument("--description")
     p.add_argument("--registry", help="registry name (default: the first one)")
     p.set_defaults(handler=namespace_create)
+    p = namespace.add_parser("delete", help="delete a team namespace; the name stays reserved")
+    p.add_argument("name")
+    p.add_argument(
+        "--delete-images",
+        action="store_true",
+        help="also delete its images in the registry (else refused while it holds any)",
+    )
+    p.set_defaults(handler=namespace_delete)
+
+    name = sub.add_parser("name", help="names of deleted users and namespaces").add_subparsers(
+        dest="action", required=True
+    )
+    p = name.add_parser("list", help="list reserved names: name, was, deleted by, since")
+    p.set_defaults(handler=name_list)
+    p = name.add_parser("release", help="let a new user or namespace take NAME again")
+    p.add_argument("name")
+    p.set_defaults(handler=name_release)
 
     registry = sub.add_parser("registry", help="manage registries").add_subparsers(dest="action", required=True)
     p = registry.add_parser("add", help="tell Portus about a registry")

@@ -18,6 +18,8 @@ from portus.registry.models import (
     NamespaceKind,
     Registry,
     Repository,
+    ReservedKind,
+    ReservedName,
     Role,
     Star,
     Tag,
@@ -70,6 +72,8 @@ def ensure_personal_namespace(user: User, registry: Registry | None = None) -> N
         return None  # made when the first registry is added
     if Namespace.objects.filter(registry=registry, name=user.username).exists():
         return None  # a team namespace already carries this name; the user lives without one
+    if ReservedName.objects.holds(user.username):
+        return None  # a deleted namespace's name: the registry may still hold its images
     namespace = Namespace.objects.create(
         registry=registry,
         name=user.username,
@@ -151,6 +155,7 @@ def create_namespace(
     actor: Actor,
 ) -> Namespace:
     check_namespace_name(name)
+    refuse_reserved_name(name)
     if visibility not in Visibility.values:
         raise ActionError(f"{visibility!r} is not a visibility; use private, protected or public.")
     registry = registry or default_registry()
@@ -201,14 +206,59 @@ def transfer_namespace(*, namespace: Namespace, team: Team, actor: Actor) -> Nam
     return namespace
 
 
+def reserved_message(name: str) -> str:
+    return (
+        f"The name {name!r} belonged to a deleted user or namespace and is reserved; pick another name, "
+        f"or ask an administrator to release it (Admin > Reserved names, or `portusctl name release {name}`)."
+    )
+
+
+def refuse_reserved_name(name: str) -> None:
+    """Refuse NAME for a new user or namespace while it is reserved."""
+    if ReservedName.objects.holds(name):
+        raise ActionError(reserved_message(name))
+
+
+def reserve_name(*, name: str, kind: ReservedKind, actor: Actor) -> ReservedName:
+    """Keep NAME from being taken again; called in the transaction that deletes its holder."""
+    reserved, created = ReservedName.objects.get_or_create(
+        name=name, defaults={"kind": kind, "reserved_by": getattr(actor, "username", "") or ""}
+    )
+    if created:
+        record(actor, "name.reserve", name, kind=kind)
+    return reserved
+
+
 @transaction.atomic
-def delete_namespace(*, namespace: Namespace, actor: Actor) -> None:
+def release_name(*, reserved: ReservedName, actor: Actor) -> None:
+    """Let anyone take the name again: only once nothing the registry holds under it matters."""
+    record(actor, "name.release", reserved.name, kind=reserved.kind)
+    reserved.delete()
+
+
+def namespace_not_empty(namespace: Namespace, how: str) -> str:
+    return f"{namespace.name} still holds repositories; delete them first, or delete it with its images ({how})."
+
+
+DELETE_IMAGES_HOW = "API: ?delete_images=true; page: tick 'Also delete its images'; portusctl: --delete-images"
+
+
+def check_namespace_deletable(namespace: Namespace) -> None:
     if namespace.kind != NamespaceKind.TEAM:
         raise ActionError("Only team namespaces can be deleted; global and personal ones always exist.")
+
+
+@transaction.atomic
+def delete_namespace(*, namespace: Namespace, actor: Actor) -> None:
+    """Forget an empty team namespace and reserve its name (images in the registry go first,
+    through portus.registry.deletion)."""
+    check_namespace_deletable(namespace)
+    namespace = Namespace.objects.select_for_update().get(pk=namespace.pk)
     # Portus never forgets images it has not removed from the registry.
     if namespace.repositories.exists():
-        raise ActionError(f"{namespace.name} still holds repositories; delete them first.")
+        raise ActionError(namespace_not_empty(namespace, DELETE_IMAGES_HOW))
     record(actor, "namespace.delete", namespace.name, team=namespace.team)
+    reserve_name(name=namespace.name, kind=ReservedKind.NAMESPACE, actor=actor)
     namespace.delete()
 
 

@@ -344,3 +344,33 @@ class SyncMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run}: repository {self.repository_id}"
+
+
+class ReservedKind(models.TextChoices):
+    USER = "user", "User"
+    NAMESPACE = "namespace", "Namespace"
+
+
+class ReservedNameQuerySet(models.QuerySet["ReservedName"]):
+    def holds(self, name: str) -> bool:
+        return self.filter(name=name).exists()
+
+
+class ReservedName(models.Model):
+    """The name of a deleted user or namespace: nobody takes it again until an admin releases it.
+
+    The token service grants by name, so a new owner of the name would get whatever the registry
+    still stores under it (images Portus never knew of, a deletion that half failed)."""
+
+    name = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=16, choices=ReservedKind.choices)
+    reserved_by = models.CharField(max_length=64, blank=True)  # user name of whoever deleted it
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ReservedNameQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (deleted {self.kind})"

@@ -115,6 +115,12 @@ class UserCreateForm(forms.Form):
         return data
 
 
+class DeleteImagesForm(forms.Form):
+    """Confirming a namespace's or a user's deletion; images in the registry go only when ticked."""
+
+    delete_images = forms.BooleanField(required=False, label="Also delete its images in the registry")
+
+
 class UserChangeForm(forms.Form):
     """One of the buttons on a user's administration page."""
 

@@ -80,6 +80,12 @@ urlpatterns = [
         name="admin-user-token-revoke",
     ),
     path("admin/registries/", admin.RegistryList.as_view(), name="admin-registries"),
+    path("admin/reserved-names/", admin.ReservedNameList.as_view(), name="admin-reserved-names"),
+    path(
+        "admin/reserved-names/<int:pk>/release/",
+        admin.ReservedNameRelease.as_view(),
+        name="admin-reserved-name-release",
+    ),
     path("admin/registries/new/", admin.RegistryCreate.as_view(), name="admin-registry-create"),
     path("admin/tasks/", admin.Tasks.as_view(), name="admin-tasks"),
     path("admin/activity/", admin.ActivityLog.as_view(), name="admin-activity"),

@@ -86,6 +86,8 @@ ACTIVITY_PHRASES = {
     "namespace.create": "created namespace",
     "namespace.delete": "deleted namespace",
     "namespace.transfer": "transferred namespace",
+    "name.release": "released the reserved name",
+    "name.reserve": "reserved the name",
     "registry.create": "added registry",
     "registry.update": "changed registry",
     "repository.change_description": "edited the description of",

@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 from typing import Any
 
+from django import forms
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -19,11 +20,12 @@ from portus.accounts.models import User
 from portus.background.models import TaskStatus
 from portus.errors import ActionError
 from portus.principal import Principal
-from portus.registry import actions
-from portus.registry.models import Activity, EventState, Registry, RegistryEvent
+from portus.registry import actions, deletion
+from portus.registry.deletion import RegistryDeletionError
+from portus.registry.models import Activity, EventState, Namespace, Registry, RegistryEvent, ReservedName
 from portus.registry.reachability import Reachability, check_registry
 from portus.web.access import AdminRequiredMixin
-from portus.web.forms import RegistryForm, UserChangeForm, UserCreateForm
+from portus.web.forms import DeleteImagesForm, RegistryForm, UserChangeForm, UserCreateForm
 from portus.web.lookups import paginate
 from portus.web.views.action_form import ActionFormView, ObjectDelete, ObjectPage
 from portus.web.views.profile import TokenCreateView, TokenRevokeView, tokens_context
@@ -101,9 +103,49 @@ class UserChange(PersonPage, ActionFormView):
 
 class UserDelete(PersonPage, ObjectDelete):
     template_name = "web/admin/user_delete.html"
-    delete = staticmethod(account_actions.delete_user)
-    keyword = "user"
+    form_class = DeleteImagesForm
     success_url = reverse_lazy("web:admin-users")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        personal = Namespace.objects.filter(owner=self.object).first()
+        has_repositories = personal is not None and personal.repositories.exists()
+        return super().get_context_data(has_repositories=has_repositories, **kwargs)
+
+    def act(self, form: forms.Form) -> str:
+        try:
+            deletion.delete_user(
+                user=self.object, actor=self.request.user, delete_images=form.cleaned_data["delete_images"]
+            )
+        except RegistryDeletionError as exc:
+            raise ActionError(str(exc)) from None
+        return f"Deleted {self.object}; the name stays reserved until you release it (Reserved names)."
+
+
+class ReservedNameList(AdminPage, TemplateView):
+    """Names of deleted users and namespaces, each with a button that releases it."""
+
+    template_name = "web/admin/reserved_names.html"
+    tab = "reserved"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(page_obj=paginate(self.request, ReservedName.objects.all()), **kwargs)
+
+
+def _reserved_name(user: Any, pk: int) -> ReservedName:
+    return get_object_or_404(ReservedName, pk=pk)  # administrators see every reserved name
+
+
+class ReservedNameRelease(AdminPage, ObjectPage, ActionFormView):
+    http_method_names = ["post"]
+    lookup = staticmethod(_reserved_name)  # AdminPage lets administrators only in
+    success_url = reverse_lazy("web:admin-reserved-names")
+
+    def act(self, form: Any) -> str:
+        actions.release_name(reserved=self.object, actor=self.request.user)
+        return f"Released {self.object.name}: a new user or namespace may take it."
+
+    def get_success_url(self) -> str:
+        return str(self.success_url)
 
 
 class BotTokenCreate(PersonPage, TokenCreateView):

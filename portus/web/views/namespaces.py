@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -14,11 +15,13 @@ from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 
 from portus import policy
+from portus.errors import ActionError
 from portus.principal import Principal
-from portus.registry import actions
+from portus.registry import actions, deletion
+from portus.registry.deletion import RegistryDeletionError
 from portus.registry.models import Namespace, NamespaceKind, Repository, Team, TeamMembership
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
-from portus.web.forms import NamespaceForm, TransferForm, VisibilityForm
+from portus.web.forms import DeleteImagesForm, NamespaceForm, TransferForm, VisibilityForm
 from portus.web.lookups import (
     paginate,
     visible_namespace_or_404,
@@ -154,8 +157,17 @@ class NamespaceTransfer(TeamNamespacePage):
 class NamespaceDelete(TeamNamespacePage, ObjectDelete):
     template_name = "web/namespaces/delete.html"
     denied = "Only the owners of a team namespace may delete it."
-    delete = staticmethod(actions.delete_namespace)
+    form_class = DeleteImagesForm
     success_url = reverse_lazy("web:namespaces")
+
+    def act(self, form: forms.Form) -> str:
+        try:
+            deletion.delete_namespace(
+                namespace=self.object, actor=self.request.user, delete_images=form.cleaned_data["delete_images"]
+            )
+        except RegistryDeletionError as exc:
+            raise ActionError(str(exc)) from None
+        return f"Deleted {self.object}; its name stays reserved until an administrator releases it."
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(has_repositories=self.object.repositories.exists(), **kwargs)
