@@ -16,12 +16,14 @@ from django.views.generic.edit import FormView
 
 from portus.errors import ActionError
 from portus.principal import Principal
+from portus.registry.deletion import RegistryDeletionError
 from portus.registry.names import InvalidName
 from portus.web.access import PageRequest
 from portus.web.forms import DescriptionForm
 
 # What an action raises when it refuses: the message says why and what to do instead.
-REFUSALS = (ActionError, InvalidName)
+# RegistryDeletionError: the registry refused or could not be reached, and nothing was changed.
+REFUSALS = (ActionError, InvalidName, RegistryDeletionError)
 
 
 class LoadedView(View):

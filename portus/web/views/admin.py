@@ -21,7 +21,6 @@ from portus.background.models import TaskStatus
 from portus.errors import ActionError
 from portus.principal import Principal
 from portus.registry import actions, deletion
-from portus.registry.deletion import RegistryDeletionError
 from portus.registry.models import Activity, EventState, Namespace, Registry, RegistryEvent, ReservedName
 from portus.registry.reachability import Reachability, check_registry
 from portus.web.access import AdminRequiredMixin
@@ -112,12 +111,9 @@ class UserDelete(PersonPage, ObjectDelete):
         return super().get_context_data(has_repositories=has_repositories, **kwargs)
 
     def act(self, form: forms.Form) -> str:
-        try:
-            deletion.delete_user(
-                user=self.object, actor=self.request.user, delete_images=form.cleaned_data["delete_images"]
-            )
-        except RegistryDeletionError as exc:
-            raise ActionError(str(exc)) from None
+        deletion.delete_user(
+            user=self.object, actor=self.request.user, delete_images=form.cleaned_data["delete_images"]
+        )
         return f"Deleted {self.object}; the name stays reserved until you release it (Reserved names)."
 
 

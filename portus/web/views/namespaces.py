@@ -15,10 +15,8 @@ from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 
 from portus import policy
-from portus.errors import ActionError
 from portus.principal import Principal
 from portus.registry import actions, deletion
-from portus.registry.deletion import RegistryDeletionError
 from portus.registry.models import Namespace, NamespaceKind, Repository, Team, TeamMembership
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
 from portus.web.forms import DeleteImagesForm, NamespaceForm, TransferForm, VisibilityForm
@@ -161,12 +159,9 @@ class NamespaceDelete(TeamNamespacePage, ObjectDelete):
     success_url = reverse_lazy("web:namespaces")
 
     def act(self, form: forms.Form) -> str:
-        try:
-            deletion.delete_namespace(
-                namespace=self.object, actor=self.request.user, delete_images=form.cleaned_data["delete_images"]
-            )
-        except RegistryDeletionError as exc:
-            raise ActionError(str(exc)) from None
+        deletion.delete_namespace(
+            namespace=self.object, actor=self.request.user, delete_images=form.cleaned_data["delete_images"]
+        )
         return f"Deleted {self.object}; its name stays reserved until an administrator releases it."
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
