@@ -254,3 +254,12 @@ def test_a_token_answer_in_json_is_not_html(world: World) -> None:
     answer = Client().get("/v2/token", {"service": "registry.test"})
     assert answer["Content-Type"] == "application/json"
     assert json.loads(answer.content)["token"]
+
+
+def test_the_api_refuses_an_invalid_email_address(api: Api) -> None:
+    created = api.post("users", {"username": "ivy", "email": "not-an-address", "password": PASSWORD})
+    assert created.status == 422 and "e-mail" in created.body["message"]
+    changed = api.put("users/viewer", {"email": "two@@example.com"}, persona="admin")
+    assert changed.status == 422 and "e-mail" in changed.body["message"]
+    assert api.post("users", {"username": "ivy", "email": "ivy@example.com", "password": PASSWORD}).status == 201
+    assert api.put("users/viewer", {"email": ""}, persona="admin").status == 200
