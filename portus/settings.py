@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -67,6 +68,9 @@ def _development_secret() -> str:
         return ""
 
 
+# A secret anyone could guess signs sessions anyone could forge: production needs a long random one.
+SECRET_MIN_LENGTH = 50
+SECRET_MIN_DISTINCT = 10
 _secret = _env("PORTUS_SECRET_KEY_BASE")
 _key_path = _env("PORTUS_KEY_PATH")
 if PRODUCTION:
@@ -87,6 +91,17 @@ if PRODUCTION:
         _fail("production mode needs " + "; ".join(missing) + ".")
     if not Path(str(_key_path)).is_file():
         _fail(f"PORTUS_KEY_PATH={_key_path!r}: no such file; point it at the PEM key that signs registry tokens.")
+    if Path(str(_key_path)).stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        _fail(
+            f"PORTUS_KEY_PATH={_key_path!r} is readable by other users; whoever reads it can sign registry tokens. "
+            f"Run `chmod 600 {_key_path}` (owned by the user Portus runs as)."
+        )
+    if len(str(_secret)) < SECRET_MIN_LENGTH or len(set(str(_secret))) < SECRET_MIN_DISTINCT:
+        _fail(
+            f"PORTUS_SECRET_KEY_BASE is too weak: use at least {SECRET_MIN_LENGTH} random characters "
+            f"(at least {SECRET_MIN_DISTINCT} different ones). Make one with "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(64))'`."
+        )
 SECRET_KEY = _secret or _development_secret()
 SECRET_KEY_EPHEMERAL = not SECRET_KEY
 if SECRET_KEY_EPHEMERAL:
@@ -96,8 +111,15 @@ TOKEN_CERT_PATH = Path(_env("PORTUS_CERT_PATH") or TOKEN_KEY_PATH.with_suffix(".
 # The generated key only exists where nobody configured one (development, tests).
 TOKEN_KEY_GENERATE = not _key_path
 
-DEBUG = _env_bool("PORTUS_DEBUG", not PRODUCTION)
+# Debug pages show settings and tracebacks to whoever asks: only when asked for, never in production's
+# defaults; portusctl refuses it on an address beyond loopback.
+DEBUG = _env_bool("PORTUS_DEBUG", False)
 MACHINE_FQDN = PORTUS.machine_fqdn
+# check_ssl_usage: people reach Portus over HTTPS (secure cookies, HSTS, https links).
+USE_SSL = _env_bool("PORTUS_CHECK_SSL_USAGE_ENABLED", PRODUCTION)
+# Every absolute link (password-reset mail, the registry's token realm) is built from this, never from
+# the request's Host header, which the sender of the request chooses.
+PORTUS_URL = (_env("PORTUS_URL") or f"{'https' if USE_SSL else 'http'}://{MACHINE_FQDN}").rstrip("/")
 ALLOWED_HOSTS = [h for h in (_env("PORTUS_ALLOWED_HOSTS") or "").split(",") if h] or (
     [MACHINE_FQDN, "localhost", "127.0.0.1", "[::1]"] if PRODUCTION else ["*"]
 )
@@ -121,6 +143,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: also answers what the middleware below refuses (a bad Host, CSRF) in JSON under /api/ and /v2/.
+    "portus.web.security_headers.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -255,16 +279,23 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = _env_bool("PORTUS_CHECK_SSL_USAGE_ENABLED", PRODUCTION)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = USE_SSL
+CSRF_COOKIE_SECURE = USE_SSL
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# HSTS only where people reach Portus over HTTPS; a year, as browsers' preload lists expect.
+SECURE_HSTS_SECONDS = 31536000 if USE_SSL and PRODUCTION else 0
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 _smtp = PORTUS.email.smtp
-EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend" if _smtp.enabled else "django.core.mail.backends.console.EmailBackend"
-)
+if _smtp.enabled:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+elif PRODUCTION:
+    # A mail written to the console would put a valid password-reset link in the server's log.
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 EMAIL_HOST = _smtp.address
 EMAIL_PORT = _smtp.port
 EMAIL_HOST_USER = _smtp.user_name

@@ -463,11 +463,12 @@ def key_file(tmp_path: Path) -> Path:
             serialization.NoEncryption(),
         )
     )
+    path.chmod(0o600)  # production refuses a key other users can read
     return path
 
 
 PRODUCTION_NEEDS = {
-    "PORTUS_SECRET_KEY_BASE": "a-long-random-secret-" * 3,
+    "PORTUS_SECRET_KEY_BASE": "a-long-random-secret-" * 3,  # 63 characters, 13 different
     "PORTUS_KEY_PATH": None,  # filled in with key_file
     "PORTUS_MACHINE_FQDN_VALUE": "portus.example.com",
 }
@@ -533,12 +534,47 @@ def test_production_refuses_a_key_path_that_does_not_exist(tmp_path: Path, key_f
 
 def test_production_reads_the_secret_from_a_file(tmp_path: Path, key_file: Path) -> None:
     secret = tmp_path / "secret"
-    secret.write_text("a-long-random-secret-from-a-file-0123456789\n")
+    secret.write_text("a-long-random-secret-from-a-file-0123456789-abcdefghijklmnop\n")
     env = production_env(key_file)
     del env["PORTUS_SECRET_KEY_BASE"]
     env["PORTUS_SECRET_KEY_BASE_FILE"] = str(secret)
     started = start_django(tmp_path, **env)
     assert started.returncode == 0, started.stderr
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["x", "a-short-but-random-looking-secret-8f3k2", "ab" * 40],
+    ids=["one character", "under 50 characters", "too few different characters"],
+)
+def test_production_refuses_a_weak_secret_and_says_how_to_make_one(tmp_path: Path, key_file: Path, secret: str) -> None:
+    refused = start_django(tmp_path, **{**production_env(key_file), "PORTUS_SECRET_KEY_BASE": secret})
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "PORTUS_SECRET_KEY_BASE is too weak" in lines[0]
+    assert "python3 -c 'import secrets; print(secrets.token_urlsafe(64))'" in lines[0]
+    assert secret not in lines[0] or secret == "x"
+
+
+def test_production_accepts_a_secret_made_as_the_message_says(tmp_path: Path, key_file: Path) -> None:
+    made = subprocess.run(
+        [sys.executable, "-c", "import secrets; print(secrets.token_urlsafe(64))"], capture_output=True, text=True
+    ).stdout.strip()
+    started = start_django(tmp_path, **{**production_env(key_file), "PORTUS_SECRET_KEY_BASE": made})
+    assert started.returncode == 0, started.stderr
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_production_refuses_a_signing_key_other_users_can_read(tmp_path: Path, key_file: Path, mode: int) -> None:
+    key_file.chmod(mode)
+    refused = start_django(tmp_path, **production_env(key_file))
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "readable by other users" in lines[0] and f"chmod 600 {key_file}" in lines[0]
+    key_file.chmod(0o400)
+    assert start_django(tmp_path, **production_env(key_file)).returncode == 0
 
 
 def test_a_typo_in_config_local_yml_stops_the_start_naming_the_key(tmp_path: Path) -> None:

@@ -429,3 +429,59 @@ def test_portusctl_up_stopped_while_starting_leaves_no_child_behind(tmp_path: Pa
 
 def test_portusctl_up_refuses_a_bad_bind(capsys) -> None:
     assert "use HOST:PORT" in refused(capsys, "up", "--bind", "3000")
+
+
+@pytest.mark.e2e
+def test_portusctl_up_keeps_its_data_private_and_the_notification_secret_out_of_the_registry_log(
+    tmp_path: Path,
+) -> None:
+    registry_binary()
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    (data / "portus.sqlite3").touch(mode=0o644)  # as an older version left it: tightened by `up`
+    (data / "portus.sqlite3").chmod(0o644)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTUS_", "DJANGO_"))}
+    env.update({"PORTUS_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "portus.cli", "up", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = Output(process.stdout)
+    try:
+        deadline = time.monotonic() + 90
+        password = output.wait_for(r"administrator: admin / (\S+)", deadline).group(1)
+        shown_file = output.wait_for(r"also in (\S+)", deadline).group(1)
+        output.wait_for(r"Stop with Ctrl\+C", deadline)
+        assert Path(shown_file) == data / "admin-password"
+        assert (data / "admin-password").read_text().strip() == password
+
+        config = yaml.safe_load((data / "registry" / "config.yml").read_text())
+        secret = config["notifications"]["endpoints"][0]["headers"]["Authorization"][0].removeprefix("Bearer ")
+        log = data / "registry" / "registry.log"
+        while b"[redacted]" not in log.read_bytes():  # the registry logs its endpoints once it has read its config
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert secret.encode() not in log.read_bytes()
+
+        assert data.stat().st_mode & 0o777 == 0o700
+        loose = [
+            f"{path.relative_to(data)} {path.stat().st_mode & 0o777:o}"
+            for path in data.rglob("*")
+            if not path.is_symlink() and path.stat().st_mode & 0o777 not in (0o700 if path.is_dir() else 0o600,)
+        ]
+        assert loose == [], loose
+        assert {"portus.sqlite3", "portus.key", "secret_key", "admin-password", "registry"} <= {
+            p.name for p in data.iterdir()
+        }
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, "".join(output.seen)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

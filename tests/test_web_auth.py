@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.test import Client
 
@@ -109,7 +110,7 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client: Client, wo
     response = client.post("/password-reset/", {"email": "owner@example.com"})
     assert response.status_code == 302
     assert len(mail.outbox) == 1
-    link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(re.escape(settings.PORTUS_URL) + r"(/password-reset/\S+/)", mail.outbox[0].body).group(1)
     form_page = client.get(link, follow=True)
     assert form_page.status_code == 200 and form_page.context["validlink"]
     new_password = "a-brand-new-secret"

@@ -32,6 +32,7 @@ def test_invalid_email_is_shown_next_to_the_field(world: World) -> None:
 
 def test_avatar_uses_gravatar_only_when_enabled(world: World, portus_config) -> None:
     client = client_as(world, "owner")
+    portus_config("gravatar.enabled", True)
     assert "gravatar.com/avatar/" in client.get("/profile/").content.decode()
     portus_config("gravatar.enabled", False)
     assert "gravatar.com/avatar/" not in client.get("/profile/").content.decode()

@@ -55,4 +55,5 @@ def _page_url(request: HttpRequest, page: int, per_page: int) -> str:
     query = request.GET.copy()
     query["page"] = str(page)
     query["per_page"] = str(per_page)
-    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    # From the configured address: the Host header is the caller's to choose.
+    return f"{settings.PORTUS_URL}{request.path}?{query.urlencode()}"

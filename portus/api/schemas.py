@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from ninja import Field, Schema
+from pydantic import AfterValidator
 
 from portus.api.params import Body, Flag, IsoDatetime
 from portus.registry.actions import MAX_COMMENT_LENGTH
@@ -70,9 +73,22 @@ class UserOut(Schema):
     namespace_id: int | None
 
 
+def _email_address(value: str | None) -> str | None:
+    """The same rule as the pages' e-mail fields; empty means none."""
+    if value:
+        try:
+            validate_email(value)
+        except DjangoValidationError:
+            raise ValueError("not a valid e-mail address (name@example.com)") from None
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+
+
 class UserCreate(Body):
     username: str = Field(..., min_length=1, max_length=64)
-    email: str = Field("", max_length=254)
+    email: EmailAddress = Field("", max_length=254)
     password: str | None = Field(None, min_length=1, max_length=256, description="Not needed for bots.")
     admin: Flag = False
     bot: Flag = False
@@ -80,7 +96,7 @@ class UserCreate(Body):
 
 
 class UserUpdate(Body):
-    email: str | None = Field(None, max_length=254)
+    email: EmailAddress | None = Field(None, max_length=254)
     display_name: str | None = Field(None, max_length=150)
     password: str | None = Field(None, min_length=8, max_length=256)
     admin: Flag | None = Field(None, description="Admins only.")
@@ -97,7 +113,7 @@ class UserFilters(Schema):
 
 class Bootstrap(Body):
     username: str = Field(..., min_length=1, max_length=64)
-    email: str = Field("", max_length=254)
+    email: EmailAddress = Field("", max_length=254)
     password: str = Field(..., min_length=8, max_length=256)
 
 

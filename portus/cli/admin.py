@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portus.cli.command import CommandError, setup_django
+from portus.cli.command import CommandError, add_password_arguments, read_password, setup_django, write_private_file
 from portus.errors import ActionError
 from portus.registry.names import InvalidName
 
@@ -73,11 +73,9 @@ def _registry(name: str | None) -> Registry:
 def user_create(args: argparse.Namespace) -> int:
     from portus.accounts.actions import create_user
 
-    password = args.password
-    if password is None and args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+    password = read_password(args)
     if password is None and not args.bot:
-        raise CommandError("give a password with --password or --password-stdin (bots need none).")
+        raise CommandError("give a password with --password-stdin, --password-file or --password (bots need none).")
     user = create_user(
         username=args.name,
         email=args.email or "",
@@ -222,7 +220,7 @@ def registry_add(args: argparse.Namespace) -> int:
 def default_portus_url() -> str:
     from django.conf import settings
 
-    return os.environ.get("PORTUS_URL") or f"https://{settings.MACHINE_FQDN}"
+    return str(settings.PORTUS_URL)
 
 
 @django_command
@@ -236,8 +234,7 @@ def registry_config(args: argparse.Namespace) -> int:
         listen=args.listen,
     )
     if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+        write_private_file(Path(args.output), text)  # it holds the notification secret
     else:
         sys.stdout.write(text)
     return 0
@@ -248,8 +245,7 @@ def register(sub: Any) -> None:
     p = user.add_parser("create", help="create a user (and their personal namespace)")
     p.add_argument("name")
     p.add_argument("--email")
-    p.add_argument("--password")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_password_arguments(p)
     p.add_argument("--admin", action="store_true")
     p.add_argument("--bot", action="store_true", help="a bot: signs in only with application tokens")
     p.set_defaults(handler=user_create)
@@ -322,7 +318,8 @@ def register(sub: Any) -> None:
     p.add_argument("--registry", help="registry name (default: the first one)")
     p.add_argument(
         "--portus-url",
-        help="URL the registry and clients reach Portus at (default: $PORTUS_URL or https://MACHINE_FQDN)",
+        help="URL the registry and clients reach Portus at (default: $PORTUS_URL, else MACHINE_FQDN over https "
+        "when PORTUS_CHECK_SSL_USAGE_ENABLED is on, as in production)",
     )
     p.add_argument("--storage", default="/var/lib/docker-registry", help="registry storage directory")
     p.add_argument("--listen", help="address the registry listens on (default: its hostname)")

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import requests
 
 from portus import __version__
-from portus.cli.command import CommandError
+from portus.cli.command import CommandError, add_password_arguments, read_password
 
 TIMEOUT = (5.0, 60.0)
 PAGE_SIZE = 100
@@ -383,11 +383,9 @@ def delete(args: argparse.Namespace) -> int:
 
 def bootstrap(args: argparse.Namespace) -> int:
     conn = connect(args)
-    password = args.password
-    if password is None and args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+    password = read_password(args)
     if not password:
-        raise CommandError("give the admin's password with --password or --password-stdin.")
+        raise CommandError("give the admin's password with --password-stdin, --password-file or --password.")
     body = {"username": args.username, "password": password, "email": args.email or ""}
     answer = conn.request("post", "users/bootstrap", body=body).json()
     if args.output == "json":
@@ -463,8 +461,7 @@ def register(sub: Any) -> None:
     _connection_options(p)
     p.add_argument("--username", required=True)
     p.add_argument("--email")
-    p.add_argument("--password")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_password_arguments(p)
     p.set_defaults(handler=bootstrap)
 
     p = sub.add_parser("health", help="API: database, registries and background tasks (exit 1 when down)")

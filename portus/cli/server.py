@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from portus.cli.command import CommandError, setup_django
+from portus.cli.command import CommandError, is_loopback, setup_django, write_private_file
 from portus.config import ConfigError, parse_bool, prepare_data_dir
+
+ADMIN_PASSWORD_FILE = "admin-password"
+# A bearer credential as Distribution prints it in its log ("headers=map[Authorization:[Bearer SECRET]]").
+BEARER = re.compile(rb"(Bearer\s+)[^\s\]\"',]+")
+REDACTED = b"[redacted]"
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -60,8 +68,22 @@ def default_workers() -> int:
     return max(2, (os.cpu_count() or 1) * 2)
 
 
+def refuse_debug_beyond_loopback(bind: str) -> None:
+    """Debug pages show settings and tracebacks to whoever asks; only this machine may ask."""
+    from django.conf import settings
+
+    host = bind.rpartition(":")[0]
+    if settings.DEBUG and not is_loopback(host):
+        raise CommandError(
+            f"PORTUS_DEBUG is on and --bind {bind} reaches beyond this machine: debug pages would show "
+            "settings and tracebacks to anyone. Unset PORTUS_DEBUG, or bind 127.0.0.1."
+        )
+
+
 def serve(args: argparse.Namespace) -> int:
     setup_django()  # refuses a bad configuration here, with its message, before gunicorn starts
+    refuse_debug_beyond_loopback(args.bind)
+
     # One container image, two roles: PORTUS_BACKGROUND=true makes the same entry point the worker.
     try:
         background = parse_bool("PORTUS_BACKGROUND", os.environ.get("PORTUS_BACKGROUND", "false"))
@@ -107,6 +129,7 @@ class Supervisor:
     def __init__(self) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = False
+        self.copiers: list[threading.Thread] = []
         # Installed before the first child starts: a SIGTERM that arrives while the children are
         # still starting must stop them too, not kill this process and leave them orphaned.
         signal.signal(signal.SIGINT, self.stop)
@@ -116,6 +139,19 @@ class Supervisor:
         process = subprocess.Popen(command, **kwargs)
         self.children.append((name, process))
         return process
+
+    def start_logged(self, name: str, command: list[str], log_path: Path, hidden: Iterable[str]) -> None:
+        """Start COMMAND with its output appended to LOG_PATH (0600), every secret in it replaced.
+
+        Distribution logs its notification endpoints with their headers: the Authorization secret would
+        otherwise sit in the log, letting whoever reads it forge registry events."""
+        process = self.start(name, command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        log = open(log_path, "ab")  # noqa: SIM115 - closed by the copying thread
+        os.fchmod(log.fileno(), 0o600)
+        words = [s.encode() for s in hidden if s]
+        copier = threading.Thread(target=copy_redacted, args=(process.stdout, log, words), daemon=True)
+        copier.start()
+        self.copiers.append(copier)
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
@@ -138,6 +174,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for copier in self.copiers:  # the last lines a child wrote reach its log
+            copier.join(timeout=5)
         return status
 
     def wait_for_port(self, host: str, port: int, deadline: float) -> bool:
@@ -148,6 +186,34 @@ class Supervisor:
             if wait_for_port(host, port, min(deadline, time.monotonic() + 0.5)):
                 return True
         return False
+
+
+def redact(line: bytes, hidden: Iterable[bytes]) -> bytes:
+    for secret in hidden:
+        line = line.replace(secret, REDACTED)
+    return BEARER.sub(rb"\1" + REDACTED, line)
+
+
+def copy_redacted(source: IO[bytes] | None, target: IO[bytes], hidden: list[bytes]) -> None:
+    if source is None:
+        return
+    with target:
+        for line in source:
+            target.write(redact(line, hidden))
+            target.flush()
+
+
+def make_private(data_dir: Path) -> None:
+    """The data directory and what `up` keeps in it readable by this user only: the database (sessions,
+    password hashes), the keys, the registry's configuration (the notification secret) and log."""
+    data_dir.chmod(0o700)
+    for directory in (data_dir, data_dir / "registry"):
+        if not directory.is_dir():
+            continue
+        for entry in directory.iterdir():
+            if entry.is_symlink():
+                continue
+            entry.chmod(0o700 if entry.is_dir() else 0o600)
 
 
 def up(args: argparse.Namespace) -> int:
@@ -162,6 +228,10 @@ def up(args: argparse.Namespace) -> int:
     portus_url = f"http://{args.bind}"
     os.environ.setdefault("PORTUS_URL", portus_url)
     setup_django()
+    refuse_debug_beyond_loopback(args.bind)
+    # Everything up and its children write (SQLite and its journal, keys, the registry's files) is
+    # this user's only; what an older version left readable is tightened below.
+    os.umask(0o077)
     from django.core.management import call_command
 
     from portus.accounts.actions import create_user
@@ -173,6 +243,7 @@ def up(args: argparse.Namespace) -> int:
     print(f"Portus data directory: {data_dir}")
     call_command("migrate", interactive=False, verbosity=0)
     signing_key()
+    make_private(data_dir)
     registry_binary = shutil.which("docker-registry")
     registry = default_registry()
     if registry is None:
@@ -182,18 +253,18 @@ def up(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if registry_binary and registry.hostname.startswith("127.0.0.1:"):
         registry_dir = data_dir / "registry"
-        registry_dir.mkdir(parents=True, exist_ok=True)
+        registry_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         config_path = registry_dir / "config.yml"
-        config_path.write_text(
-            render_distribution_config(registry, portus_url=portus_url, storage_dir=registry_dir / "storage")
+        write_private_file(
+            config_path,
+            render_distribution_config(registry, portus_url=portus_url, storage_dir=registry_dir / "storage"),
         )
-        with open(registry_dir / "registry.log", "ab") as registry_log:
-            supervisor.start(
-                "docker-registry",
-                [registry_binary, "serve", str(config_path)],
-                stdout=registry_log,
-                stderr=subprocess.STDOUT,
-            )
+        supervisor.start_logged(
+            "docker-registry",
+            [registry_binary, "serve", str(config_path)],
+            registry_dir / "registry.log",
+            hidden=[registry.notification_secret()],
+        )
     elif not registry_binary:
         print(
             "docker-registry is not installed (apt-get install docker-registry); Portus runs without a local registry."
@@ -203,6 +274,7 @@ def up(args: argparse.Namespace) -> int:
     if not User.objects.exists():
         password = secrets.token_urlsafe(12)
         create_user(username="admin", email="admin@localhost", password=password, admin=True)
+        write_private_file(data_dir / ADMIN_PASSWORD_FILE, password + "\n")
     supervisor.start("web server", gunicorn_command(args.bind, args.workers, 1), env=env)
     supervisor.start("background", [sys.executable, "-m", "portus.cli", "background"], env=env)
     if not supervisor.wait_for_port(host, port, time.monotonic() + 30):
@@ -216,6 +288,7 @@ def up(args: argparse.Namespace) -> int:
     print(f"Portus is running at {portus_url}")
     if password:
         print(f"  administrator: admin / {password}   (shown once; change it on your profile page)")
+        print(f"                 also in {data_dir / ADMIN_PASSWORD_FILE} (readable only by you; delete it when noted)")
     print(f"  registry:      {registry.public_hostname} (token service and events wired to Portus)")
     print("Push an image with skopeo, for example:")
     print(
@@ -233,8 +306,8 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=migrate)
 
     p = sub.add_parser("serve", help="run the web server (gunicorn)")
-    everywhere = "0.0.0.0:3000"  # noqa: S104 (a server is meant to be reached; PORTUS_BIND narrows it)
-    p.add_argument("--bind", default=os.environ.get("PORTUS_BIND", everywhere), help="HOST:PORT")
+    # Loopback unless told otherwise: a proxy in front (or PORTUS_BIND=0.0.0.0:3000 in a container) opens it.
+    p.add_argument("--bind", default=os.environ.get("PORTUS_BIND", "127.0.0.1:3000"), help="HOST:PORT")
     p.add_argument("--workers", type=int, default=default_workers())
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(handler=serve)

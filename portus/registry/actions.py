@@ -106,6 +106,8 @@ def add_member(*, team: Team, user: User, role: str, actor: Actor) -> TeamMember
         raise ActionError(f"{role!r} is not a role; use owner, contributor or viewer.")
     if user.bot and role == Role.OWNER:
         raise ActionError("A bot cannot own a team; add it as contributor or viewer.")
+    if not user.is_active:
+        raise ActionError(f"{user.username} is disabled; enable the account first, then add it to the team.")
     membership, created = TeamMembership.objects.get_or_create(team=team, user=user, defaults={"role": role})
     if not created:
         raise ActionError(f"{user.username} is already a member of {team.name}; change their role instead.")

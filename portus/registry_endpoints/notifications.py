@@ -195,7 +195,7 @@ def parse_envelope(body: bytes, registry: Registry) -> tuple[list[RegistryEvent]
     """(events worth storing, number ignored); raises EnvelopeError for anything malformed."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply to read
         raise EnvelopeError('the body is not JSON; the registry sends {"events": [...]}.') from None
     try:
         envelope = Envelope.model_validate(data)

@@ -10,4 +10,5 @@ from django.http import HttpRequest
 
 def portus_settings(request: HttpRequest) -> dict[str, Any]:
     """``{{ portus.signup.enabled }}`` in a template reads the same typed attribute as Python code."""
-    return {"portus": settings.PORTUS}
+    # portus_url: the configured address, for links and commands shown on pages (never the request's Host).
+    return {"portus": settings.PORTUS, "portus_url": settings.PORTUS_URL}

@@ -193,8 +193,7 @@ class RegistryCreate(AdminPage, ActionFormView):
         return f"Registry {registry.name} added. {self.reachability.message}"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        portus_url = self.request.build_absolute_uri("/").rstrip("/")
-        return super().get_context_data(reachability=self.reachability, portus_url=portus_url, **kwargs)
+        return super().get_context_data(reachability=self.reachability, **kwargs)
 
     def get_success_url(self) -> str:
         return reverse("web:admin-registries")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse_lazy
 
@@ -49,11 +50,36 @@ class SignUp(ActionFormView):
         return f"Welcome, {user.username}!"
 
 
+def reset_mail_delivery() -> str:
+    """How a reset link would travel: "smtp", "console" (development only: the server's output) or "none"."""
+    if settings.PORTUS.email.smtp.enabled:
+        return "smtp"
+    # In production a console mail would put a valid reset link in the server's log: none is sent.
+    return "none" if settings.PRODUCTION else "console"
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "web/auth/password_reset.html"
     email_template_name = "web/auth/password_reset_email.txt"
     subject_template_name = "web/auth/password_reset_subject.txt"
     success_url = reverse_lazy("web:password-reset-done")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "delivery": reset_mail_delivery()}
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if reset_mail_delivery() == "none":
+            return self.get(request, *args, **kwargs)  # the page says to ask an administrator
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # The link is built from the configured address, never from the request's Host header, which
+        # whoever asks for the reset chooses (and would point the victim's link at their own server).
+        base = urlsplit(settings.PORTUS_URL)
+        self.domain_override = base.netloc
+        self.use_https = base.scheme == "https"
+        self.extra_email_context = {"portus_url": settings.PORTUS_URL}
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
