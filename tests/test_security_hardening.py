@@ -19,8 +19,9 @@ from django.test import Client
 
 from portus.accounts.actions import create_user, set_enabled
 from portus.accounts.credentials import verify
-from portus.cli import build_parser, is_loopback
+from portus.cli import build_parser
 from portus.cli import main as portusctl
+from portus.cli.command import is_loopback
 from portus.cli.server import redact
 from portus.registry.models import TeamMembership
 from tests.api import Api, api_fixture  # noqa: F401  (the api fixture)
