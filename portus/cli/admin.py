@@ -87,6 +87,15 @@ def user_create(args: argparse.Namespace) -> int:
 
 
 @django_command
+def user_unlock(args: argparse.Namespace) -> int:
+    from portus.accounts.actions import unlock_user
+
+    user = unlock_user(user=_user(args.name), actor=None)
+    print(f"unlocked {user.username}: failed sign-ins from every address are forgotten")
+    return 0
+
+
+@django_command
 def token_create(args: argparse.Namespace) -> int:
     from portus.accounts.actions import create_token
 
@@ -194,6 +203,9 @@ def register(sub: Any) -> None:
     p.add_argument("--admin", action="store_true")
     p.add_argument("--bot", action="store_true", help="a bot: signs in only with application tokens")
     p.set_defaults(handler=user_create)
+    p = user.add_parser("unlock", help="end NAME's lockout after failed sign-ins")
+    p.add_argument("name")
+    p.set_defaults(handler=user_unlock)
 
     token = sub.add_parser("token", help="manage application tokens").add_subparsers(dest="action", required=True)
     p = token.add_parser("create", help="create a token for USER and print it once")
