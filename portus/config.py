@@ -114,8 +114,18 @@ class UserPermission(Section):
 
 
 class Lockout(Section):
-    attempts: int = Field(ge=0, description="0 turns lockout off")
+    attempts: int = Field(ge=0, description="per account and client address; 0 turns it off")
     minutes: int = Field(ge=0)
+    account_attempts: int = Field(ge=0, description="per account, all addresses together; 0 turns it off")
+
+
+class RateLimit(Section):
+    failures: int = Field(ge=0, description="per client address and window; 0 turns it off")
+    seconds: int = Field(ge=1)
+
+
+class Health(Section):
+    cache_seconds: float = Field(ge=0, description="0: probe the registries on every request")
 
 
 class CredentialCache(Section):
@@ -188,7 +198,9 @@ class PortusConfig(Section):
     user_permission: UserPermission
     anonymous_browsing: Toggle
     lockout: Lockout
+    rate_limit: RateLimit
     credential_cache: CredentialCache
+    health: Health
     background: Background
     security: Security
     pagination: Pagination

@@ -83,6 +83,14 @@ class Api:
     def delete(self, path: str, persona: str | None = "admin") -> Answer:
         return self.call("delete", path, persona)
 
+    def browser(self, persona: str) -> Api:
+        """The same API called from a browser that PERSONA signed in with their password: call it
+        with persona None (no token header), so the session is what signs the calls in. Creating
+        tokens and changing one's password or email take such a session, not a token."""
+        client = Client()
+        assert client.login(username=persona, password=PASSWORD)
+        return Api(self.world, client, self.tokens)
+
 
 def give_tokens(world: World) -> dict[str, str]:
     tokens = {}

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from portus.accounts.actions import create_user
 from portus.cli import main as portusctl
 from portus.registry.models import Namespace, Repository, Tag, TeamMembership
 from tests.api import give_tokens
@@ -80,15 +81,23 @@ def test_members_and_booleans(server, capsys, monkeypatch) -> None:  # type: ign
     assert status == 0 and json.loads(out)["enabled"] is False
 
 
-def test_tokens_are_created_once_listed_and_revoked(server, capsys) -> None:  # type: ignore[no-untyped-def]
-    status, out, err = run(capsys, "create", "tokens", "--name", "ci", "-o", "json")
-    assert status == 0
+def test_tokens_are_created_once_listed_and_revoked(server, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    world, tokens = server
+    # An application token never mints one for its own account (issue 9 item 3)...
+    status, _, err = run(capsys, "create", "tokens", "--name", "ci", "-o", "json")
+    assert status == 1 and "403" in err
+    # ...an administrator's makes them for bots.
+    create_user(username="ci-bot", bot=True, actor=world.admin)
+    monkeypatch.setenv("PORTUSCTL_API_USER", "admin")
+    monkeypatch.setenv("PORTUSCTL_API_TOKEN", tokens["admin"])
+    status, out, err = run(capsys, "create", "tokens", "--owner", "ci-bot", "--name", "ci", "-o", "json")
+    assert status == 0, err
     created = json.loads(out)
     assert created["token"].startswith("prt_")
-    status, out, _ = run(capsys, "get", "tokens")
+    status, out, _ = run(capsys, "get", "tokens", "--owner", "ci-bot")
     assert "ci" in out and created["token"] not in out
-    assert run(capsys, "delete", "tokens", str(created["id"]))[0] == 0
-    status, _, err = run(capsys, "get", "--user", "owner", "users", "owner", "--token", created["token"])
+    assert run(capsys, "delete", "tokens", "--owner", "ci-bot", str(created["id"]))[0] == 0
+    status, _, err = run(capsys, "get", "--user", "ci-bot", "users", "ci-bot", "--token", created["token"])
     assert status == 1 and "401" in err
 
 
@@ -123,7 +132,13 @@ def test_errors_are_one_line_and_exit_non_zero(server, capsys, monkeypatch) -> N
     assert status == 1 and "--server" in err
 
 
-def test_health_reports_checks_and_exits_1_when_down(server, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_health_reports_checks_and_exits_1_when_down(server, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    status, out, err = run(capsys, "health")  # the owner sees only up or down
+    assert status == 1 and "registry test" not in out
+    assert err.startswith("portusctl: unhealthy: Some checks fail")
+    _, tokens = server
+    monkeypatch.setenv("PORTUSCTL_API_USER", "admin")
+    monkeypatch.setenv("PORTUSCTL_API_TOKEN", tokens["admin"])
     status, out, err = run(capsys, "health")
     assert status == 1
     assert "database" in out and "registry test" in out

@@ -8,7 +8,7 @@ from tests.api import Api, api_fixture  # noqa: F401  (the api fixture)
 
 
 def test_user_creates_a_token_shown_once_that_then_signs_in(api: Api) -> None:
-    created = api.post("users/viewer/application_tokens", {"name": "laptop"}, "viewer")
+    created = api.browser("viewer").post("users/viewer/application_tokens", {"name": "laptop"}, None)
     assert created.status == 201
     secret = created.body["token"]
     assert secret.startswith(created.body["hint"])
@@ -21,7 +21,7 @@ def test_user_creates_a_token_shown_once_that_then_signs_in(api: Api) -> None:
 
 
 def test_revoking_a_token_stops_it_at_once(api: Api) -> None:
-    created = api.post("users/viewer/application_tokens", {"name": "ci"}, "viewer").body
+    created = api.browser("viewer").post("users/viewer/application_tokens", {"name": "ci"}, None).body
     assert api.delete(f"users/viewer/application_tokens/{created['id']}", "viewer").status == 204
     refused = api.call("get", "users/viewer", None, headers={"Authorization": f"Bearer {created['token']}"})
     assert refused.status == 401
@@ -30,16 +30,16 @@ def test_revoking_a_token_stops_it_at_once(api: Api) -> None:
 
 
 def test_token_names_are_unique_per_user(api: Api) -> None:
-    answer = api.post("users/viewer/application_tokens", {"name": "api-tests"}, "viewer")
+    answer = api.browser("viewer").post("users/viewer/application_tokens", {"name": "api-tests"}, None)
     assert answer.status == 400
     assert "pick another name" in answer.body["message"]
 
 
 def test_expiry_in_the_past_is_refused(api: Api) -> None:
-    answer = api.post(
+    answer = api.browser("viewer").post(
         "users/viewer/application_tokens",
         {"name": "old", "expires_at": "2001-01-01T00:00:00Z"},
-        "viewer",
+        None,
     )
     assert answer.status == 400
     assert "past" in answer.body["message"]

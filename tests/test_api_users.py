@@ -59,10 +59,15 @@ def test_missing_field_is_a_422_with_a_message(api: Api) -> None:
 
 
 def test_user_changes_own_profile_and_password(api: Api) -> None:
-    answer = api.put(
+    answer = api.browser("viewer").put(
         "users/viewer",
-        {"display_name": "Vera", "email": "v@example.com", "password": "a-new-secret-42"},
-        "viewer",
+        {
+            "display_name": "Vera",
+            "email": "v@example.com",
+            "password": "a-new-secret-42",
+            "current_password": PASSWORD,
+        },
+        None,
     )
     assert answer.status == 200
     assert (answer.body["display_name"], answer.body["email"]) == ("Vera", "v@example.com")

@@ -20,7 +20,8 @@ def test_profile_needs_an_account(world: World) -> None:
 
 def test_user_changes_email_and_display_name(world: World) -> None:
     client = client_as(world, "viewer")
-    assert client.post("/profile/", {"email": "v@example.com", "display_name": "Vera"}).status_code == 302
+    changed = {"email": "v@example.com", "display_name": "Vera", "current_password": PASSWORD}
+    assert client.post("/profile/", changed).status_code == 302
     world.viewer.refresh_from_db()
     assert (world.viewer.email, world.viewer.display_name) == ("v@example.com", "Vera")
 

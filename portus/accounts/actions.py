@@ -7,6 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from portus.accounts.models import ApplicationToken, User, token_digest, validate_username
@@ -24,6 +25,8 @@ from portus.registry.models import Namespace, ReservedKind, Role, TeamMembership
 
 # Bots sign in with tokens only, from scripts: administration stays with people.
 BOT_ADMIN = "A bot cannot be an administrator; make a person administrator instead."
+# A bot's password would be a second, unrevocable way in that no person types.
+BOT_PASSWORD = "A bot signs in with application tokens only and cannot have a password; create a token for it."
 
 
 @transaction.atomic
@@ -48,6 +51,8 @@ def create_user(
     refuse_reserved_name(username)
     if bot and admin:
         raise ActionError(BOT_ADMIN)
+    if bot and password is not None:
+        raise ActionError(BOT_PASSWORD)
     if admin is None:
         admin = not bot and settings.PORTUS.first_user_admin.enabled and not User.objects.filter(bot=False).exists()
     user = User(username=username, email=email, admin=bool(admin), bot=bot, display_name=display_name)
@@ -92,9 +97,21 @@ def revoke_token(*, token: ApplicationToken, actor: Actor) -> ApplicationToken:
 
 @transaction.atomic
 def change_password(*, user: User, password: str, actor: Actor) -> User:
-    user.set_password(password)  # bumps credential_version: remembered verifications end
-    user.save(update_fields=["password", "credential_version"])
+    """Set a new password: remembered verifications and every other session end, a lockout ends."""
+    if user.bot:
+        raise ActionError(BOT_PASSWORD)
+    user.set_password(password)  # bumps credential_version and clears locked_until
+    user.save(update_fields=["password", "credential_version", "locked_until"])
     record(actor, "user.change_password", user.username)
+    return user
+
+
+@transaction.atomic
+def unlock_user(*, user: User, actor: Actor) -> User:
+    """End a lockout: the account's lock and every failure counted so far, from every address."""
+    User.objects.filter(pk=user.pk).update(locked_until=None, failed_sign_ins=0, lockout_epoch=F("lockout_epoch") + 1)
+    user.refresh_from_db(fields=["locked_until", "failed_sign_ins", "lockout_epoch"])
+    record(actor, "user.unlock", user.username)
     return user
 
 
@@ -103,6 +120,8 @@ def set_enabled(*, user: User, enabled: bool, actor: Actor) -> User:
     if not enabled and user.admin and User.objects.filter(admin=True, is_active=True).exclude(pk=user.pk).count() == 0:
         raise ActionError("This is the last enabled administrator; make someone else admin first.")
     user.is_active = enabled
+    # Ends remembered verifications and, through the session hash (User._get_session_auth_hash),
+    # every session; enabling bumps it again, so old sessions never come back.
     user.credential_version += 1
     user.save(update_fields=["is_active", "credential_version"])
     record(actor, "user.enable" if enabled else "user.disable", user.username)

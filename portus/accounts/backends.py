@@ -1,4 +1,4 @@
-"""Django authentication backend for the sign-in form: passwords only, with lockout."""
+"""Django authentication backend for the sign-in form: people's passwords only, with the throttles."""
 
 from __future__ import annotations
 
@@ -9,17 +9,20 @@ from django.http import HttpRequest
 
 from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User
+from portus.accounts.throttle import client_address
 
 
 class SignInRefused(Exception):
-    """The password may be right, but the account cannot sign in now (locked or disabled).
+    """The password may be right, but the account cannot sign in now (locked, disabled, or too
+    many failures from this address).
 
     Raised through django.contrib.auth.authenticate(), which lets anything but PermissionDenied
     through, so the sign-in form can say why instead of "wrong password"."""
 
-    def __init__(self, failure: Failure):
+    def __init__(self, failure: Failure, retry_after: int | None = None):
         super().__init__(failure.value)
         self.failure = failure
+        self.retry_after = retry_after
 
 
 class PortusBackend(ModelBackend):
@@ -28,7 +31,10 @@ class PortusBackend(ModelBackend):
     ) -> User | None:
         if username is None or password is None:
             return None
-        result = verify(username, password, allow_tokens=False)
-        if result.failure in (Failure.LOCKED, Failure.DISABLED):
-            raise SignInRefused(result.failure)
+        address = client_address(request) if request is not None else ""
+        # Application tokens never open a browser session, and bots never sign in on the pages
+        # (verify refuses a bot's password).
+        result = verify(username, password, address=address, allow_tokens=False)
+        if result.failure in (Failure.LOCKED, Failure.DISABLED, Failure.THROTTLED):
+            raise SignInRefused(result.failure, result.retry_after)
         return result.user

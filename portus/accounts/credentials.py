@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
+from portus.accounts import throttle
 from portus.accounts.models import TOKEN_PREFIX, ApplicationToken, User, token_digest
 from portus.sql_rows import fetch_joined, fetch_models, select_list, table
 
@@ -32,7 +34,8 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 class Failure(enum.Enum):
     BAD_CREDENTIALS = "invalid user name or password"
     DISABLED = "this account is disabled; ask an administrator to enable it"
-    LOCKED = "too many failed sign-ins; this account is locked for a while, try again later"
+    LOCKED = "too many failed sign-ins; this account is locked for a while, try again later or reset your password"
+    THROTTLED = "too many failed sign-ins from your address; wait and try again"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class Verification:
     user: User | None
     failure: Failure | None = None
     token: ApplicationToken | None = None  # the application token that proved it, if one did
+    retry_after: int | None = None  # THROTTLED: seconds until the address may try again
+
+
+# Exactly what ApplicationToken.generate() makes: such a credential is a token and nothing else.
+TOKEN_SHAPE = re.compile(r"prt_[A-Za-z0-9_-]{43}\Z")
 
 
 def _cache_key(username: str, password: str) -> str:
@@ -91,48 +99,84 @@ def verify_token(secret: str, username: str | None = None) -> Verification:
     token.user = user
     if not user.is_active:
         return Verification(None, Failure.DISABLED)
+    if user.is_locked(now):  # locked means locked, whatever the credential
+        return Verification(None, Failure.LOCKED)
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApplicationToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return Verification(user, token=token)
 
 
-def _record_failure(user: User) -> None:
-    attempts = settings.PORTUS.lockout.attempts
-    User.objects.filter(pk=user.pk).update(failed_sign_ins=F("failed_sign_ins") + 1)
-    user.refresh_from_db(fields=["failed_sign_ins"])
-    if attempts and user.failed_sign_ins >= attempts:
-        until = timezone.now() + timedelta(minutes=settings.PORTUS.lockout.minutes)
-        User.objects.filter(pk=user.pk).update(locked_until=until, failed_sign_ins=0)
+def _count_failure(user: User | None, tag: str, address: str) -> None:
+    counted = throttle.count_password_failure(tag, address)
+    if user is None:
+        return
+    changes: dict[str, object] = {"failed_sign_ins": F("failed_sign_ins") + 1}
+    if counted.account_locked:
+        changes["locked_until"] = timezone.now() + timedelta(minutes=settings.PORTUS.lockout.minutes)
+    User.objects.filter(pk=user.pk).update(**changes)
 
 
-def verify(username: str, password: str, *, allow_tokens: bool = True) -> Verification:
-    """Who USERNAME is if PASSWORD (or an application token) proves it."""
+def _succeeded(user: User, tag: str, address: str, standing: throttle.Standing) -> Verification:
+    # Reads nothing more: the user row and the standing are already at hand, and a write happens
+    # only when there were failures to forget.
+    if standing.failures:
+        throttle.forget_failures(tag, address)
+    if user.failed_sign_ins:
+        User.objects.filter(pk=user.pk).update(failed_sign_ins=0)
+    return Verification(user)
+
+
+def _refused(standing: throttle.Standing, user: User | None) -> Verification | None:
+    if standing.retry_after is not None:
+        return Verification(None, Failure.THROTTLED, retry_after=standing.retry_after)
+    if standing.locked or (user is not None and user.is_locked()):
+        return Verification(None, Failure.LOCKED)
+    return None
+
+
+def verify(username: str, password: str, *, address: str = "", allow_tokens: bool = True) -> Verification:
+    """Who USERNAME is if PASSWORD (or an application token) proves it, asked from the client ADDRESS
+    (see portus.accounts.throttle for what is counted against it)."""
     if allow_tokens and password.startswith(TOKEN_PREFIX):
         found = verify_token(password, username)
         if found.failure is not Failure.BAD_CREDENTIALS:
-            return found  # a password that merely looks like a token is checked as a password below
+            return found
+        if TOKEN_SHAPE.match(password):
+            # A revoked, expired or mistyped token is no password guess: it counts toward the
+            # address's budget but never locks the account, and costs no password hash.
+            throttle.count_address_failure(address)
+            return found
+        # Otherwise a password that merely starts like a token: checked as a password below.
     ttl = settings.PORTUS.credential_cache.seconds
     key = _cache_key(username, password)
     remembered = cache.get(key) if ttl else None
     if remembered is not None:
         user_id, version = remembered
         user = _fresh_user(user_id, username)
-        if user and user.is_active and user.credential_version == version and not user.is_locked():
-            return Verification(user)
+        if user and user.is_active and user.credential_version == version:
+            # The throttles apply to remembered passwords too: otherwise a guesser who is refused
+            # would still learn the right password from the one answer that succeeds.
+            tag = throttle.account_tag(username, user)
+            standing = throttle.standing(tag, address)
+            return _refused(standing, user) or _succeeded(user, tag, address, standing)
         cache.delete(key)
     user = User.objects.filter(username=username).first()
-    if user is None:
-        make_password(password)  # spend the same time as a real check: no user enumeration by timing
+    tag = throttle.account_tag(username, user)
+    standing = throttle.standing(tag, address)
+    refused = _refused(standing, user)
+    if refused is not None:
+        return refused
+    if user is None or user.bot:
+        # Spend the same time as a real check: no user enumeration by timing. Bots sign in with
+        # application tokens only, whatever password an older version may have stored.
+        make_password(password)
+        _count_failure(None, tag, address)
         return Verification(None, Failure.BAD_CREDENTIALS)
-    if user.is_locked():
-        return Verification(None, Failure.LOCKED)
     if not user.check_password(password):
-        _record_failure(user)
+        _count_failure(user, tag, address)
         return Verification(None, Failure.BAD_CREDENTIALS)
     if not user.is_active:
         return Verification(None, Failure.DISABLED)
-    if user.failed_sign_ins:
-        User.objects.filter(pk=user.pk).update(failed_sign_ins=0)
     if ttl:
         cache.set(key, (user.pk, user.credential_version), ttl)
-    return Verification(user)
+    return _succeeded(user, tag, address, standing)

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from portus.registry.names import COMPONENT_RE
 
@@ -41,8 +42,14 @@ class User(AbstractUser):
     display_name = models.CharField(max_length=150, blank=True)
     # Bumped whenever a remembered credential must stop working (password change, disabling).
     credential_version = models.PositiveIntegerField(default=0)
+    # Failed passwords since the last success (shown to admins); the throttles themselves live in
+    # the cache (portus/accounts/throttle.py).
     failed_sign_ins = models.PositiveIntegerField(default=0)
+    # The whole account is locked (every credential refused) until then: too many failures from
+    # everywhere together. Cleared by an unlock and by a new password.
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Bumped by an unlock: every failure counted before it (per client address too) is forgotten.
+    lockout_epoch = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["username"]
@@ -63,8 +70,20 @@ class User(AbstractUser):
         return self.username
 
     def set_password(self, raw_password: str | None) -> None:
+        """Also ends remembered verifications, sessions elsewhere and a lockout (a new password is
+        what a locked-out owner is told to set)."""
         super().set_password(raw_password)
         self.credential_version = (self.credential_version or 0) + 1
+        self.locked_until = None
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django ends a session whose stored hash differs from this one (AuthenticationMiddleware,
+        # in every process). Django's own hash follows only the password; this one also follows
+        # credential_version, so disabling a user ends their sessions and enabling them again
+        # does not bring the old sessions back.
+        key_salt = "portus.accounts.models.User.get_session_auth_hash"
+        value = f"{self.password}\0{self.credential_version}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
 
     def is_locked(self, now: datetime | None = None) -> bool:
         return self.locked_until is not None and self.locked_until > (now or timezone.now())

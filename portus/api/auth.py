@@ -13,8 +13,10 @@ from ninja.security.http import HttpBearer
 from ninja.utils import check_csrf
 
 from portus import policy
+from portus.accounts import throttle
 from portus.accounts.credentials import Failure, verify_token
 from portus.accounts.models import User
+from portus.accounts.throttle import client_address
 
 
 class _Anonymous:
@@ -30,15 +32,39 @@ class _Anonymous:
 ANONYMOUS = _Anonymous()
 
 
-def _user_for_token(secret: str, username: str | None = None) -> User:
+class RateLimited(AuthenticationError):
+    """429: the caller's address made too many failed attempts; ``retry_after`` seconds to wait."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(429, f"Too many failed sign-ins from your address: wait {retry_after} seconds and try again.")
+        self.retry_after = retry_after
+
+
+def _user_for_token(request: HttpRequest, secret: str, username: str | None = None) -> User:
     """The enabled owner of a usable token; 401 for anything else, with the same sentence for every
-    failure so the answer tells nothing about which part was wrong."""
+    failure so the answer tells nothing about which part was wrong. An address that failed too
+    often (see portus.accounts.throttle) is answered 429 before anything is checked."""
+    address = client_address(request)
+    retry_after = throttle.standing(None, address).retry_after
+    if retry_after is not None:
+        raise RateLimited(retry_after)
     result = verify_token(secret.strip(), username)
     if result.failure is Failure.DISABLED:
         raise AuthenticationError(401, "This account is disabled; ask an administrator to enable it.")
+    if result.failure is Failure.LOCKED:
+        raise AuthenticationError(401, "This account is locked after failed sign-ins; try again later.")
     if result.user is None:
+        throttle.count_address_failure(address)
         raise AuthenticationError(401, "Invalid or revoked application token; create a new one in your profile.")
     return result.user
+
+
+def signed_in_with_token(request: HttpRequest) -> bool:
+    """Whether an application token (rather than a browser session) signed REQUEST in.
+
+    Read from the request itself: a token header, when present, either signs the request in or
+    ends it with 401 before any route runs, and a session is only looked at without one."""
+    return bool(request.headers.get("Portus-Auth") or request.headers.get("Authorization"))
 
 
 class PortusAuth(APIKeyHeader):
@@ -52,7 +78,7 @@ class PortusAuth(APIKeyHeader):
         username, sep, secret = key.partition(":")
         if not sep or not username or not secret:
             raise AuthenticationError(401, "The Portus-Auth header must be USER:APPLICATION_TOKEN.")
-        return _user_for_token(secret, username)
+        return _user_for_token(request, secret, username)
 
 
 class BearerToken(HttpBearer):
@@ -71,7 +97,7 @@ class BearerToken(HttpBearer):
         return self.authenticate(request, value)
 
     def authenticate(self, request: HttpRequest, token: str) -> User:
-        return _user_for_token(token)
+        return _user_for_token(request, token)
 
 
 class BrowserSession(APIKeyCookie):

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.responses import codes_4xx
 
-from portus.api.auth import SIGN_IN
+from portus.api.auth import SIGN_IN, RateLimited
 from portus.errors import ActionError
 from portus.registry.names import InvalidName
 
@@ -67,6 +67,8 @@ def install(api: NinjaAPI) -> None:
         response = reply(request, exc.status_code, message)
         if exc.status_code == 401:
             response["WWW-Authenticate"] = 'Bearer realm="Portus API"'
+        if isinstance(exc, RateLimited):
+            response["Retry-After"] = str(exc.retry_after)
         return response
 
     @api.exception_handler(HttpError)

@@ -47,10 +47,14 @@ class Check(Schema):
 class Health(Schema):
     healthy: bool = Field(..., description="False (and status 503) when any check fails.")
     message: str = Field(..., description="One line: all is well, or what is down.")
-    # Each check's message says why only to administrators.
-    database: Check
-    registries: dict[str, Check] = Field(..., description="One check per registry, by name.")
-    background: dict[str, Check] = Field(..., description="One check per enabled background task.")
+    # The checks themselves only for administrators: they name internal hosts and errors.
+    database: Check | None = Field(None, description="Administrators only.")
+    registries: dict[str, Check] = Field(
+        default_factory=dict, description="One check per registry, by name (administrators only)."
+    )
+    background: dict[str, Check] = Field(
+        default_factory=dict, description="One check per enabled background task (administrators only)."
+    )
 
 
 class Version(Schema):
@@ -99,6 +103,11 @@ class UserUpdate(Body):
     email: EmailAddress | None = Field(None, max_length=254)
     display_name: str | None = Field(None, max_length=150)
     password: str | None = Field(None, min_length=8, max_length=256)
+    current_password: str | None = Field(
+        None,
+        max_length=256,
+        description="Needed to change your own password or email (from a browser session; application tokens cannot).",
+    )
     admin: Flag | None = Field(None, description="Admins only.")
     enabled: Flag | None = Field(None, description="Admins only.")
 

@@ -8,7 +8,7 @@ from ninja import Query, Router, Status
 from portus import policy
 from portus.accounts import actions
 from portus.accounts.models import ApplicationToken, User
-from portus.api.auth import SIGNED_IN, signed_in
+from portus.api.auth import SIGNED_IN, signed_in, signed_in_with_token
 from portus.api.errors import ERRORS, forbidden, not_found
 from portus.api.lookups import find_user
 from portus.api.pagination import paginate
@@ -61,6 +61,12 @@ def list_tokens(request: HttpRequest, response: HttpResponse, key: Key, paging: 
 )
 def create_token(request: HttpRequest, key: Key, payload: TokenCreate) -> Status[TokenCreated]:
     actor, owner = token_owner(request, key)
+    if owner.pk == actor.pk and signed_in_with_token(request):
+        # Otherwise one leaked token mints others that outlive its revocation.
+        raise forbidden(
+            "An application token cannot create tokens: sign in to Portus with your password and create "
+            "it on your profile page."
+        )
     token, plain = actions.create_token(user=owner, name=payload.name, expires_at=payload.expires_at, actor=actor)
     return Status(201, TokenCreated(**token_out(token).model_dump(), token=plain))
 

@@ -11,8 +11,10 @@ from ninja import Query, Router, Status
 
 from portus import policy
 from portus.accounts import actions
+from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User
-from portus.api.auth import OPTIONAL, PUBLIC, SIGNED_IN, signed_in
+from portus.accounts.throttle import client_address
+from portus.api.auth import OPTIONAL, PUBLIC, SIGNED_IN, RateLimited, signed_in, signed_in_with_token
 from portus.api.errors import ERRORS, ApiError, forbidden
 from portus.api.lookups import find_user, visible_user
 from portus.api.pagination import paginate
@@ -63,6 +65,30 @@ def _check_password(password: str, user: User | None = None) -> None:
         validate_password(password, user)
     except DjangoValidationError as exc:
         raise ApiError(400, " ".join(exc.messages)) from None
+
+
+TOKEN_CANNOT_CHANGE_CREDENTIALS = (
+    "An application token cannot change its account's password or email: sign in to Portus with your "
+    "password and change them on your profile page."
+)
+
+
+def _may_change_credentials(request: HttpRequest, actor: User, user: User, current_password: str | None) -> None:
+    """Refuse a password or email change of USER unless ACTOR proved who they are: a person changing
+    their own account gives the current password from a password-signed-in session; an
+    administrator may change another account's. A leaked token or session is then no way to take
+    the account over for good."""
+    if actor.pk != user.pk:
+        return  # policy.can_edit_profile let only an administrator this far
+    if signed_in_with_token(request):
+        raise forbidden(TOKEN_CANNOT_CHANGE_CREDENTIALS)
+    if not current_password:
+        raise forbidden("Give your current password as 'current_password' to change your password or email.")
+    result = verify(user.username, current_password, address=client_address(request), allow_tokens=False)
+    if result.failure is Failure.THROTTLED:
+        raise RateLimited(result.retry_after or 1)
+    if result.user is None or result.user.pk != user.pk:
+        raise forbidden("That is not your current password.")
 
 
 @router.get(
@@ -149,6 +175,8 @@ def update_user(request: HttpRequest, key: Key, payload: UserUpdate) -> UserOut:
         raise forbidden("You may only edit your own account.")
     if (payload.admin is not None or payload.enabled is not None) and not policy.can_manage_users(actor):
         raise forbidden("Only administrators may change 'admin' or 'enabled'.")
+    if payload.password is not None or (payload.email is not None and payload.email != user.email):
+        _may_change_credentials(request, actor, user, payload.current_password)
     if payload.password is not None:
         _check_password(payload.password, user)
     with transaction.atomic():
@@ -160,6 +188,21 @@ def update_user(request: HttpRequest, key: Key, payload: UserUpdate) -> UserOut:
         if payload.enabled is not None and payload.enabled != user.is_active:
             actions.set_enabled(user=user, enabled=payload.enabled, actor=actor)
     return user_out(find_user(key_for(user)) or user)
+
+
+@router.post(
+    "/{key}/unlock",
+    response={200: UserOut, ERRORS: Error},
+    auth=SIGNED_IN,
+    summary="End a user's lockout after failed sign-ins (admins)",
+)
+def unlock_user(request: HttpRequest, key: Key) -> UserOut:
+    actor = signed_in(request)
+    user = visible_user(request, key)
+    if not policy.can_manage_users(actor):
+        raise forbidden("Only administrators may unlock users.")
+    actions.unlock_user(user=user, actor=actor)
+    return user_out(find_user(str(user.pk)) or user)
 
 
 @router.delete(

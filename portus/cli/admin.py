@@ -88,6 +88,15 @@ def user_create(args: argparse.Namespace) -> int:
 
 
 @django_command
+def user_unlock(args: argparse.Namespace) -> int:
+    from portus.accounts.actions import unlock_user
+
+    user = unlock_user(user=_user(args.name), actor=None)
+    print(f"unlocked {user.username}: failed sign-ins from every address are forgotten")
+    return 0
+
+
+@django_command
 def token_create(args: argparse.Namespace) -> int:
     from portus.accounts.actions import create_token
 
@@ -257,6 +266,10 @@ def register(sub: Any) -> None:
         help="also delete the personal namespace's images in the registry (else refused while it holds any)",
     )
     p.set_defaults(handler=user_delete)
+
+    p = user.add_parser("unlock", help="end NAME's lockout after failed sign-ins")
+    p.add_argument("name")
+    p.set_defaults(handler=user_unlock)
 
     token = sub.add_parser("token", help="manage application tokens").add_subparsers(dest="action", required=True)
     p = token.add_parser("create", help="create a token for USER and print it once")

@@ -34,11 +34,12 @@ _registries: dict[str, tuple[float, Registry]] = {}
 class TokenRequestError(Exception):
     """Refused request: HTTP status plus a sentence for the client."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # 429: seconds until the client may try again
 
 
 @dataclass(frozen=True)
@@ -129,10 +130,17 @@ def namespaces_for(
     return found, team_roles
 
 
-def authenticate(credentials: Credentials | None, account: str | None) -> User | None:
+def authenticate(credentials: Credentials | None, account: str | None, address: str = "") -> User | None:
     if credentials is None:
         return None
-    result = verify(credentials.username, credentials.password)
+    result = verify(credentials.username, credentials.password, address=address)
+    if result.failure is Failure.THROTTLED:
+        raise TokenRequestError(
+            429,
+            "TOOMANYREQUESTS",
+            f"{Failure.THROTTLED.value} (in {result.retry_after} s).",
+            retry_after=result.retry_after,
+        )
     if result.user is None:
         failure = result.failure or Failure.BAD_CREDENTIALS
         raise TokenRequestError(401, "UNAUTHORIZED", failure.value + ".")
@@ -169,6 +177,7 @@ def handle_token_request(
     account: str | None,
     authorization: str | None,
     query_string_length: int,
+    address: str = "",
 ) -> dict[str, Any]:
     """Everything the token endpoint does but HTTP; raises TokenRequestError for a refusal."""
     if query_string_length > MAX_QUERY_STRING:
@@ -179,7 +188,7 @@ def handle_token_request(
     except ScopeError as exc:
         raise TokenRequestError(400, "BAD_REQUEST", str(exc)) from None
     registry = find_registry(service)
-    user = authenticate(credentials, account)
+    user = authenticate(credentials, account, address)
     access = grant(user, registry, scopes, service)
     token, expires_in, issued_at = registry_token(user.username if user else "", str(service), access)
     issued = dt.datetime.fromtimestamp(issued_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,6 +10,7 @@ from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from portus.accounts.throttle import client_address
 from portus.registry_endpoints.errors import json_errors
 from portus.registry_endpoints.notifications import EnvelopeError, authenticated_registry, parse_envelope, store
 from portus.registry_endpoints.token_service import MAX_QUERY_STRING, TokenRequestError, handle_token_request
@@ -22,6 +23,8 @@ def token_error(exc: TokenRequestError) -> JsonResponse:
     response = JsonResponse(body, status=exc.status)
     if exc.status == 401:
         response["WWW-Authenticate"] = 'Basic realm="Portus"'
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
     return response
 
 
@@ -47,6 +50,7 @@ def token(request: HttpRequest) -> JsonResponse:
             account=request.GET.get("account"),
             authorization=request.META.get("HTTP_AUTHORIZATION"),
             query_string_length=query_string_length,
+            address=client_address(request),
         )
     except TooManyFieldsSent:
         return token_error(TokenRequestError(400, "BAD_REQUEST", "too many query parameters."))

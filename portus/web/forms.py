@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from portus.accounts.backends import SignInRefused
-from portus.accounts.credentials import Failure
+from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User, validate_username
 from portus.registry.models import Role, Team, Visibility
 from portus.registry.names import MAX_NAMESPACE_NAME, InvalidName, check_namespace_name
@@ -23,13 +23,21 @@ VISIBILITY_CHOICES = Visibility.choices
 class SignInForm(AuthenticationForm):
     """Django's sign-in form, saying why when the account is locked or disabled."""
 
+    retry_after: int | None = None  # set when this address made too many failed attempts
+
     def clean(self) -> dict[str, Any]:
         try:
             return super().clean()
         except SignInRefused as refused:
+            self.retry_after = refused.retry_after
             raise self.get_invalid_login_error(refused.failure) from None
 
     def get_invalid_login_error(self, failure: Failure | None = None) -> ValidationError:
+        if failure is Failure.THROTTLED:
+            return ValidationError(
+                f"Too many failed sign-ins from your address: wait {self.retry_after} seconds and try again.",
+                code="throttled",
+            )
         if failure is Failure.LOCKED:
             return ValidationError(
                 "Too many failed sign-ins: this account is locked for a while. Try again later, "
@@ -125,7 +133,7 @@ class UserChangeForm(forms.Form):
     """One of the buttons on a user's administration page."""
 
     change = forms.ChoiceField(
-        choices=[(change, change) for change in ("make-admin", "remove-admin", "enable", "disable")],
+        choices=[(change, change) for change in ("make-admin", "remove-admin", "enable", "disable", "unlock")],
         error_messages=_choose("Unknown change; use the buttons on the user's page."),
     )
 
@@ -137,6 +145,19 @@ class ProfileForm(forms.Form):
         required=False,
         help_text="Shown instead of your user name where the administrator has turned display names on.",
     )
+    current_password = forms.CharField(
+        required=False,
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Needed to change your email (password resets go there).",
+    )
+
+
+def proves_identity(user: User, password: str, address: str) -> bool:
+    """Whether PASSWORD is USER's, checked like a sign-in: failures count toward the lockout, so a
+    borrowed session cannot guess the password here either."""
+    result = verify(user.username, password, address=address, allow_tokens=False)
+    return result.user is not None and result.user.pk == user.pk
 
 
 class PasswordChangeForm(PasswordPairMixin):
@@ -146,14 +167,15 @@ class PasswordChangeForm(PasswordPairMixin):
     )
     field_order = ["old_password", "password1", "password2"]
 
-    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, user: User, *args: Any, address: str = "", **kwargs: Any) -> None:
         self.user = user
+        self.address = address
         super().__init__(*args, **kwargs)
 
     def clean_old_password(self) -> str:
         value = self.cleaned_data["old_password"]
-        if not self.user.check_password(value):
-            raise ValidationError("That is not your current password.")
+        if not proves_identity(self.user, value, self.address):
+            raise ValidationError("That is not your current password (or too many wrong ones; wait a while).")
         return value
 
 

@@ -120,6 +120,7 @@ ACTIVITY_PHRASES = {
     "user.enable": "enabled account",
     "user.make_admin": "made admin",
     "user.remove_admin": "removed admin rights of",
+    "user.unlock": "unlocked account",
     "user.update": "updated the profile of",
 }
 

@@ -86,7 +86,7 @@ class UserDetail(PersonPage, TemplateView):
 
 
 class UserChange(PersonPage, ActionFormView):
-    """Make admin, remove admin, enable, disable: one form button each."""
+    """Make admin, remove admin, enable, disable, unlock: one form button each."""
 
     http_method_names = ["post"]
     form_class = UserChangeForm
@@ -95,6 +95,9 @@ class UserChange(PersonPage, ActionFormView):
         change, actor = form.cleaned_data["change"], self.request.user
         if change in ("make-admin", "remove-admin"):
             account_actions.set_admin(user=self.object, admin=change == "make-admin", actor=actor)
+        elif change == "unlock":
+            account_actions.unlock_user(user=self.object, actor=actor)
+            return f"{self.object.username}: unlocked; failed sign-ins from every address are forgotten."
         else:
             account_actions.set_enabled(user=self.object, enabled=change == "enable", actor=actor)
         return f"{self.object.username}: done."

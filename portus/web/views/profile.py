@@ -14,8 +14,9 @@ from django.utils import timezone
 from portus import policy
 from portus.accounts import actions as account_actions
 from portus.accounts.models import ApplicationToken, User
+from portus.accounts.throttle import client_address
 from portus.errors import ActionError
-from portus.web.forms import PasswordChangeForm, ProfileForm, TokenForm
+from portus.web.forms import PasswordChangeForm, ProfileForm, TokenForm, proves_identity
 from portus.web.views.action_form import ActionFormView
 
 
@@ -119,11 +120,17 @@ class ProfilePage(LoginRequiredMixin, ActionFormView):
 
 class Profile(ProfilePage):
     form_class = ProfileForm
+    error_field = "current_password"
 
     def get_initial(self) -> dict[str, Any]:
         return _profile_initial(self.owner)
 
     def act(self, form: ProfileForm) -> str:
+        email_changes = form.cleaned_data["email"] != self.owner.email
+        password = form.cleaned_data["current_password"]
+        if email_changes and not proves_identity(self.owner, password, client_address(self.request)):
+            # The email receives password resets: changing it is as good as changing the password.
+            raise ActionError("Give your current password to change your email.")
         account_actions.update_profile(
             user=self.owner,
             email=form.cleaned_data["email"],
@@ -139,7 +146,7 @@ class PasswordChange(ProfilePage):
     form_slot = "password_form"
 
     def get_form_kwargs(self) -> dict[str, Any]:
-        return {**super().get_form_kwargs(), "user": self.owner}
+        return {**super().get_form_kwargs(), "user": self.owner, "address": client_address(self.request)}
 
     def act(self, form: PasswordChangeForm) -> str:
         account_actions.change_password(user=self.owner, password=form.cleaned_data["password1"], actor=self.owner)
