@@ -38,6 +38,7 @@ LOCAL_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
     ("portus.cli.admin", "portus.registry.models"): NEEDS_DJANGO,
     ("portus.cli.admin", "portus.registry.actions"): NEEDS_DJANGO,
     ("portus.cli.admin", "portus.registry.distribution_config"): NEEDS_DJANGO,
+    ("portus.cli.admin", "portus.registry.deletion"): NEEDS_DJANGO,
     ("portus.cli.background", "portus.background.worker"): NEEDS_DJANGO,
     ("portus.cli.background", "portus.registry.models"): NEEDS_DJANGO,
     ("portus.cli.background", "portus.registry.sync"): NEEDS_DJANGO,

@@ -102,13 +102,18 @@ def event(world: World, action: str, repository: str = "acme/app") -> RegistryEv
     )
 
 
-def test_events_read_the_registry_only_for_a_push_into_a_known_namespace(nowhere: Registry, world: World) -> None:
+def test_events_read_the_registry_only_for_a_push_or_delete_into_a_known_namespace(
+    nowhere: Registry, world: World
+) -> None:
     client = RegistryClient(nowhere)  # any read would raise RegistryUnavailable
-    assert read_registry(event(world, "delete"), client) is None
     assert read_registry(event(world, "pull"), client) is None
     assert read_registry(event(world, "push", "nobody/app"), client) is None
+    assert read_registry(event(world, "delete", "nobody/app"), client) is None
     with pytest.raises(RegistryUnavailable):
         read_registry(event(world, "push"), client)
+    # A deletion is confirmed with the registry before it is applied (a notification is only a claim).
+    with pytest.raises(RegistryUnavailable):
+        read_registry(event(world, "delete"), client)
 
 
 def test_a_pushed_manifest_already_gone_reads_as_nothing(world: World, plain: RunningRegistry) -> None:

@@ -249,6 +249,31 @@ def registry_config(args: argparse.Namespace) -> int:
     return 0
 
 
+@django_command
+def registry_rotate_secret(args: argparse.Namespace) -> int:
+    from portus.registry.actions import rotate_notification_secret
+    from portus.registry.distribution_config import render_distribution_config
+
+    registry = _registry(args.name)
+    rotate_notification_secret(registry=registry, actor=None)
+    text = render_distribution_config(
+        registry,
+        portus_url=args.portus_url or default_portus_url(),
+        storage_dir=args.storage,
+        listen=args.listen,
+    )
+    if args.output:
+        write_private_file(Path(args.output), text)  # it holds the secret
+    else:
+        sys.stdout.write(text)
+    print(
+        f"registry {registry.name}: new notification secret. Portus refuses the old one from now on: put this "
+        "config.yml on the registry and restart it; then run `portusctl sync` to take in what it pushed meanwhile.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def register(sub: Any) -> None:
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     p = user.add_parser("create", help="create a user (and their personal namespace)")
@@ -338,3 +363,15 @@ def register(sub: Any) -> None:
     p.add_argument("--listen", help="address the registry listens on (default: its hostname)")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.set_defaults(handler=registry_config)
+    p = registry.add_parser(
+        "rotate-secret", help="give a registry a new notification secret and print its new config.yml"
+    )
+    p.add_argument("name", help="the registry's name")
+    p.add_argument(
+        "--portus-url",
+        help="URL the registry and clients reach Portus at (default: $PORTUS_URL or https://MACHINE_FQDN)",
+    )
+    p.add_argument("--storage", default="/var/lib/docker-registry", help="registry storage directory")
+    p.add_argument("--listen", help="address the registry listens on (default: its hostname)")
+    p.add_argument("-o", "--output", help="write to this file (mode 0600) instead of standard output")
+    p.set_defaults(handler=registry_rotate_secret)

@@ -62,6 +62,15 @@ def create_registry(
     return registry
 
 
+@transaction.atomic
+def rotate_notification_secret(*, registry: Registry, actor: Actor) -> str:
+    """Give REGISTRY a new random notification secret and return it; the old one is refused from now on."""
+    secret = registry.new_notification_secret()
+    registry.save(update_fields=["notification_secret_digest", "notification_secret_sealed"])
+    record(actor, "registry.rotate_secret", registry.name, registry=registry.hostname)
+    return secret
+
+
 def ensure_personal_namespace(user: User, registry: Registry | None = None) -> Namespace | None:
     """The user's personal namespace, made on the first registry when missing."""
     existing = Namespace.objects.filter(owner=user).first()
@@ -278,14 +287,22 @@ class TagDeletion:
     repository_deleted: bool  # the last tag went, and the repository with it
 
 
-def _trail(via: str, event: str) -> dict[str, Any]:
-    """Where a deletion came from, for the activity line: "registry" (with the event id) or "sync"."""
-    return {key: value for key, value in (("via", via), ("event", event)) if value}
+def _trail(via: str, event: str, reported_actor: str = "") -> dict[str, Any]:
+    """Where a deletion came from, for the activity line: "registry" (with the event id and the user name
+    the notification reported) or "sync"."""
+    trail = (("via", via), ("event", event), ("reported_actor", reported_actor))
+    return {key: value for key, value in trail if value}
 
 
 @transaction.atomic
 def delete_tags(
-    *, repository: Repository, tags: Iterable[Tag], actor: Actor, via: str = "", event: str = ""
+    *,
+    repository: Repository,
+    tags: Iterable[Tag],
+    actor: Actor,
+    via: str = "",
+    event: str = "",
+    reported_actor: str = "",
 ) -> TagDeletion:
     """Forget TAGS of REPOSITORY, one activity line each; the repository goes too when none is left.
 
@@ -303,19 +320,22 @@ def delete_tags(
             f"{repository.full_name}:{tag.name}",
             namespace=repository.namespace,
             digest=tag.digest,
-            **_trail(via, event),
+            **_trail(via, event, reported_actor),
         )
         tag.delete()
     emptied = bool(doomed) and not repository.tags.exists()
     if emptied:
-        delete_repository(repository=repository, actor=actor, via=via, event=event)
+        delete_repository(repository=repository, actor=actor, via=via, event=event, reported_actor=reported_actor)
     return TagDeletion(doomed, emptied)
 
 
 @transaction.atomic
-def delete_repository(*, repository: Repository, actor: Actor, via: str = "", event: str = "") -> None:
+def delete_repository(
+    *, repository: Repository, actor: Actor, via: str = "", event: str = "", reported_actor: str = ""
+) -> None:
     """Forget REPOSITORY with its tags, stars and comments, in one activity line."""
-    record(actor, "repository.delete", repository.full_name, namespace=repository.namespace, **_trail(via, event))
+    trail = _trail(via, event, reported_actor)
+    record(actor, "repository.delete", repository.full_name, namespace=repository.namespace, **trail)
     repository.delete()
 
 

@@ -49,18 +49,23 @@ def image_fields(info: ManifestInfo) -> dict[str, Any]:
     }
 
 
-def _actor(name: str) -> User | None:
+def _author(name: str) -> User | None:
+    """The user a push names, for the tag's "pushed by"; the activity line never takes it as its actor."""
     return User.objects.filter(username=name).first() if name else None
 
 
 def read_registry(event: RegistryEvent, client: RegistryClient) -> ManifestInfo | None:
-    """What applying EVENT needs from the registry: the pushed image, None when it is already gone
-    or nothing is needed. Raises RegistryError when the registry cannot answer (retry later)."""
+    """What applying EVENT needs from the registry, None when the registry does not have it (or nothing is
+    needed): for a push, the pushed image; for a deletion, the image the registry still serves under the
+    deleted reference (a deletion is applied only when there is none). Raises RegistryError when the
+    registry cannot answer (retry later)."""
     # No read for a namespace Portus lacks: apply_event skips the event and says why.
-    if event.action != "push" or find_namespace(event.registry, event.repository)[0] is None:
+    if event.action not in ("push", "delete") or find_namespace(event.registry, event.repository)[0] is None:
         return None
     try:
-        return client.describe(event.repository, event.digest)
+        # A deletion is matched on its tag when it names one (apply_delete), so that is what is asked for.
+        reference = (event.tag or event.digest) if event.action == "delete" else event.digest
+        return client.describe(event.repository, reference)
     except NotFound:
         return None
 
@@ -95,7 +100,7 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
             EventState.DONE,
             f"{event.tag} was moved by a later push; this older push changes nothing.",
         )
-    author = _actor(event.actor)
+    author = _author(event.actor)
     fields = {**image_fields(info), "author": author, "pushed_at": event.occurred_at}
     old_digest = tag.digest if tag else ""
     if tag is None:
@@ -106,8 +111,10 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
         tag.save()
     repository.updated_at = timezone.now()
     repository.save(update_fields=["updated_at"])
+    # Whoever holds the notification secret can name any actor: the activity line keeps the name as the
+    # registry's report (shown "reported by the registry as NAME"), with no user as its actor.
     record(
-        author,
+        None,
         "repository.push",
         f"{repository.full_name}:{tag.name}",
         namespace=namespace,
@@ -116,16 +123,28 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
         old_digest=old_digest,
         new_repository=created_repository,
         event=event.event_id,
+        reported_actor=event.actor,
     )
     moved = f" (moved from {old_digest})" if old_digest and old_digest != info.digest else ""
     return Outcome(EventState.DONE, f"tag {repository.full_name}:{tag.name} -> {info.digest}{moved}")
 
 
-def apply_delete(event: RegistryEvent) -> Outcome:
-    """A deleted manifest: its tags go, and the repository too when no tag is left."""
+def apply_delete(event: RegistryEvent, still_served: ManifestInfo | None) -> Outcome:
+    """A deleted manifest: its tags go, and the repository too when no tag is left.
+
+    STILL_SERVED is what the registry serves under the deleted reference right now: a notification is only
+    a claim, and Portus forgets nothing the registry still holds."""
     namespace, name = find_namespace(event.registry, event.repository)
     if namespace is None:
         return _unknown_namespace(event)
+    if still_served is not None:
+        reference = f"{event.repository}:{event.tag}" if event.tag else f"{event.repository}@{event.digest}"
+        message = (
+            f"the registry still serves {reference} ({still_served.digest}): deletion not applied. "
+            "Either the notification is forged or the reference was pushed again since."
+        )
+        log.warning("event %s: %s", event.event_id, message)
+        return Outcome(EventState.SKIPPED, message)
     repository = Repository.objects.select_for_update().filter(namespace=namespace, name=name).first()
     if repository is None:
         return Outcome(EventState.DONE, f"{event.repository} is not known; nothing to delete.")
@@ -135,9 +154,10 @@ def apply_delete(event: RegistryEvent) -> Outcome:
     deletion = actions.delete_tags(
         repository=repository,
         tags=repository.tags.filter(match, pushed_at__lte=event.occurred_at),
-        actor=_actor(event.actor),
+        actor=None,
         via="registry",
         event=event.event_id,
+        reported_actor=event.actor,
     )
     deleted = len(deletion.tags)
     if deletion.repository_deleted:
@@ -165,7 +185,7 @@ def apply_event(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
     if event.action == "push":
         return apply_push(event, info)
     if event.action == "delete":
-        return apply_delete(event)
+        return apply_delete(event, info)
     if event.action == "pull":
         return apply_pull(event)
     return Outcome(EventState.SKIPPED, f"action {event.action!r} is not handled")

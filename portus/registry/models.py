@@ -3,20 +3,39 @@ and the marks a running synchronization leaves."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, TypedDict, cast
+import secrets
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from portus.errors import ActionError
+
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
 from portus.registry.names import COMPONENT_RE
+
+
+class SecretUnavailable(ActionError):
+    """The stored notification secret cannot be unsealed (the secret key changed); the message says what to do."""
+
+
+def _secret_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _sealer() -> Fernet:
+    # The sealing key comes from the secret key, so a copy of the database alone does not give the secret away.
+    key = hashlib.sha256(b"portus-notification-secret-seal:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 class Registry(models.Model):
@@ -29,6 +48,11 @@ class Registry(models.Model):
     external_hostname = models.CharField(max_length=255, blank=True)
     use_ssl = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The bearer secret the registry sends with its notifications: random per registry. The intake checks
+    # the SHA-256 digest; the secret itself is kept sealed (Fernet, keyed from the secret key) only so that
+    # `portusctl registry config` can print it again. See docs/security.md.
+    notification_secret_digest = models.CharField(max_length=64, blank=True)
+    notification_secret_sealed = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -36,6 +60,11 @@ class Registry(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.notification_secret_digest:
+            self.new_notification_secret()
+        super().save(*args, **kwargs)
 
     @property
     def public_hostname(self) -> str:
@@ -49,10 +78,28 @@ class Registry(models.Model):
     def services(self) -> set[str]:
         return {self.hostname, self.public_hostname}
 
+    def new_notification_secret(self) -> str:
+        """Give the registry a new random notification secret (saved by the caller) and return it."""
+        secret = secrets.token_urlsafe(32)
+        self.notification_secret_digest = _secret_digest(secret)
+        self.notification_secret_sealed = _sealer().encrypt(secret.encode()).decode()
+        return secret
+
     def notification_secret(self) -> str:
-        """The bearer secret the registry sends with its notifications; derived, never stored."""
-        key = settings.SECRET_KEY.encode()
-        return hmac.new(key, f"portus-notifications:{self.hostname}".encode(), hashlib.sha256).hexdigest()
+        """The bearer secret the registry must send; SecretUnavailable when the secret key changed since."""
+        try:
+            return _sealer().decrypt(self.notification_secret_sealed.encode()).decode()
+        except InvalidToken:
+            raise SecretUnavailable(
+                f"the notification secret of registry {self.name!r} was sealed with another secret key; "
+                f"run `portusctl registry rotate-secret {self.name}` and put the new config on the registry."
+            ) from None
+
+    def accepts_notification_secret(self, presented: str) -> bool:
+        """Whether PRESENTED is this registry's notification secret (constant time)."""
+        return bool(self.notification_secret_digest) and hmac.compare_digest(
+            _secret_digest(presented), self.notification_secret_digest
+        )
 
 
 class Role(models.TextChoices):
@@ -287,6 +334,11 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target}"
+
+    @property
+    def reported_actor(self) -> str:
+        """The user name a registry notification named: what the registry said, not who signed in."""
+        return str(self.data.get("reported_actor", "")) if isinstance(self.data, dict) else ""
 
 
 class EventState(models.TextChoices):
