@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     server.register(sub)
     admin.register(sub)
-    for optional in ("portus.cli.background", "portus.cli.client"):
+    for optional in ("portus.cli.background", "portus.cli.client", "portus.cli.security"):
         try:
             module = __import__(optional, fromlist=["register"])
         except ModuleNotFoundError as exc:
