@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
+from portus.registry.client import RegistryClient
 from portus.security.advisories import import_advisories
 from portus.security.builtin import BuiltinReport, rematch, scan_image
 from portus.security.models import Inventory
 from portus.security.sbom import cyclonedx_json
 from tests.conftest import PASSWORD
 from tests.e2e import Stack, start_stack
-from tests.support.images import make_layered_image
+from tests.support.images import make_image, make_layered_image
 from tests.support.registry import skopeo
 
 pytestmark = pytest.mark.e2e
@@ -286,3 +289,42 @@ def test_sbom_lists_every_package_of_every_platform_as_cyclonedx(stack: Stack, p
     assert "pkg:npm/lodash@4.17.20" in purls
     assert "pkg:pypi/jinja2@3.1.0rc1" in purls
     assert len(document["components"]) == 9 + 3
+
+
+def test_single_platform_image_is_named_from_its_config_and_reuses_its_stored_inventory(stack: Stack) -> None:
+    image = make_image(stack.tmp / "plain", "v1", files=DEBIAN_LAYERS[0])
+    done = skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        f"contributor:{PASSWORD}",
+        image.reference,
+        stack.ref("acme/plain", "v1"),
+    )
+    assert done.returncode == 0, done.stderr
+    path = stack.tmp / "osv.json"
+    path.write_text(json.dumps(FIXTURE_ADVISORIES))
+    import_advisories(path)
+    report = scan_image(stack.world.registry, "acme/plain", image.manifest_digest)
+    (platform,) = report.platforms
+    assert (platform.platform, platform.manifest_digest) == ("linux/amd64", image.manifest_digest)
+    # Without the second layer, urllib3 and @babel/core are still there.
+    assert {f.advisory_id for f in platform.findings} == {e[1] for e in EXPECTED if e[0] == "linux/amd64"} | {
+        "GHSA-aaaa-0004",
+        "GHSA-aaaa-0005",
+    }
+    counting = CountingClient(stack.world.registry)
+    again = scan_image(counting, "acme/plain", image.manifest_digest)
+    assert counting.blobs == 0  # neither the config nor the layer was read again
+    assert again.platforms[0].findings == platform.findings
+    assert Inventory.objects.filter(manifest_digest=image.manifest_digest).count() == 1
+
+
+class CountingClient(RegistryClient):
+    """The real client, counting blob downloads."""
+
+    blobs = 0
+
+    def blob(self, repository: str, digest: str) -> AbstractContextManager[BinaryIO]:
+        self.blobs += 1
+        return super().blob(repository, digest)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -221,7 +221,8 @@ def _store_batch(records: dict[str, _Record], result: ImportResult) -> None:
                 for r in changed
             ],
             update_conflicts=True,
-            unique_fields=["osv_id"],
+            # MySQL names no conflict target (ON DUPLICATE KEY UPDATE); the others need one.
+            unique_fields=["osv_id"] if connection.features.supports_update_conflicts_with_target else None,
             update_fields=["modified", "withdrawn", "summary", "severity", "link", "aliases"],
         )
         pks = dict(Advisory.objects.filter(osv_id__in=[r.osv_id for r in changed]).values_list("osv_id", "pk"))

@@ -14,7 +14,7 @@ from portus.registry.models import Registry
 from portus.security.advisories import DatabaseVersion, advisory_database_version
 from portus.security.inventory import Distro, Package, detect_distro, inventory
 from portus.security.layers import read_image_files
-from portus.security.matching import Range, fixed_version, is_affected, ranges_from_osv
+from portus.security.matching import AffectedVersions, compile_affected, ranges_from_osv
 from portus.security.models import Advisory, AffectedPackage, Inventory
 from portus.security.severity import Severity
 from portus.security.versions import ALPINE, DEBIAN, UBUNTU
@@ -34,7 +34,7 @@ DISTRIBUTIONS = (DEBIAN, UBUNTU, ALPINE)  # their advisories are per release
 LOOKUP_CHUNK = 500
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     advisory_id: str
     severity: Severity
@@ -74,19 +74,26 @@ class BuiltinReport:
 
 @dataclass(frozen=True)
 class _Candidate:
+    row_pk: int
     advisory_pk: int
     release: str
-    severity: str
-    ranges: tuple[Range, ...]
-    versions: tuple[str, ...]
+    severity: Severity | None  # the package's own rating, when the advisory gives one
+    affected: AffectedVersions
 
 
 class _AdvisoryIndex:
-    """The affected rows for the packages being matched, read once per chunk of inventories and kept
-    only while they are matched: memory follows what the images hold, not the size of the database."""
+    """The affected rows for the packages being matched, compiled once and kept only while they are
+    matched: memory follows what the images hold, not the size of the advisory database. Verdicts are
+    remembered per (row, installed version), as images share most of their packages."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], list[_Candidate]] = {}
+        self.by_release: dict[tuple[str, str, str], list[_Candidate]] = {}
+        self.findings: dict[tuple[Package, str], list[Finding]] = {}  # per (package, release)
+        self.verdicts: dict[tuple[int, str], str | None] = {}  # fixed version ("" unknown), None: not affected
+        self.details: dict[
+            int, tuple[str, str, Severity, str] | None
+        ] = {}  # advisory pk -> id, summary, severity, link
 
     def load(self, keys: Iterable[tuple[str, str]]) -> None:
         missing: dict[str, set[str]] = {}
@@ -99,62 +106,88 @@ class _AdvisoryIndex:
             for start in range(0, len(ordered), LOOKUP_CHUNK):
                 rows = AffectedPackage.objects.filter(
                     ecosystem=ecosystem, name__in=ordered[start : start + LOOKUP_CHUNK]
-                ).values_list("name", "advisory_id", "release", "severity", "ranges", "versions")
-                for name, advisory_pk, release, severity, ranges, versions in rows.iterator(chunk_size=2000):
-                    self.rows[(ecosystem, name)].append(
-                        _Candidate(advisory_pk, release, severity, tuple(ranges_from_osv(ranges)), tuple(versions))
-                    )
+                ).values_list("pk", "name", "advisory_id", "release", "severity", "ranges", "versions")
+                for pk, name, advisory_pk, release, severity, ranges, versions in rows.iterator(chunk_size=2000):
+                    affected = compile_affected(ecosystem, ranges_from_osv(ranges), [str(v) for v in versions])
+                    own = Severity(severity) if severity and severity != Severity.UNKNOWN else None
+                    self.rows[(ecosystem, name)].append(_Candidate(pk, advisory_pk, release, own, affected))
 
     def candidates(self, package: Package, release: str) -> list[_Candidate]:
-        found = self.rows.get((package.ecosystem, package.match_name), [])
-        if package.ecosystem not in DISTRIBUTIONS:
+        key = (package.ecosystem, package.match_name, release)
+        found = self.by_release.get(key)
+        if found is None:
+            found = self.rows.get(key[:2], [])
+            if package.ecosystem in DISTRIBUTIONS:
+                # A distribution advisory is for one release; one without a release is for all of them.
+                found = [row for row in found if row.release in ("", release)]
+            self.by_release[key] = found
+        return found
+
+    def verdict(self, candidate: _Candidate, version: str) -> str | None:
+        key = (candidate.row_pk, version)
+        try:
+            return self.verdicts[key]
+        except KeyError:
+            found = self.verdicts[key] = candidate.affected.verdict(version)
             return found
-        # A distribution advisory is for one release; one without a release is for all of them.
-        return [row for row in found if row.release in ("", release)]
 
-
-def _match(packages: list[Package], release: str, index: _AdvisoryIndex) -> list[tuple[Package, _Candidate, str]]:
-    hits: list[tuple[Package, _Candidate, str]] = []
-    seen: set[tuple[int, str, str, str]] = set()
-    for package in packages:
-        version = package.match_version
-        for candidate in index.candidates(package, release):
-            key = (candidate.advisory_pk, package.name, package.version, package.path)
-            if key in seen:
-                continue
-            if is_affected(package.ecosystem, version, candidate.ranges, candidate.versions):
-                seen.add(key)
-                hits.append((package, candidate, fixed_version(package.ecosystem, version, candidate.ranges)))
-    return hits
-
-
-def _findings(hits: list[tuple[Package, _Candidate, str]]) -> list[Finding]:
-    details = {
-        pk: (osv_id, summary, severity, link)
-        for pk, osv_id, summary, severity, link in Advisory.objects.filter(
-            pk__in={candidate.advisory_pk for _, candidate, _ in hits}, withdrawn__isnull=True
-        ).values_list("pk", "osv_id", "summary", "severity", "link")
-    }
-    findings = []
-    for package, candidate, fixed in hits:
-        if candidate.advisory_pk not in details:
-            continue  # withdrawn (or removed) since the rows were read
-        osv_id, summary, severity, link = details[candidate.advisory_pk]
-        findings.append(
-            Finding(
-                advisory_id=osv_id,
-                severity=Severity(candidate.severity or severity),
-                package=package.name,
-                ecosystem=package.ecosystem,
-                installed_version=package.version,
-                fixed_version=fixed,
-                summary=summary,
-                link=link,
-                source_package=package.source_name,
-                purl=package.purl,
-            )
+    def load_details(self, advisory_pks: set[int]) -> None:
+        wanted = advisory_pks - self.details.keys()
+        if not wanted:
+            return
+        for pk in wanted:
+            self.details[pk] = None  # withdrawn or removed since the rows were read, unless found below
+        rows = Advisory.objects.filter(pk__in=wanted, withdrawn__isnull=True).values_list(
+            "pk", "osv_id", "summary", "severity", "link"
         )
-    findings.sort(key=lambda f: (f.package, f.installed_version, f.advisory_id))
+        for pk, osv_id, summary, severity, link in rows.iterator(chunk_size=2000):
+            self.details[pk] = (osv_id, summary, Severity(severity), link)
+
+
+def _match(packages: list[Package], release: str, index: _AdvisoryIndex) -> list[Finding]:
+    """The findings for PACKAGES, ordered by package, installed version and advisory id. Each package's
+    findings are remembered in INDEX: images share most packages, so most are a lookup."""
+    fresh: dict[Package, list[tuple[_Candidate, str]]] = {}
+    for package in packages:
+        if (package, release) in index.findings or package in fresh:
+            continue
+        version = package.match_version
+        hits: list[tuple[_Candidate, str]] = []
+        seen: set[int] = set()  # an advisory may list the same package twice
+        for candidate in index.candidates(package, release):
+            fixed = index.verdict(candidate, version)
+            if fixed is None or candidate.advisory_pk in seen:
+                continue
+            seen.add(candidate.advisory_pk)
+            hits.append((candidate, fixed))
+        fresh[package] = hits
+    index.load_details({candidate.advisory_pk for hits in fresh.values() for candidate, _ in hits})
+    for package, hits in fresh.items():
+        built = []
+        for candidate, fixed in hits:
+            details = index.details[candidate.advisory_pk]
+            if details is None:
+                continue  # withdrawn (or removed) since the rows were read
+            osv_id, summary, severity, link = details
+            built.append(
+                Finding(
+                    advisory_id=osv_id,
+                    severity=candidate.severity or severity,
+                    package=package.name,
+                    ecosystem=package.ecosystem,
+                    installed_version=package.version,
+                    fixed_version=fixed,
+                    summary=summary,
+                    link=link,
+                    source_package=package.source_name,
+                    purl=package.purl,
+                )
+            )
+        built.sort(key=lambda finding: finding.advisory_id)
+        index.findings[(package, release)] = built
+    findings: list[Finding] = []
+    for package in sorted(set(packages), key=lambda p: (p.name, p.version, p.path)):
+        findings.extend(index.findings[(package, release)])
     return findings
 
 
@@ -162,7 +195,7 @@ def match_packages(packages: list[Package], release: str) -> list[Finding]:
     """The findings for PACKAGES of an image whose distribution release is RELEASE."""
     index = _AdvisoryIndex()
     index.load((package.ecosystem, package.match_name) for package in packages)
-    return _findings(_match(packages, release, index))
+    return _match(packages, release, index)
 
 
 def rematch(stored: Inventory) -> list[Finding]:
@@ -171,15 +204,17 @@ def rematch(stored: Inventory) -> list[Finding]:
 
 
 def rematch_many(inventories: Iterable[Inventory], chunk: int = 100) -> Iterator[tuple[Inventory, list[Finding]]]:
-    """rematch() over many inventories; each chunk shares one read of the advisories its packages need."""
+    """rematch() over many inventories (say, after an advisory import). They share one index, which holds
+    the advisories of the packages seen so far: it grows with the distinct packages of the images, not
+    with their number nor with the size of the database."""
+    index = _AdvisoryIndex()
     batch: list[Inventory] = []
 
     def run(batch: list[Inventory]) -> Iterator[tuple[Inventory, list[Finding]]]:
-        index = _AdvisoryIndex()
         parsed = [(stored, [Package.from_json(item) for item in stored.packages]) for stored in batch]
         index.load((p.ecosystem, p.match_name) for _, packages in parsed for p in packages)
         for stored, packages in parsed:
-            yield stored, _findings(_match(packages, stored.release, index))
+            yield stored, _match(packages, stored.release, index)
 
     for stored in inventories:
         batch.append(stored)

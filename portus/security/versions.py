@@ -58,6 +58,7 @@ def parse_semver(text: str) -> Comparable:
         raise UnparsableVersion(f"{text!r} is not a valid semantic version") from exc
 
 
+@lru_cache(maxsize=65_536)
 def package_key(ecosystem: str, name: str) -> str:
     """The name advisories are looked up by: PyPI names compare after PEP 503 normalization."""
     return canonicalize_name(name) if ecosystem == PYPI else name
