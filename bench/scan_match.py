@@ -184,7 +184,13 @@ def main() -> None:
         result = child_match() if args.child[0] == "match" else child_rematch()
         print(json.dumps(result))
         return
-    print(f"bench/scan_match.py, {load()}")
+    if len(args.advisories) > 1:
+        # Django is set up once per process, with one database: one process per size.
+        for count in args.advisories:
+            command = [sys.executable, __file__, "--advisories", str(count), "--inventories", str(args.inventories)]
+            subprocess.run(command, cwd=ROOT, check=True)
+        return
+    print(f"bench/scan_match.py, {load()}", flush=True)
     for count in args.advisories:
         data_dir = prepare_environment(f"portus-bench-scan-{count}-")
         import django
@@ -213,7 +219,8 @@ def main() -> None:
         )
         print(
             f"  re-match of {args.inventories:,} stored inventories: {rematch['seconds']:.1f} s "
-            f"({int(rematch['findings']):,} findings; brief: <= 60 s; process ru_maxrss {rematch['maxrss_mib']:.1f} MiB)"
+            f"({int(rematch['findings']):,} findings; brief: <= 60 s; process ru_maxrss {rematch['maxrss_mib']:.1f} MiB)",
+            flush=True,
         )
 
 

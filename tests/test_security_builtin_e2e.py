@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import _GeneratorContextManager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -325,6 +325,6 @@ class CountingClient(RegistryClient):
 
     blobs = 0
 
-    def blob(self, repository: str, digest: str) -> AbstractContextManager[BinaryIO]:
+    def blob(self, repository: str, digest: str) -> _GeneratorContextManager[BinaryIO]:
         self.blobs += 1
         return super().blob(repository, digest)

@@ -229,20 +229,9 @@ def rematch_many(inventories: Iterable[Inventory], chunk: int = 100) -> Iterator
 
 
 def inventory_manifest(
-    client: RegistryClient,
-    repository: str,
-    digest: str,
-    manifest: dict[str, object],
-    platform: str,
-    *,
-    refresh: bool = False,
+    client: RegistryClient, repository: str, digest: str, manifest: dict[str, object], platform: str
 ) -> Inventory:
-    """The stored inventory of the image manifest DIGEST; its layers are read only when none is stored yet
-    (or REFRESH)."""
-    if not refresh:
-        stored = Inventory.objects.filter(manifest_digest=digest).first()
-        if stored is not None:
-            return stored
+    """Read the layers of the image manifest DIGEST and store (or replace) its inventory."""
     files = read_image_files(
         client, repository, manifest, max_file_bytes=settings.PORTUS.security.builtin.max_file_bytes
     )
@@ -293,23 +282,17 @@ def scan_image(
                 if platform.get("os") == "unknown":  # build attestations, not runnable images
                     continue
                 child_digest = str(entry["digest"])
-                stored = Inventory.objects.filter(manifest_digest=child_digest).first() if not refresh else None
+                stored = None if refresh else Inventory.objects.filter(manifest_digest=child_digest).first()
                 if stored is None:
                     _, _, child = client.manifest(repository_name, child_digest)
-                    stored = inventory_manifest(
-                        client,
-                        repository_name,
-                        child_digest,
-                        child,
-                        platform_name(platform) if platform else "",
-                        refresh=refresh,
-                    )
+                    name = platform_name(platform) if platform else ""
+                    stored = inventory_manifest(client, repository_name, child_digest, child, name)
                 platforms.append(PlatformReport(stored.platform, child_digest, stored, rematch(stored)))
         else:
-            stored = Inventory.objects.filter(manifest_digest=digest).first() if not refresh else None
+            stored = None if refresh else Inventory.objects.filter(manifest_digest=digest).first()
             if stored is None:
-                platform = _platform_of_config(client, repository_name, manifest)
-                stored = inventory_manifest(client, repository_name, digest, manifest, platform, refresh=True)
+                name = _platform_of_config(client, repository_name, manifest)
+                stored = inventory_manifest(client, repository_name, digest, manifest, name)
             platforms.append(PlatformReport(stored.platform, digest, stored, rematch(stored)))
         for report in platforms:
             notes.extend(report.inventory.notes)

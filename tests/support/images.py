@@ -76,6 +76,23 @@ def _write_index(layout: Path, entries: list[dict]) -> None:
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": entries}))
 
 
+def _index_image(layout: Path, tag: str, entries: list[dict], total: int) -> Image:
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
+    digest = _blob(layout, index)
+    _write_index(
+        layout,
+        [
+            {
+                "mediaType": OCI_INDEX,
+                "digest": digest,
+                "size": len(index),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    )
+    return Image(layout, tag, digest, "", total, OCI_INDEX)
+
+
 def make_image(layout: Path, tag: str = "v1", files: dict[str, bytes] | None = None, arch: str = "amd64") -> Image:
     """A one-layer OCI image; FILES (path -> content) go into the layer, so content decides the digest."""
     files = files or {"hello.txt": f"hello from {tag}\n".encode()}
@@ -112,20 +129,7 @@ def make_multiplatform_image(layout: Path, tag: str = "multi", arches: tuple[str
             }
         )
         total += size
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
-    digest = _blob(layout, index)
-    _write_index(
-        layout,
-        [
-            {
-                "mediaType": OCI_INDEX,
-                "digest": digest,
-                "size": len(index),
-                "annotations": {"org.opencontainers.image.ref.name": tag},
-            }
-        ],
-    )
-    return Image(layout, tag, digest, "", total, OCI_INDEX)
+    return _index_image(layout, tag, entries, total)
 
 
 def _layered_manifest(layout: Path, layers: list[dict[str, bytes]], arch: str) -> tuple[dict, int]:
@@ -163,17 +167,4 @@ def make_layered_image(layout: Path, tag: str, platforms: dict[str, list[dict[st
             }
         )
         total += size
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
-    digest = _blob(layout, index)
-    _write_index(
-        layout,
-        [
-            {
-                "mediaType": OCI_INDEX,
-                "digest": digest,
-                "size": len(index),
-                "annotations": {"org.opencontainers.image.ref.name": tag},
-            }
-        ],
-    )
-    return Image(layout, tag, digest, "", total, OCI_INDEX)
+    return _index_image(layout, tag, entries, total)
