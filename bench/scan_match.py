@@ -159,6 +159,16 @@ def child_rematch() -> dict[str, float]:
     return {"seconds": seconds, "findings": findings, "maxrss_mib": maxrss}
 
 
+def checkpoint() -> None:
+    """Fold SQLite's write-ahead log into the database and close this connection, so the measuring
+    process reads a database like a worker's, not a log this process still holds open."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+
+
 def run_child(data_dir: Path, *args: str) -> dict[str, float]:
     env = dict(os.environ, PORTUS_DATA_DIR=str(data_dir))
     done = subprocess.run(
@@ -205,8 +215,10 @@ def main() -> None:
         started = time.perf_counter()
         imported = import_advisories(export)
         import_seconds = time.perf_counter() - started
+        checkpoint()
         match = run_child(data_dir, "match")
         store_inventories(args.inventories)
+        checkpoint()
         rematch = run_child(data_dir, "rematch")
         print(f"\n{count:,} advisories (imported in {import_seconds:.1f} s: {imported.summary()})")
         print(
