@@ -155,8 +155,16 @@ class Clair(Section):
     timeout: int = Field(ge=0)
 
 
+class Builtin(Section):
+    enabled: bool
+    max_file_bytes: int = Field(ge=1024, description="largest package database read from a layer, in bytes")
+    advisories: str = Field(description="OSV source for scheduled imports: a folder, a file, a .zip or an http(s) URL")
+    import_interval: int = Field(ge=60, description="seconds between scheduled advisory imports")
+
+
 class Security(Section):
     clair: Clair
+    builtin: Builtin
 
 
 class Pagination(Section):
