@@ -181,20 +181,32 @@ def free_scans(now: dt.datetime) -> Q:
     return waiting | abandoned
 
 
+def _candidates(now: dt.datetime, backends: list[str]) -> list[int]:
+    """The oldest free scans: pending ones first (by the (state, id) index), else abandoned running ones."""
+    mine = Scan.objects.filter(backend__in=backends)
+    pending = mine.filter(Q(state=ScanState.PENDING) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
+    found = list(pending.order_by("pk").values_list("pk", flat=True)[:8])
+    if not found:
+        abandoned = mine.filter(state=ScanState.RUNNING, lease_until__lt=now)
+        found = list(abandoned.order_by("pk").values_list("pk", flat=True)[:8])
+    return found
+
+
 def claim_scan(worker: str, backends: Iterable[str]) -> Claimed | None:
     """Claim (compare-and-set) the oldest free scan of one of BACKENDS."""
     now = timezone.now()
-    free = free_scans(now) & Q(backend__in=list(backends))
-    candidates = list(Scan.objects.filter(free).order_by("requested_at", "pk").values_list("pk", flat=True)[:8])
+    names = list(backends)
+    free = free_scans(now) & Q(backend__in=names)
     lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
-    for pk in candidates:
+    for pk in _candidates(now, names):
         claim = f"{worker}:{secrets.token_hex(4)}"[-64:]
         taken = Scan.objects.filter(free, pk=pk).update(
             state=ScanState.RUNNING, claim=claim, lease_until=now + lease, attempts=F("attempts") + 1
         )
         if taken:
             scan = Scan.objects.select_related("registry").get(pk=pk)
-            summary.refresh(scan.manifest_digest)
+            # Running wins over every other state of the digest's scans: no need to recount.
+            ScanSummary.objects.filter(manifest_digest=scan.manifest_digest).update(state=ScanState.RUNNING)
             return Claimed(scan, claim)
     return None
 
