@@ -32,6 +32,7 @@ from portus.registry.client import RegistryClient, RegistryError
 from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
 from portus.security import scans
+from portus.security.advisories import AdvisoryImportError
 from portus.security.backends import ScanBackend
 from portus.security.models import Scan, ScanState
 
@@ -252,6 +253,14 @@ class Worker:
         if time.monotonic() - self._databases_checked < settings.PORTUS.security.database_check_interval:
             return False
         self._databases_checked = time.monotonic()
+        try:
+            imported = scans.import_due_advisories()
+        except AdvisoryImportError as exc:
+            self._last_scan_error = f"scheduled advisory import: {exc}"
+            log.warning("%s", self._last_scan_error)
+        else:
+            if imported:
+                log.info("scheduled advisory import: %s", imported)
         queued = sum(scans.rescan_outdated(backend) for backend in self.scan_backends().values())
         return queued > 0
 

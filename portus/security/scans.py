@@ -25,6 +25,7 @@ from django.utils import timezone
 from portus.registry.client import RegistryClient
 from portus.registry.models import Registry, Repository, Tag
 from portus.security import summary
+from portus.security.advisories import advisory_database_version, import_advisories
 from portus.security.backends import BackendError, BackendHealth, ScanBackend, ScanOutcome, ScanTarget
 from portus.security.builtin_backend import BuiltinBackend
 from portus.security.clair import ClairBackend
@@ -345,3 +346,17 @@ def backend_statuses() -> list[BackendStatus]:
             )
         )
     return statuses
+
+
+def import_due_advisories() -> str:
+    """The scheduled import of ``security.builtin.advisories``, when the last import is older than
+    ``security.builtin.import_interval``. Returns the import's summary, "" when none was due; raises
+    AdvisoryImportError when the source cannot be read. (Idempotent: an unchanged advisory is not
+    written, so two workers importing at once change nothing twice.)"""
+    config = settings.PORTUS.security.builtin
+    if not (config.enabled and config.advisories):
+        return ""
+    imported_at = advisory_database_version().imported_at
+    if imported_at is not None and timezone.now() - imported_at < dt.timedelta(seconds=config.import_interval):
+        return ""
+    return import_advisories(config.advisories).summary()
