@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from portus.cli import admin, background, client, server
+from portus.cli import admin, background, client, security, server
 from portus.cli.command import CommandError, Handler
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portusctl", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (server, admin, background, client):
+    for module in (server, admin, background, client, security):
         module.register(sub)
     return parser
 

@@ -12,8 +12,9 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
 import requests
@@ -120,6 +121,7 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
         follow_redirects: bool = True,
+        stream: bool = False,
     ) -> requests.Response:
         """One call; ACCESS None means no token (the API check). Raises unless the status is in OK."""
         full_url = urljoin(self.registry.base_url + "/", url.lstrip("/")) if not url.startswith("http") else url
@@ -134,11 +136,14 @@ class RegistryClient:
                 timeout=self.timeout,
                 proxies=self.proxies,
                 allow_redirects=follow_redirects,
+                stream=stream,
             )
         except requests.RequestException as exc:
             raise RegistryUnavailable(f"cannot reach the registry at {self.registry.base_url}: {exc}") from exc
         if response.status_code in ok:
             return response
+        if stream:
+            response.close()
         if response.status_code == 404:
             raise NotFound(f"{full_url}: not found in the registry", status=404)
         raise RegistryError(
@@ -218,6 +223,19 @@ class RegistryClient:
             info.size = image_size(manifest)
             info.config_digest = str((manifest.get("config") or {}).get("digest") or "")
         return info
+
+    @contextmanager
+    def blob(self, repository: str, digest: str) -> Iterator[BinaryIO]:
+        """The blob DIGEST of REPOSITORY (a layer or a config) as a stream, never whole in memory.
+
+        A registry that keeps blobs elsewhere redirects; requests drops the token on the way there."""
+        access = {"type": "repository", "name": repository, "actions": ["pull"]}
+        response = self._send("GET", f"/v2/{repository}/blobs/{digest}", access, stream=True)
+        try:
+            response.raw.decode_content = False  # the blob's own bytes, as its digest covers them
+            yield response.raw
+        finally:
+            response.close()
 
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:

@@ -76,6 +76,23 @@ def _write_index(layout: Path, entries: list[dict]) -> None:
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": entries}))
 
 
+def _index_image(layout: Path, tag: str, entries: list[dict], total: int) -> Image:
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
+    digest = _blob(layout, index)
+    _write_index(
+        layout,
+        [
+            {
+                "mediaType": OCI_INDEX,
+                "digest": digest,
+                "size": len(index),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    )
+    return Image(layout, tag, digest, "", total, OCI_INDEX)
+
+
 def make_image(layout: Path, tag: str = "v1", files: dict[str, bytes] | None = None, arch: str = "amd64") -> Image:
     """A one-layer OCI image; FILES (path -> content) go into the layer, so content decides the digest."""
     files = files or {"hello.txt": f"hello from {tag}\n".encode()}
@@ -112,17 +129,42 @@ def make_multiplatform_image(layout: Path, tag: str = "multi", arches: tuple[str
             }
         )
         total += size
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
-    digest = _blob(layout, index)
-    _write_index(
-        layout,
-        [
+    return _index_image(layout, tag, entries, total)
+
+
+def _layered_manifest(layout: Path, layers: list[dict[str, bytes]], arch: str) -> tuple[dict, int]:
+    """An image manifest over LAYERS (bottom first; a name ``dir/.wh.x`` is a whiteout, ``dir/.wh..wh..opq`` opaque)."""
+    diff_ids, descriptors, size = [], [], 0
+    for files in layers:
+        layer, diff_id = _layer(files)
+        diff_ids.append(diff_id)
+        descriptors.append({"mediaType": OCI_LAYER, "digest": _blob(layout, layer), "size": len(layer)})
+        size += len(layer)
+    config = json.dumps(
+        {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}, "config": {}}
+    ).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": _blob(layout, config), "size": len(config)},
+        "layers": descriptors,
+    }
+    return manifest, size + len(config)
+
+
+def make_layered_image(layout: Path, tag: str, platforms: dict[str, list[dict[str, bytes]]]) -> Image:
+    """An OCI index with one image per architecture in PLATFORMS, each built from its own layers."""
+    entries, total = [], 0
+    for arch, layers in platforms.items():
+        manifest, size = _layered_manifest(layout, layers, arch)
+        data = json.dumps(manifest).encode()
+        entries.append(
             {
-                "mediaType": OCI_INDEX,
-                "digest": digest,
-                "size": len(index),
-                "annotations": {"org.opencontainers.image.ref.name": tag},
+                "mediaType": OCI_MANIFEST,
+                "digest": _blob(layout, data),
+                "size": len(data),
+                "platform": {"architecture": arch, "os": "linux"},
             }
-        ],
-    )
-    return Image(layout, tag, digest, "", total, OCI_INDEX)
+        )
+        total += size
+    return _index_image(layout, tag, entries, total)
