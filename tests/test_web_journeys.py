@@ -265,7 +265,9 @@ def journey(browser: Any, admin: Any, base: str, hostname: str, tmp_path: Path) 
     admin.click("a[aria-label='Delete tag v2']")
     admin.click("button.danger:has-text('Delete')")
     admin.wait_for_url(repository_url)
-    assert "Deleted acme/app:v2." in admin.content()
+    # Wait for the message rather than reading the page once: under load the URL can change
+    # before the redirected page has been rendered into the DOM.
+    admin.wait_for_selector("text=Deleted acme/app:v2.")
     assert tag_link(admin, "v2").count() == 0
     assert tag_link(admin, "v1").count() == 1
     gone = skopeo(
