@@ -3,8 +3,13 @@ package inventory of every image manifest it has read."""
 
 from __future__ import annotations
 
-from django.db import models
+from datetime import datetime
 
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from portus.registry.models import Namespace
 from portus.security.severity import Severity
 
 
@@ -69,3 +74,39 @@ class Inventory(models.Model):
 
     def __str__(self) -> str:
         return self.manifest_digest
+
+
+class AllowlistEntry(models.Model):
+    """A vulnerability id accepted for one namespace (or, without one, everywhere): its findings stay
+    visible but marked, and are left out of the counts until the entry expires or is removed."""
+
+    namespace = models.ForeignKey(
+        Namespace, null=True, blank=True, on_delete=models.CASCADE, related_name="allowlist_entries"
+    )
+    vulnerability_id = models.CharField(max_length=128)  # an OSV id, a CVE, a GHSA: matched with aliases
+    comment = models.TextField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["vulnerability_id", "id"]
+        indexes = [models.Index(fields=["vulnerability_id"], name="security_allowlist_id")]
+
+    def __str__(self) -> str:
+        return f"{self.vulnerability_id} ({self.namespace or 'global'})"
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        return self.expires_at is None or self.expires_at > (now or timezone.now())
+
+    @classmethod
+    def active_ids(cls, namespace: Namespace | int | None, now: datetime | None = None) -> frozenset[str]:
+        """The vulnerability ids allowlisted for NAMESPACE right now: its own entries and the global ones."""
+        namespace_id = namespace.pk if isinstance(namespace, Namespace) else namespace
+        scope = models.Q(namespace__isnull=True)
+        if namespace_id is not None:
+            scope |= models.Q(namespace_id=namespace_id)
+        live = models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now or timezone.now())
+        return frozenset(cls.objects.filter(scope, live).values_list("vulnerability_id", flat=True))
