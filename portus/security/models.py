@@ -76,6 +76,101 @@ class Inventory(models.Model):
         return self.manifest_digest
 
 
+class ScanState(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for a worker (also: waiting for a retry after a failure)
+    RUNNING = "running", "Running"  # claimed by a worker whose lease has not run out
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"  # gave up after security.max_attempts; ``reason`` says why
+
+
+class Backend(models.TextChoices):
+    BUILTIN = "builtin", "Built-in"
+    HARBOR = "harbor", "Harbor scanner adapter"
+    CLAIR = "clair", "Clair v4"
+    DUMMY = "dummy", "Dummy"
+
+
+class Scan(models.Model):
+    """The scan of one image manifest digest by one backend: its state, claim and outcome.
+
+    Results belong to the digest, so every tag pointing at it shares them. ``registry`` and
+    ``repository`` say where the image can be read (the repository of the push that asked for the
+    scan; any repository holding the digest will do)."""
+
+    manifest_digest = models.CharField(max_length=100)
+    backend = models.CharField(max_length=16, choices=Backend.choices)
+    registry = models.ForeignKey("registry.Registry", on_delete=models.CASCADE, related_name="scans")
+    repository = models.CharField(max_length=255)  # full name, "team/app"
+    state = models.CharField(max_length=16, choices=ScanState.choices, default=ScanState.PENDING)
+    reason = models.TextField(blank=True)  # the last error (failed, or pending for a retry)
+    attempts = models.PositiveIntegerField(default=0)  # since the last request; reset by a rescan
+    # A worker's claim, as on RegistryEvent: whoever holds ``claim`` until ``lease_until`` may save.
+    # A pending scan with a future lease_until is waiting for its retry (backoff).
+    claim = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    scanned_at = models.DateTimeField(null=True, blank=True)  # when the stored findings were made
+    # The backend's vulnerability database the findings were made with: a version text for people
+    # ("builtin generation 7", Harbor's vulnerability-database-updated-at, Clair's index_state) and
+    # its time when the backend tells it.
+    database_version = models.CharField(max_length=255, blank=True)
+    database_updated_at = models.DateTimeField(null=True, blank=True)
+    notes = models.JSONField(default=list)  # what the backend could not read, in sentences
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["manifest_digest", "backend"], name="security_scan_digest_backend"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "lease_until"], name="security_scan_state_lease"),
+            models.Index(fields=["repository", "registry"], name="security_scan_repository"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backend} scan of {self.manifest_digest} ({self.state})"
+
+
+class ScanFinding(models.Model):
+    """One vulnerability one backend found in one digest (an index: in one of its platforms)."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="findings")
+    vulnerability_id = models.CharField(max_length=128)  # CVE-..., GHSA-..., DSA-...
+    severity = models.CharField(max_length=16, choices=[(s.value, s.value) for s in Severity])
+    package = models.CharField(max_length=255)
+    installed_version = models.CharField(max_length=255, blank=True)
+    fixed_version = models.CharField(max_length=255, blank=True)  # "" when no fix is known
+    summary = models.TextField(blank=True)  # description or summary, as the backend gives it
+    link = models.URLField(max_length=500, blank=True)
+    platform = models.CharField(max_length=64, blank=True)  # "linux/arm64" for an index's platform
+
+    class Meta:
+        indexes = [models.Index(fields=["vulnerability_id"], name="security_finding_vuln")]
+
+    def __str__(self) -> str:
+        return f"{self.vulnerability_id} in {self.package} {self.installed_version}"
+
+
+class ScanSummary(models.Model):
+    """Per digest, over every backend: counts by severity (allowlisted findings left out) and the
+    overall state, precomputed by ``portus.security.summary.refresh`` so the repository page reads
+    one row per tag in one query."""
+
+    manifest_digest = models.CharField(max_length=100, unique=True)
+    state = models.CharField(max_length=16, choices=ScanState.choices, default=ScanState.PENDING)
+    critical = models.PositiveIntegerField(default=0)
+    high = models.PositiveIntegerField(default=0)
+    medium = models.PositiveIntegerField(default=0)
+    low = models.PositiveIntegerField(default=0)
+    negligible = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0)
+    allowlisted = models.PositiveIntegerField(default=0)  # findings left out of the counts
+    scanned_at = models.DateTimeField(null=True, blank=True)  # the latest scan of any backend
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.manifest_digest}: {self.state}"
+
+
 class AllowlistEntry(models.Model):
     """A vulnerability id accepted for one namespace (or, without one, everywhere): its findings stay
     visible but marked, and are left out of the counts until the entry expires or is removed."""
@@ -83,7 +178,7 @@ class AllowlistEntry(models.Model):
     namespace = models.ForeignKey(
         Namespace, null=True, blank=True, on_delete=models.CASCADE, related_name="allowlist_entries"
     )
-    vulnerability_id = models.CharField(max_length=128)  # an OSV id, a CVE, a GHSA: matched with aliases
+    vulnerability_id = models.CharField(max_length=128)  # as findings name it: CVE-..., GHSA-..., DSA-...
     comment = models.TextField()
     expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
