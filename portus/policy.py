@@ -337,7 +337,9 @@ def can_manage_allowlist(principal: Principal, namespace: Namespace | None) -> b
     return role_in(principal, namespace) == Role.OWNER
 
 
-def visible_allowlist(principal: Principal, queryset: QuerySet[AllowlistEntry] | None = None) -> QuerySet[AllowlistEntry]:
+def visible_allowlist(
+    principal: Principal, queryset: QuerySet[AllowlistEntry] | None = None
+) -> QuerySet[AllowlistEntry]:
     """Global entries for every signed-in user; a namespace's entries for whoever may pull from it."""
     queryset = AllowlistEntry.objects.all() if queryset is None else queryset
     if is_admin(principal):

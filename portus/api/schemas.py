@@ -455,9 +455,7 @@ class VulnerabilityReport(Schema):
 class FindingFilters(Schema):
     severity: list[SeverityName] | None = Field(None, description="Only these severities (repeat the parameter).")
     package: str | None = Field(None, max_length=255, description="Package names containing this text.")
-    sort: Literal["severity", "-severity", "package", "-package", "vulnerability_id", "-vulnerability_id"] = (
-        "severity"
-    )
+    sort: Literal["severity", "-severity", "package", "-package", "vulnerability_id", "-vulnerability_id"] = "severity"
 
 
 class RescanOut(Schema):

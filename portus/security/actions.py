@@ -11,10 +11,22 @@ from portus.accounts.models import User
 from portus.errors import ActionError
 from portus.principal import Actor
 from portus.registry.activity import record
-from portus.registry.models import Namespace
-from portus.security.models import AllowlistEntry
+from portus.registry.models import Namespace, Tag
+from portus.security import summary
+from portus.security.models import AllowlistEntry, ScanFinding
 
 VULNERABILITY_ID_MAX = 128
+
+
+def _refresh_summaries(vulnerability_id: str, namespace: Namespace | None) -> None:
+    """Recount the images with findings of VULNERABILITY_ID (in NAMESPACE, or anywhere for a global entry)."""
+    findings = ScanFinding.objects.filter(vulnerability_id=vulnerability_id)
+    if namespace is not None:
+        findings = findings.filter(
+            scan__manifest_digest__in=Tag.objects.filter(repository__namespace=namespace).values("digest")
+        )
+    for digest in findings.values_list("scan__manifest_digest", flat=True).distinct().order_by():
+        summary.refresh(digest)
 
 
 def _scope(namespace: Namespace | None) -> str:
@@ -30,19 +42,23 @@ def add_allowlist_entry(
     expires_at: datetime | None = None,
     actor: Actor,
 ) -> AllowlistEntry:
-    """Accept VULNERABILITY_ID in NAMESPACE (None: everywhere). Its findings stay listed, marked, and leave the counts."""
+    """Accept VULNERABILITY_ID in NAMESPACE (None: everywhere): its findings stay listed, marked, uncounted."""
     vulnerability_id, comment = vulnerability_id.strip(), comment.strip()
-    if not vulnerability_id or len(vulnerability_id) > VULNERABILITY_ID_MAX or any(c.isspace() for c in vulnerability_id):
+    if (
+        not vulnerability_id
+        or len(vulnerability_id) > VULNERABILITY_ID_MAX
+        or any(c.isspace() for c in vulnerability_id)
+    ):
         raise ActionError("Give the one vulnerability id to allowlist, such as CVE-2024-1234 or GHSA-xxxx-xxxx-xxxx.")
     if not comment:
         raise ActionError("Say why this vulnerability is accepted: the comment is what the next reader sees.")
     if expires_at is not None and expires_at <= timezone.now():
         raise ActionError("The expiry is in the past; pick a later date or leave it empty.")
-    scoped = AllowlistEntry.objects.select_for_update().filter(
-        vulnerability_id__iexact=vulnerability_id, namespace=namespace
-    )
+    scoped = AllowlistEntry.objects.select_for_update().filter(vulnerability_id=vulnerability_id, namespace=namespace)
     if scoped.exists():
-        raise ActionError(f"{vulnerability_id} is already allowlisted for {_scope(namespace)}; remove that entry first.")
+        raise ActionError(
+            f"{vulnerability_id} is already allowlisted for {_scope(namespace)}; remove that entry first."
+        )
     entry = AllowlistEntry.objects.create(
         namespace=namespace,
         vulnerability_id=vulnerability_id,
@@ -59,6 +75,7 @@ def add_allowlist_entry(
         comment=comment,
         expires_at=expires_at.isoformat() if expires_at else None,
     )
+    _refresh_summaries(entry.vulnerability_id, namespace)
     return entry
 
 
@@ -67,4 +84,16 @@ def remove_allowlist_entry(*, entry: AllowlistEntry, actor: Actor) -> None:
     """Take ENTRY off the allowlist: its findings count again."""
     namespace = entry.namespace
     record(actor, "security.allowlist_remove", entry.vulnerability_id, namespace=namespace, scope=_scope(namespace))
+    vulnerability_id = entry.vulnerability_id
     entry.delete()
+    _refresh_summaries(vulnerability_id, namespace)
+
+
+def refresh_expired_allowlist_entries(*, since: datetime, now: datetime | None = None) -> int:
+    """Recount the images whose allowlist entries expired between SINCE and NOW (the worker's schedule);
+    returns how many entries that was. Expired entries stay listed, marked, until someone removes them."""
+    now = now or timezone.now()
+    expired = list(AllowlistEntry.objects.filter(expires_at__gt=since, expires_at__lte=now).select_related("namespace"))
+    for entry in expired:
+        _refresh_summaries(entry.vulnerability_id, entry.namespace)
+    return len(expired)

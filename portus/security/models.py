@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from portus.registry.models import Namespace
+from portus.registry.models import Namespace, Tag
 from portus.security.severity import Severity
 
 
@@ -205,3 +205,22 @@ class AllowlistEntry(models.Model):
             scope |= models.Q(namespace_id=namespace_id)
         live = models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now or timezone.now())
         return frozenset(cls.objects.filter(scope, live).values_list("vulnerability_id", flat=True))
+
+    @classmethod
+    def ids_for_digest(cls, digest: str, now: datetime | None = None) -> frozenset[str]:
+        """The ids left out of DIGEST's counts: global entries, and those every namespace holding the image
+        accepts (the summary is one per digest; an image in two namespaces counts until both accept)."""
+        now = now or timezone.now()
+        namespace_ids = set(
+            Tag.objects.filter(digest=digest).values_list("repository__namespace_id", flat=True).distinct()
+        )
+        accepted = set(cls.active_ids(None, now))
+        shared: set[str] | None = None
+        for namespace_id in namespace_ids:
+            own = set(
+                cls.objects.filter(namespace_id=namespace_id)
+                .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+                .values_list("vulnerability_id", flat=True)
+            )
+            shared = own if shared is None else shared & own
+        return frozenset(accepted | (shared or set()))

@@ -1,0 +1,142 @@
+"""/api/v1: a tag's scan state, findings and SBOM, and the allowlist, as each persona sees them."""
+
+from __future__ import annotations
+
+import json
+
+from portus.registry.models import Activity
+from portus.security.models import AllowlistEntry, Inventory, ScanSummary
+from tests.api import Api, api_fixture  # noqa: F401  (the api fixture)
+from tests.support.scan_records import DIGEST, scanned_tag
+
+
+def test_a_viewer_reads_a_tags_scan_state_and_findings(api: Api) -> None:
+    tag = scanned_tag(api.world.namespace)
+    answer = api.get(f"tags/{tag.pk}/vulnerabilities", "viewer")
+    assert answer.status == 200
+    body = answer.body
+    assert (body["state"], body["digest"], body["repository"], body["tag"]) == ("done", DIGEST, "acme/app", "latest")
+    assert body["counts"] == {
+        "critical": 1,
+        "high": 1,
+        "medium": 1,
+        "low": 1,
+        "negligible": 0,
+        "unknown": 0,
+        "allowlisted": 0,
+    }
+    assert [(s["backend"], s["state"], s["database_version"]) for s in body["scans"]] == [
+        ("builtin", "done", "builtin generation 3")
+    ]
+    assert [f["vulnerability_id"] for f in body["findings"]] == [
+        "CVE-2024-0001",
+        "CVE-2024-0002",
+        "GHSA-aaaa-bbbb-cccc",
+        "CVE-2024-0003",
+    ]
+    first = body["findings"][0]
+    assert first == {
+        "vulnerability_id": "CVE-2024-0001",
+        "severity": "Critical",
+        "package": "openssl",
+        "installed_version": "3.0.11-1",
+        "fixed_version": "3.0.13-1",
+        "description": "CVE-2024-0001 in openssl",
+        "link": "https://osv.dev/vulnerability/CVE-2024-0001",
+        "backend": "builtin",
+        "platform": "",
+        "allowlisted": False,
+    }
+
+
+def test_findings_filter_by_severity_and_package_and_sort(api: Api) -> None:
+    tag = scanned_tag(api.world.namespace)
+    path = f"/api/v1/tags/{tag.pk}/vulnerabilities"
+    by_severity = api.call("get", path + "?severity=High&severity=Low", "viewer").body["findings"]
+    assert [f["vulnerability_id"] for f in by_severity] == ["CVE-2024-0002", "CVE-2024-0003"]
+    by_package = api.get(path, "viewer", package="SSL").body["findings"]
+    assert [f["vulnerability_id"] for f in by_package] == ["CVE-2024-0001", "CVE-2024-0003"]
+    by_id = api.get(path, "viewer", sort="-vulnerability_id").body["findings"]
+    assert [f["vulnerability_id"] for f in by_id][0] == "GHSA-aaaa-bbbb-cccc"
+    assert api.get(path, "viewer", sort="bogus").status == 422
+
+
+def test_an_unscanned_tag_says_so(api: Api) -> None:
+    tag = scanned_tag(api.world.namespace)
+    tag.digest = "sha256:" + "cd" * 32
+    tag.save()
+    body = api.get(f"tags/{tag.pk}/vulnerabilities", "viewer").body
+    assert (body["state"], body["findings"], body["scans"]) == ("unscanned", [], [])
+
+
+def test_findings_of_a_private_image_are_hidden_from_outsiders_and_anonymous(api: Api) -> None:
+    tag = scanned_tag(api.world.namespace)
+    for persona in ("outsider", "anonymous"):
+        assert api.get(f"tags/{tag.pk}/vulnerabilities", persona).status in (401, 404)
+        assert api.get(f"tags/{tag.pk}/sbom", persona).status in (401, 404)
+
+
+def test_the_sbom_is_cyclonedx_json_of_the_stored_inventory(api: Api) -> None:
+    tag = scanned_tag(api.world.namespace)
+    assert api.get(f"tags/{tag.pk}/sbom", "viewer").status == 404  # not read yet
+    Inventory.objects.create(
+        manifest_digest=DIGEST,
+        platform="linux/amd64",
+        packages=[
+            {
+                "name": "zlib",
+                "version": "1:1.2.13-1",
+                "ecosystem": "Debian",
+                "purl": "pkg:deb/debian/zlib1g@1:1.2.13-1",
+                "path": "",
+            }
+        ],
+    )
+    answer = api.get(f"tags/{tag.pk}/sbom", "viewer")
+    assert answer.status == 200, answer.text
+    assert answer.headers["Content-Type"].startswith("application/vnd.cyclonedx+json")
+    assert "attachment" in answer.headers["Content-Disposition"]
+    bom = json.loads(answer.text)
+    assert bom["bomFormat"] == "CycloneDX"
+    assert [c["purl"] for c in bom["components"]] == ["pkg:deb/debian/zlib1g@1:1.2.13-1"]
+
+
+def test_an_owner_allowlists_for_the_namespace_and_the_counts_change(api: Api) -> None:
+    tag = scanned_tag(api.world.namespace)
+    created = api.post(
+        "allowlist",
+        {"vulnerability_id": "CVE-2024-0001", "comment": "not reachable", "namespace": "acme"},
+        "owner",
+    )
+    assert created.status == 201, created.text
+    assert (created.body["namespace"], created.body["created_by"], created.body["active"]) == ("acme", "owner", True)
+    body = api.get(f"tags/{tag.pk}/vulnerabilities", "viewer").body
+    assert (body["counts"]["critical"], body["counts"]["allowlisted"]) == (0, 1)
+    assert [f["allowlisted"] for f in body["findings"]] == [True, False, False, False]
+    assert ScanSummary.objects.get(manifest_digest=DIGEST).critical == 0
+    assert api.get("allowlist", "viewer").body[0]["vulnerability_id"] == "CVE-2024-0001"
+    assert api.get(f"allowlist/{created.body['id']}", "viewer").status == 200
+    assert api.delete(f"allowlist/{created.body['id']}", "contributor").status == 403
+    assert api.delete(f"allowlist/{created.body['id']}", "owner").status == 204
+    assert ScanSummary.objects.get(manifest_digest=DIGEST).critical == 1
+    assert Activity.objects.filter(action__startswith="security.allowlist").count() == 2
+
+
+def test_only_an_admin_adds_a_global_entry(api: Api) -> None:
+    entry = {"vulnerability_id": "CVE-2024-0002", "comment": "disputed"}
+    assert api.post("allowlist", entry, "owner").status == 403
+    assert api.post("allowlist", {**entry, "namespace": "acme"}, "contributor").status == 403
+    assert api.post("allowlist", entry, "anonymous").status == 401
+    created = api.post("allowlist", {**entry, "expires_at": "2999-01-01T00:00:00Z"}, "admin")
+    assert created.status == 201
+    assert created.body["namespace"] is None
+    assert api.post("allowlist", entry, "admin").status == 400  # already there
+    assert api.get("allowlist", "outsider", namespace="-").body[0]["id"] == created.body["id"]
+
+
+def test_a_namespaces_entries_are_hidden_from_those_who_cannot_pull_there(api: Api) -> None:
+    created = api.post("allowlist", {"vulnerability_id": "CVE-1", "comment": "x", "namespace": "acme"}, "owner")
+    assert api.get("allowlist", "outsider").body == []
+    assert api.get(f"allowlist/{created.body['id']}", "outsider").status == 404
+    assert api.delete(f"allowlist/{created.body['id']}", "outsider").status == 404
+    assert AllowlistEntry.objects.count() == 1
