@@ -37,6 +37,10 @@ class ShownFinding:
     platform: str
     allowlisted: bool
 
+    @property
+    def backend_name(self) -> str:
+        return backend_label(self.backend)
+
 
 @dataclass
 class ImageReport:
