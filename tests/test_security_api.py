@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
+
+from portus.cli import main as portusctl
 from portus.registry.models import Activity
 from portus.security.models import AllowlistEntry, Inventory, ScanSummary
-from tests.api import Api, api_fixture  # noqa: F401  (the api fixture)
+from tests.api import Api, api_fixture, give_tokens  # noqa: F401  (the api fixture)
+from tests.conftest import World, make_world
 from tests.support.scan_records import DIGEST, scanned_tag
 
 
@@ -140,3 +145,68 @@ def test_a_namespaces_entries_are_hidden_from_those_who_cannot_pull_there(api: A
     assert api.get(f"allowlist/{created.body['id']}", "outsider").status == 404
     assert api.delete(f"allowlist/{created.body['id']}", "outsider").status == 404
     assert AllowlistEntry.objects.count() == 1
+
+
+# -- portusctl -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(live_server: Any, transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> World:
+    world = make_world()
+    tokens = give_tokens(world)
+    monkeypatch.setenv("PORTUSCTL_API_SERVER", live_server.url)
+    monkeypatch.setenv("PORTUSCTL_API_USER", "owner")
+    monkeypatch.setenv("PORTUSCTL_API_TOKEN", tokens["owner"])
+    return world
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = portusctl(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_portusctl_gets_the_vulnerabilities_of_repo_colon_tag(
+    server: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scanned_tag(server.namespace)
+    status, out, _ = run(capsys, "get", "vulnerabilities", "acme/app:latest")
+    assert status == 0, out
+    lines = out.splitlines()
+    assert lines[0] == f"acme/app:latest  {DIGEST}"
+    assert lines[1].startswith("scan: done")
+    assert "findings: 1 Critical, 1 High, 1 Medium, 1 Low" in out
+    rows = [
+        line.split()[:2] for line in lines[lines.index(next(x for x in lines if x.startswith("VULNERABILITY"))) + 1 :]
+    ]
+    assert rows == [
+        ["CVE-2024-0001", "Critical"],
+        ["CVE-2024-0002", "High"],
+        ["GHSA-aaaa-bbbb-cccc", "Medium"],
+        ["CVE-2024-0003", "Low"],
+    ]
+    status, out, _ = run(capsys, "get", "vulnerabilities", "acme/app:latest", "--severity", "High", "-o", "json")
+    assert [f["vulnerability_id"] for f in json.loads(out)["findings"]] == ["CVE-2024-0002"]
+
+
+def test_portusctl_says_what_to_name_when_the_image_is_unknown(
+    server: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scanned_tag(server.namespace)
+    status, _, err = run(capsys, "get", "vulnerabilities", "acme/app:nope")
+    assert status != 0 and "no tag 'nope' in acme/app" in err
+    status, _, err = run(capsys, "get", "vulnerabilities", "acme/app")
+    assert status != 0 and "REPOSITORY:TAG" in err
+
+
+def test_portusctl_manages_the_allowlist(server: World, capsys: pytest.CaptureFixture[str]) -> None:
+    scanned_tag(server.namespace)
+    status, out, err = run(
+        capsys, "create", "allowlist", "--vulnerability-id", "CVE-2024-0001", "--comment", "ok", "--namespace", "acme"
+    )
+    assert status == 0, err
+    entry = AllowlistEntry.objects.get()
+    status, out, _ = run(capsys, "get", "vulnerabilities", "acme/app:latest")
+    assert "findings: 1 High, 1 Medium, 1 Low (1 allowlisted)" in out
+    status, out, _ = run(capsys, "delete", "allowlist", str(entry.pk))
+    assert status == 0 and not AllowlistEntry.objects.exists()
