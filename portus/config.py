@@ -150,9 +150,22 @@ class Background(Section):
 
 
 class Clair(Section):
-    server: str
+    server: str = Field(description="Clair v4's address; empty: off")
     health_port: int = Field(ge=1, le=65535)
-    timeout: int = Field(ge=0)
+    timeout: int = Field(ge=1)
+    psk: str = Field(description="Clair's auth.psk.key (base64); empty: no token")
+    issuer: str = Field(min_length=1)
+
+
+class Harbor(Section):
+    server: str = Field(description="a Harbor scanner adapter's address; empty: off")
+    registry_url: str
+    authorization: str
+    timeout: int = Field(ge=1)
+
+
+class Dummy(Section):
+    enabled: bool
 
 
 class Builtin(Section):
@@ -163,7 +176,11 @@ class Builtin(Section):
 
 
 class Security(Section):
+    max_attempts: int = Field(ge=1)
+    database_check_interval: int = Field(ge=1)
     clair: Clair
+    harbor: Harbor
+    dummy: Dummy
     builtin: Builtin
 
 

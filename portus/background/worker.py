@@ -31,6 +31,9 @@ from portus.registry import events
 from portus.registry.client import RegistryClient, RegistryError
 from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
+from portus.security import scans
+from portus.security.backends import ScanBackend
+from portus.security.models import Scan, ScanState
 
 log = logging.getLogger("portus.background")
 STATUS_EVERY = 1.0  # seconds between two writes of the events status row
@@ -50,6 +53,11 @@ class Worker:
         self.events_done = 0
         self._status_written = 0.0
         self._last_event_error = ""
+        self.backends: dict[str, ScanBackend] | None = None
+        self.scans_done = 0
+        self._scan_status_written = 0.0
+        self._last_scan_error = ""
+        self._databases_checked = 0.0
 
     # -- process plumbing ---------------------------------------------------------------------
 
@@ -78,8 +86,14 @@ class Worker:
             while not self.stopping:
                 close_old_connections()
                 try:
-                    busy = self.handle_one_event() or self.handle_one_sync()
+                    busy = (
+                        self.handle_one_event()
+                        or self.handle_one_sync()
+                        or self.handle_database_check()
+                        or self.handle_one_scan()
+                    )
                     self.write_event_status()
+                    self.write_scan_status()
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
                     log.exception("background step failed; trying again after the poll interval")
                     busy = False
@@ -90,6 +104,7 @@ class Worker:
                 self.waiter.wait(settings.PORTUS.background.poll_interval)
         finally:
             self.write_event_status(force=True)
+            self.write_scan_status(force=True)
             self.waiter.close()
             for client in self.clients.values():
                 client.close()
@@ -203,6 +218,64 @@ class Worker:
                 "updated_at",
             ]
         )
+
+    # -- security scanning --------------------------------------------------------------------------
+
+    def scan_backends(self) -> dict[str, ScanBackend]:
+        if self.backends is None:
+            self.backends = scans.make_backends(self.clients)
+        return self.backends
+
+    def handle_one_scan(self) -> bool:
+        """Claim one scan, run its backend outside any transaction, save it if the claim still holds."""
+        if not settings.PORTUS.background.security_scanning.enabled:
+            return False
+        backends = self.scan_backends()
+        claimed = scans.claim_scan(self.name, backends)
+        if claimed is None:
+            return False
+        error = scans.run(claimed, backends[claimed.scan.backend])
+        if error:
+            self._last_scan_error = error
+            TaskStatus.objects.update_or_create(
+                name=TaskName.SECURITY_SCANNING,
+                defaults={"last_error": error[:2000], "last_error_at": timezone.now()},
+            )
+        else:
+            self.scans_done += 1
+        return True
+
+    def handle_database_check(self) -> bool:
+        """Every security.database_check_interval: queue again what a moved database would change."""
+        if not settings.PORTUS.background.security_scanning.enabled:
+            return False
+        if time.monotonic() - self._databases_checked < settings.PORTUS.security.database_check_interval:
+            return False
+        self._databases_checked = time.monotonic()
+        queued = sum(scans.rescan_outdated(backend) for backend in self.scan_backends().values())
+        return queued > 0
+
+    def write_scan_status(self, *, force: bool = False) -> None:
+        """The security-scanning row: backlog and last run; throttled like the events row."""
+        if not settings.PORTUS.background.security_scanning.enabled:
+            return
+        if not force and time.monotonic() - self._scan_status_written < STATUS_EVERY:
+            return
+        self._scan_status_written = time.monotonic()
+        now = timezone.now()
+        backlog = Scan.objects.filter(state__in=[ScanState.PENDING, ScanState.RUNNING]).count()
+        fields: dict[str, Any] = {
+            "enabled": True,
+            "backlog": backlog,
+            "last_run_at": now,
+            "updated_at": now,
+            "summary": f"{self.scans_done} scans done by {self.name} since it started "
+            f"({', '.join(self.scan_backends()) or 'no backend enabled'})",
+        }
+        if not self._last_scan_error:
+            fields["last_success_at"] = now
+        self._last_scan_error = ""
+        TaskStatus.objects.update_or_create(name=TaskName.SECURITY_SCANNING, defaults=fields)
 
     # -- registry synchronization -------------------------------------------------------------
 

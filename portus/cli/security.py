@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from portus.cli import CommandError, setup_django
+from portus.cli.command import CommandError, setup_django
 
 
 def vulndb_import(args: argparse.Namespace) -> int:

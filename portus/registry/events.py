@@ -22,6 +22,7 @@ from portus.registry.activity import record
 from portus.registry.client import ManifestInfo, NotFound, RegistryClient
 from portus.registry.models import EventState, Namespace, Registry, RegistryEvent, Repository, Tag
 from portus.registry.names import split_repository_name
+from portus.registry.signals import manifest_pushed
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
         new_repository=created_repository,
         event=event.event_id,
     )
+    manifest_pushed.send(sender=Tag, registry=event.registry, repository=repository.full_name, digest=info.digest)
     moved = f" (moved from {old_digest})" if old_digest and old_digest != info.digest else ""
     return Outcome(EventState.DONE, f"tag {repository.full_name}:{tag.name} -> {info.digest}{moved}")
 

@@ -8,3 +8,7 @@ from django.dispatch import Signal
 # write in the same transaction what must be committed with the events (PostgreSQL NOTIFY), and defer
 # the rest with transaction.on_commit.
 registry_events_stored = Signal()
+
+# Sent inside the transaction that applied a push (kwargs: registry, repository (full name), digest), so
+# the security app can queue the digest's scans, committed (or rolled back) with the tag.
+manifest_pushed = Signal()

@@ -24,6 +24,9 @@ from portus.security.severity import advisory_severity
 from portus.security.versions import ecosystem_from_osv, package_key
 
 BATCH = 1000
+# The fields of an advisory row that an import writes (besides its osv_id).
+ADVISORY_FIELDS = ("modified", "withdrawn", "summary", "severity", "link", "aliases")
+AFFECTED_FIELDS = ("ecosystem", "release", "name", "severity", "ranges", "versions")
 SUMMARY_CHARS = 500
 
 
@@ -208,22 +211,11 @@ def _store_batch(records: dict[str, _Record], result: ImportResult) -> None:
         return
     with transaction.atomic():
         Advisory.objects.bulk_create(
-            [
-                Advisory(
-                    osv_id=r.osv_id,
-                    modified=r.modified,
-                    withdrawn=r.withdrawn,
-                    summary=r.summary,
-                    severity=r.severity,
-                    link=r.link,
-                    aliases=r.aliases,
-                )
-                for r in changed
-            ],
+            [Advisory(osv_id=r.osv_id, **{field: getattr(r, field) for field in ADVISORY_FIELDS}) for r in changed],
             update_conflicts=True,
             # MySQL names no conflict target (ON DUPLICATE KEY UPDATE); the others need one.
             unique_fields=["osv_id"] if connection.features.supports_update_conflicts_with_target else None,
-            update_fields=["modified", "withdrawn", "summary", "severity", "link", "aliases"],
+            update_fields=list(ADVISORY_FIELDS),
         )
         pks = dict(Advisory.objects.filter(osv_id__in=[r.osv_id for r in changed]).values_list("osv_id", "pk"))
         old = AffectedPackage.objects.filter(advisory_id__in=[pks[r.osv_id] for r in changed if r.osv_id in existing])
@@ -231,15 +223,7 @@ def _store_batch(records: dict[str, _Record], result: ImportResult) -> None:
         old.delete()
         AffectedPackage.objects.bulk_create(
             [
-                AffectedPackage(
-                    advisory_id=pks[r.osv_id],
-                    ecosystem=a.ecosystem,
-                    release=a.release,
-                    name=a.name,
-                    severity=a.severity,
-                    ranges=a.ranges,
-                    versions=a.versions,
-                )
+                AffectedPackage(advisory_id=pks[r.osv_id], **{field: getattr(a, field) for field in AFFECTED_FIELDS})
                 for r in changed
                 if r.withdrawn is None  # withdrawn advisories stay out of matching
                 for a in r.affected

@@ -1,0 +1,208 @@
+"""Harbor's pluggable scanner adapter API (v1.2; v1.1 and v1.0 answers accepted): Trivy, Grype/Anchore,
+Aqua and Sysdig adapters plug in unchanged.
+
+``GET /api/v1/metadata`` (capabilities, ``vulnerability-database-updated-at``), ``POST /api/v1/scan``
+with the registry URL and a pull-only Bearer token our token service signs for that one repository,
+then ``GET /api/v1/scan/{id}/report`` until 200: a 302 says wait ``Refresh-After`` seconds
+(``Retry-After`` when absent, else 5 s), a 404 says the adapter forgot the request (resubmit)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from portus.security.backends import (
+    BackendError,
+    BackendHealth,
+    DatabaseInfo,
+    FoundVulnerability,
+    ScanOutcome,
+    ScanTarget,
+    parse_time,
+    pull_token,
+    read_images,
+    severity_of,
+)
+
+METADATA = "application/vnd.scanner.adapter.metadata+json"
+METADATA_ACCEPT = f"{METADATA}; version=1.1, {METADATA}; version=1.0"
+SCAN_REQUEST = "application/vnd.scanner.adapter.scan.request+json"
+SCAN_RESPONSE = "application/vnd.scanner.adapter.scan.response+json; version=1.0"
+REPORT_1_1 = "application/vnd.security.vulnerability.report; version=1.1"
+REPORT_1_0 = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
+ERROR = "application/vnd.scanner.adapter.error+json; version=1.0"
+DATABASE_UPDATED_AT = "harbor.scanner-adapter/vulnerability-database-updated-at"
+DEFAULT_WAIT = 5.0
+RESUBMITS = 3
+
+
+@dataclass(frozen=True)
+class Metadata:
+    scanner: str  # "Trivy 0.50.1 (Aqua Security)"
+    version: str  # the metadata's own version: "1.1" or "1.0"
+    consumes: frozenset[str]
+    report_type: str  # the report MIME type we ask for
+    database_updated_at: str  # as the adapter wrote it; "" when it does not say
+
+
+def wait_seconds(response: requests.Response) -> float:
+    """How long a 302 asks us to wait: Refresh-After, else Retry-After, else 5 s."""
+    for header in ("Refresh-After", "Retry-After"):
+        value = response.headers.get(header, "").strip()
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            continue
+    return DEFAULT_WAIT
+
+
+def error_text(response: requests.Response) -> str:
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:200]
+    return f"the adapter answered {response.status_code}: {message}"
+
+
+class HarborBackend:
+    name = "harbor"
+
+    def __init__(self, session: requests.Session | None = None):
+        config = settings.PORTUS.security.harbor
+        self.base = config.server.rstrip("/") + "/api/v1"
+        self.registry_url = config.registry_url.rstrip("/")
+        self.authorization = config.authorization
+        self.report_timeout = config.timeout
+        self.session = session or requests.Session()
+        self.session.trust_env = False
+
+    def _headers(self, **extra: str) -> dict[str, str]:
+        headers = dict(extra)
+        if self.authorization:
+            headers["Authorization"] = self.authorization
+        return headers
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self.session.request(method, self.base + path, timeout=(5, 60), allow_redirects=False, **kwargs)
+        except requests.RequestException as exc:
+            raise BackendError(f"cannot reach the scanner adapter at {self.base}: {exc}") from exc
+
+    def metadata(self) -> Metadata:
+        response = self._call("GET", "/metadata", headers=self._headers(Accept=METADATA_ACCEPT))
+        content_type = response.headers.get("Content-Type", "")
+        if response.status_code != 200 or not content_type.startswith(METADATA):
+            raise BackendError(f"metadata: {error_text(response)} ({content_type or 'no Content-Type'})")
+        version = "1.1" if "version=1.1" in content_type else "1.0"
+        body = response.json()
+        consumes: set[str] = set()
+        produces: set[str] = set()
+        for capability in body.get("capabilities") or []:
+            if capability.get("type", "vulnerability") != "vulnerability":
+                continue
+            consumes.update(capability.get("consumes_mime_types") or [])
+            produces.update(capability.get("produces_mime_types") or [])
+        report_type = next((t for t in (REPORT_1_1, REPORT_1_0) if t in produces), "")
+        if not report_type:
+            raise BackendError(f"the adapter produces no vulnerability report Portus reads ({sorted(produces)})")
+        scanner = body.get("scanner") or {}
+        properties = body.get("properties") or {}
+        return Metadata(
+            scanner=f"{scanner.get('name', '?')} {scanner.get('version', '?')} ({scanner.get('vendor', '?')})",
+            version=version,
+            consumes=frozenset(consumes),
+            report_type=report_type,
+            database_updated_at=str(properties.get(DATABASE_UPDATED_AT, "")),
+        )
+
+    def database(self) -> DatabaseInfo:
+        metadata = self.metadata()
+        text = metadata.database_updated_at or metadata.scanner
+        return DatabaseInfo(text, parse_time(metadata.database_updated_at))
+
+    def health(self) -> BackendHealth:
+        try:
+            metadata = self.metadata()
+        except BackendError as exc:
+            return BackendHealth(False, str(exc))
+        return BackendHealth(True, f"{metadata.scanner} answers.", parse_time(metadata.database_updated_at))
+
+    def submit(self, metadata: Metadata, target: ScanTarget, digest: str, media_type: str) -> str:
+        request: dict[str, Any] = {
+            "registry": {"url": self.registry_url or target.registry.base_url, "authorization": pull_token(target)},
+            "artifact": {"repository": target.repository, "digest": digest, "mime_type": media_type},
+        }
+        if metadata.version == "1.1":
+            request["enabled_capabilities"] = [{"type": "vulnerability", "produces_mime_types": [metadata.report_type]}]
+        response = self._call(
+            "POST",
+            "/scan",
+            data=json.dumps(request),
+            headers=self._headers(
+                **{"Content-Type": f"{SCAN_REQUEST}; version={metadata.version}", "Accept": SCAN_RESPONSE}
+            ),
+        )
+        if response.status_code != 202:
+            raise BackendError(f"scan request: {error_text(response)}")
+        try:
+            return str(response.json()["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendError(f"scan request: the answer holds no id: {response.text[:200]!r}") from exc
+
+    def report(self, metadata: Metadata, target: ScanTarget, digest: str, media_type: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self.report_timeout
+        request_id = self.submit(metadata, target, digest, media_type)
+        resubmits = 0
+        while True:
+            response = self._call(
+                "GET", f"/scan/{request_id}/report", headers=self._headers(Accept=metadata.report_type)
+            )
+            if response.status_code == 200:
+                return dict(response.json())
+            if response.status_code == 404 and resubmits < RESUBMITS:
+                resubmits += 1
+                request_id = self.submit(metadata, target, digest, media_type)
+                continue
+            if response.status_code != 302:
+                raise BackendError(f"report {request_id}: {error_text(response)}")
+            wait = wait_seconds(response)
+            if time.monotonic() + wait > deadline:
+                raise BackendError(f"report {request_id} not ready after {self.report_timeout} s")
+            if not target.still_ours():
+                raise BackendError("the scan was taken over while waiting for the report")
+            time.sleep(wait)
+
+    def scan(self, target: ScanTarget) -> ScanOutcome:
+        metadata = self.metadata()
+        images = read_images(target)
+        findings: list[FoundVulnerability] = []
+        notes: list[str] = []
+        several = len(images) > 1
+        for platform, digest, media_type, _ in images:
+            if metadata.consumes and media_type not in metadata.consumes:
+                notes.append(f"{metadata.scanner} does not read {media_type} ({digest}).")
+                continue
+            report = self.report(metadata, target, digest, media_type)
+            for item in report.get("vulnerabilities") or []:
+                links = item.get("links") or []
+                findings.append(
+                    FoundVulnerability(
+                        vulnerability_id=str(item.get("id", "")),
+                        severity=severity_of(str(item.get("severity", ""))),
+                        package=str(item.get("package", "")),
+                        installed_version=str(item.get("version", "")),
+                        fixed_version=str(item.get("fix_version") or ""),
+                        summary=str(item.get("description") or ""),
+                        link=str(links[0]) if links else "",
+                        platform=platform if several else "",
+                    )
+                )
+        database = DatabaseInfo(
+            metadata.database_updated_at or metadata.scanner, parse_time(metadata.database_updated_at)
+        )
+        return ScanOutcome(findings, database, notes)

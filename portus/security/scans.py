@@ -1,0 +1,258 @@
+"""The scan flow: enqueue a scan per (digest, enabled backend), claim it like a registry event,
+run the backend outside any transaction, save only while the claim holds, retry with backoff.
+
+Claims: a compare-and-set UPDATE moves a free scan (pending and not waiting for a retry, or running
+with an expired lease: its worker died) to running with our ``claim`` and a lease. The backend runs
+with no transaction open and no row locked; a long wait renews the lease through
+``ScanTarget.still_ours``. One transaction then marks the scan done *only if the claim is still
+ours*, replaces its findings and refreshes the digest's summary; otherwise it rolls back. A worker
+SIGKILLed mid-scan leaves the scan running with a lease that runs out; the next worker takes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from portus.registry.client import RegistryClient
+from portus.registry.models import Registry, Repository, Tag
+from portus.security import summary
+from portus.security.backends import BackendError, ScanBackend, ScanOutcome, ScanTarget
+from portus.security.builtin_backend import BuiltinBackend
+from portus.security.clair import ClairBackend
+from portus.security.dummy import DummyBackend
+from portus.security.harbor import HarborBackend
+from portus.security.models import Backend, Scan, ScanFinding, ScanState
+
+log = logging.getLogger("portus.security")
+MAX_BACKOFF = 600  # seconds
+
+
+class LostClaim(Exception):
+    """Another worker (or a rescan request) took the scan over; our result is thrown away."""
+
+
+def enabled_backend_names() -> list[str]:
+    config = settings.PORTUS.security
+    names = []
+    if config.builtin.enabled:
+        names.append(Backend.BUILTIN.value)
+    if config.harbor.server:
+        names.append(Backend.HARBOR.value)
+    if config.clair.server:
+        names.append(Backend.CLAIR.value)
+    if config.dummy.enabled:
+        names.append(Backend.DUMMY.value)
+    return names
+
+
+def make_backends(clients: dict[int, RegistryClient] | None = None) -> dict[str, ScanBackend]:
+    """One instance of every enabled backend (CLIENTS: registry clients to share with the caller)."""
+    makers: dict[str, Callable[[], ScanBackend]] = {
+        Backend.BUILTIN.value: lambda: BuiltinBackend(clients),
+        Backend.HARBOR.value: HarborBackend,
+        Backend.CLAIR.value: ClairBackend,
+        Backend.DUMMY.value: DummyBackend,
+    }
+    return {name: makers[name]() for name in enabled_backend_names()}
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+def enqueue(registry: Registry, repository: str, digest: str) -> int:
+    """A scan of DIGEST for every enabled backend that has none yet; returns how many were added.
+    Idempotent: a digest already scanned (or waiting) by a backend is left as it is."""
+    names = enabled_backend_names()
+    if not names or not settings.PORTUS.background.security_scanning.enabled:
+        return 0
+    known = set(Scan.objects.filter(manifest_digest=digest, backend__in=names).values_list("backend", flat=True))
+    missing = [name for name in names if name not in known]
+    if missing:
+        Scan.objects.bulk_create(
+            [Scan(manifest_digest=digest, backend=name, registry=registry, repository=repository) for name in missing],
+            ignore_conflicts=True,
+        )
+        summary.refresh(digest)
+    return len(missing)
+
+
+def request_rescan(scans: QuerySet[Scan]) -> int:
+    """Put SCANS back in the queue (a running one loses its claim: its result is thrown away)."""
+    digests = set(scans.values_list("manifest_digest", flat=True))
+    count = scans.update(state=ScanState.PENDING, attempts=0, claim="", lease_until=None, reason="")
+    for digest in digests:
+        summary.refresh(digest)
+    return count
+
+
+def _tags_rescan(tags: QuerySet[Tag]) -> int:
+    rows = tags.select_related("repository__namespace__registry").order_by("pk")
+    digests: set[str] = set()
+    for tag in rows.iterator():
+        if tag.digest not in digests:
+            enqueue(tag.repository.namespace.registry, tag.repository.full_name, tag.digest)
+            digests.add(tag.digest)
+    return request_rescan(Scan.objects.filter(manifest_digest__in=digests, backend__in=enabled_backend_names()))
+
+
+def rescan_tag(tag: Tag) -> int:
+    """Scan TAG's digest again with every enabled backend; returns the number of scans queued."""
+    return _tags_rescan(Tag.objects.filter(pk=tag.pk))
+
+
+def rescan_repository(repository: Repository) -> int:
+    return _tags_rescan(Tag.objects.filter(repository=repository))
+
+
+def rescan_all() -> int:
+    """Every digest any tag points at, with every enabled backend."""
+    return _tags_rescan(Tag.objects.all())
+
+
+def rescan_outdated(backend: ScanBackend) -> int:
+    """Queue again the finished scans BACKEND made with another database version than its current
+    one (never those whose database has not moved). Returns how many; 0 when the backend is down."""
+    try:
+        current = backend.database()
+    except BackendError as exc:
+        log.warning("cannot ask %s for its database version: %s", backend.name, exc)
+        return 0
+    moved = Scan.objects.filter(backend=backend.name, state=ScanState.DONE).exclude(database_version=current.version)
+    count = request_rescan(moved)
+    if count:
+        log.info("%s database moved to %s: %d scans queued again", backend.name, current.version, count)
+    return count
+
+
+# -- claiming and running ----------------------------------------------------------------------
+
+
+@dataclass
+class Claimed:
+    scan: Scan
+    claim: str
+
+
+def free_scans(now: dt.datetime) -> Q:
+    waiting = Q(state=ScanState.PENDING) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    abandoned = Q(state=ScanState.RUNNING, lease_until__lt=now)
+    return waiting | abandoned
+
+
+def claim_scan(worker: str, backends: Iterable[str]) -> Claimed | None:
+    """Claim (compare-and-set) the oldest free scan of one of BACKENDS."""
+    now = timezone.now()
+    free = free_scans(now) & Q(backend__in=list(backends))
+    candidates = list(Scan.objects.filter(free).order_by("requested_at", "pk").values_list("pk", flat=True)[:8])
+    lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
+    for pk in candidates:
+        claim = f"{worker}:{secrets.token_hex(4)}"[-64:]
+        taken = Scan.objects.filter(free, pk=pk).update(
+            state=ScanState.RUNNING, claim=claim, lease_until=now + lease, attempts=F("attempts") + 1
+        )
+        if taken:
+            scan = Scan.objects.select_related("registry").get(pk=pk)
+            summary.refresh(scan.manifest_digest)
+            return Claimed(scan, claim)
+    return None
+
+
+def renew(claimed: Claimed) -> bool:
+    """Extend our lease; False when the claim is no longer ours (stop working on it)."""
+    lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
+    return bool(
+        Scan.objects.filter(pk=claimed.scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
+            lease_until=timezone.now() + lease
+        )
+    )
+
+
+def save(claimed: Claimed, outcome: ScanOutcome) -> None:
+    """Store OUTCOME as the scan's result if the claim still holds; raise LostClaim otherwise."""
+    scan = claimed.scan
+    with transaction.atomic():
+        finished = Scan.objects.filter(pk=scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
+            state=ScanState.DONE,
+            claim="",
+            lease_until=None,
+            reason="",
+            scanned_at=timezone.now(),
+            database_version=outcome.database.version[:255],
+            database_updated_at=outcome.database.updated_at,
+            notes=outcome.notes,
+        )
+        if finished != 1:
+            raise LostClaim(str(scan))
+        ScanFinding.objects.filter(scan=scan).delete()
+        ScanFinding.objects.bulk_create(
+            [
+                ScanFinding(
+                    scan=scan,
+                    vulnerability_id=f.vulnerability_id[:128],
+                    severity=f.severity.value,
+                    package=f.package[:255],
+                    installed_version=f.installed_version[:255],
+                    fixed_version=f.fixed_version[:255],
+                    summary=f.summary,
+                    link=f.link[:500],
+                    platform=f.platform[:64],
+                )
+                for f in outcome.findings
+            ],
+            batch_size=1000,
+        )
+        summary.refresh(scan.manifest_digest)
+
+
+def release(claimed: Claimed, error: str) -> bool:
+    """Give the scan back with a backoff, or mark it failed after security.max_attempts attempts.
+    Returns whether it failed for good."""
+    scan = claimed.scan
+    attempts = Scan.objects.filter(pk=scan.pk).values_list("attempts", flat=True).first() or 0
+    give_up = attempts >= settings.PORTUS.security.max_attempts
+    retry_at = timezone.now() + dt.timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), MAX_BACKOFF))
+    Scan.objects.filter(pk=scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
+        state=ScanState.FAILED if give_up else ScanState.PENDING,
+        lease_until=None if give_up else retry_at,
+        claim="",
+        reason=error[:2000],
+    )
+    summary.refresh(scan.manifest_digest)
+    log.warning("%s attempt %d failed%s: %s", scan, attempts, " for good" if give_up else "", error)
+    return give_up
+
+
+def run(claimed: Claimed, backend: ScanBackend) -> str:
+    """Run BACKEND on the claimed scan and store the outcome. Returns "" or the error it released with."""
+    scan = claimed.scan
+    target = ScanTarget(scan.registry, scan.repository, scan.manifest_digest, still_ours=lambda: renew(claimed))
+    try:
+        outcome = backend.scan(target)
+        save(claimed, outcome)
+    except LostClaim:
+        log.warning("%s was taken over; dropping our result", scan)
+        return ""
+    except BackendError as exc:
+        error = f"{backend.name}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one broken scan must not stop the worker
+        log.exception("%s failed", scan)
+        error = f"{backend.name}: {type(exc).__name__}: {exc}"
+    else:
+        log.info("%s: %d findings", scan, len(outcome.findings))
+        return ""
+    release(claimed, error)
+    return error
+
+
+def queue_scans(*, registry: Registry, repository: str, digest: str, **_: object) -> None:
+    """Receiver of ``registry.signals.manifest_pushed``: inside the transaction that applied the push."""
+    enqueue(registry, repository, digest)
