@@ -9,7 +9,7 @@ import pytest
 
 from portus.cli import main as portusctl
 from portus.registry.models import Activity
-from portus.security.models import AllowlistEntry, Inventory, ScanSummary
+from portus.security.models import AllowlistEntry, Inventory, Scan, ScanState, ScanSummary
 from tests.api import Api, api_fixture, give_tokens  # noqa: F401  (the api fixture)
 from tests.conftest import World, make_world
 from tests.support.scan_records import DIGEST, scanned_tag
@@ -210,3 +210,17 @@ def test_portusctl_manages_the_allowlist(server: World, capsys: pytest.CaptureFi
     assert "findings: 1 High, 1 Medium, 1 Low (1 allowlisted)" in out
     status, out, _ = run(capsys, "delete", "allowlist", str(entry.pk))
     assert status == 0 and not AllowlistEntry.objects.exists()
+
+
+def test_a_contributor_rescans_a_tag_and_a_repository_and_an_admin_everything(api: Api) -> None:
+    tag = scanned_tag(api.world.namespace)
+    assert api.post(f"tags/{tag.pk}/scan", persona="viewer").status == 403
+    queued = api.post(f"tags/{tag.pk}/scan", persona="contributor")
+    assert (queued.status, queued.body) == (202, {"scans": 1})  # the built-in backend, on by default
+    assert Scan.objects.get(manifest_digest=DIGEST).state == ScanState.PENDING
+    assert api.get(f"tags/{tag.pk}/vulnerabilities", "viewer").body["state"] == "pending"
+    assert api.post(f"repositories/{tag.repository_id}/scan", persona="contributor").status == 202
+    assert api.post("scans", persona="owner").status == 403
+    assert api.post("scans", persona="anonymous").status == 401
+    assert api.post("scans", persona="admin").body == {"scans": 1}
+    assert api.post(f"tags/{tag.pk}/scan", persona="outsider").status == 404

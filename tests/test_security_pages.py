@@ -142,3 +142,17 @@ def test_removing_an_entry_counts_the_findings_again(world: World) -> None:
         "security.allowlist_add",
         "security.allowlist_remove",
     ]
+
+
+def test_a_contributor_asks_for_a_rescan_from_the_tag_and_repository_pages(world: World) -> None:
+    tag = scanned_tag(world.namespace)
+    tag_url = f"/repositories/{tag.repository_id}/tags/latest/"
+    assert "Scan again" not in client_as(world, "viewer").get(tag_url).content.decode()
+    assert client_as(world, "viewer").post(tag_url + "scan/").status_code == 403
+    contributor = client_as(world, "contributor")
+    assert "Scan again" in contributor.get(tag_url).content.decode()
+    assert contributor.post(tag_url + "scan/")["Location"] == tag_url
+    assert ScanSummary.objects.get(manifest_digest=DIGEST).state == "pending"
+    assert 'data-scan-state="pending"' in contributor.get(tag_url).content.decode()
+    repository_url = f"/repositories/{tag.repository_id}/"
+    assert contributor.post(repository_url + "scan/")["Location"] == repository_url

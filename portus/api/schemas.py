@@ -459,7 +459,7 @@ class FindingFilters(Schema):
 
 
 class RescanOut(Schema):
-    digests: int = Field(..., description="Image digests queued for a scan by each enabled backend.")
+    scans: int = Field(..., description="Scans queued: one per image digest and enabled backend.")
 
 
 class AllowlistEntryOut(Schema):

@@ -11,7 +11,7 @@ from ninja import Query, Router, Status
 from portus import policy
 from portus.api.auth import OPTIONAL, SIGNED_IN, principal, signed_in
 from portus.api.errors import ERRORS, ApiError, forbidden, not_found
-from portus.api.lookups import visible_tag
+from portus.api.lookups import visible_repository, visible_tag
 from portus.api.pagination import paginate
 from portus.api.params import ObjectId, find_by_key
 from portus.api.schemas import (
@@ -22,6 +22,7 @@ from portus.api.schemas import (
     FindingFilters,
     FindingOut,
     PageParams,
+    RescanOut,
     ScanOut,
     ScanStateName,
     SeverityCounts,
@@ -31,7 +32,7 @@ from portus.api.schemas import (
 from portus.errors import ActionError
 from portus.registry.client import RegistryError
 from portus.registry.models import Namespace
-from portus.security import actions
+from portus.security import actions, scans
 from portus.security.models import AllowlistEntry
 from portus.security.reports import image_report, image_sbom
 from portus.security.sbom import CYCLONEDX_MEDIA_TYPE
@@ -112,6 +113,49 @@ def tag_sbom(request: HttpRequest, tag_id: ObjectId) -> HttpResponse:
     response = HttpResponse(sbom, content_type=CYCLONEDX_MEDIA_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{tag.repository.name}-{tag.name}.cdx.json"'
     return response
+
+
+# -- rescans --------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/tags/{tag_id}/scan",
+    response={202: RescanOut, ERRORS: Error},
+    auth=SIGNED_IN,
+    summary="Scan a tag's image again with every enabled backend (whoever may push)",
+)
+def rescan_tag(request: HttpRequest, tag_id: ObjectId) -> Status[RescanOut]:
+    actor = signed_in(request)
+    tag = visible_tag(request, tag_id)
+    if not policy.can_rescan(actor, tag.repository.namespace):
+        raise forbidden("Only those who may push to this repository may ask for a rescan.")
+    return Status(202, RescanOut(scans=scans.rescan_tag(tag)))
+
+
+@router.post(
+    "/repositories/{repository_id}/scan",
+    response={202: RescanOut, ERRORS: Error},
+    auth=SIGNED_IN,
+    summary="Scan every image of a repository again (whoever may push)",
+)
+def rescan_repository(request: HttpRequest, repository_id: ObjectId) -> Status[RescanOut]:
+    actor = signed_in(request)
+    repository = visible_repository(request, repository_id)
+    if not policy.can_rescan(actor, repository.namespace):
+        raise forbidden("Only those who may push to this repository may ask for a rescan.")
+    return Status(202, RescanOut(scans=scans.rescan_repository(repository)))
+
+
+@router.post(
+    "/scans",
+    response={202: RescanOut, ERRORS: Error},
+    auth=SIGNED_IN,
+    summary="Scan every image again (admins)",
+)
+def rescan_everything(request: HttpRequest) -> Status[RescanOut]:
+    if not policy.can_rescan(signed_in(request), None):
+        raise forbidden("Only administrators may rescan every image.")
+    return Status(202, RescanOut(scans=scans.rescan_all()))
 
 
 # -- allowlist -------------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ def repository_detail(request: PageRequest, pk: int) -> HttpResponse:
         "images": images,
         "can_delete": policy.can_delete(user, repository.namespace),
         "can_edit": policy.can_edit_repository(user, repository),
+        "can_rescan": policy.can_rescan(user, repository.namespace),
         **star_context(request, repository),
         **comments_context(request, repository),
     }

@@ -1,11 +1,11 @@
-"""The vulnerability allowlist page: entries the user may see, adding one, removing one."""
+"""The vulnerability allowlist page (entries the user may see, adding one, removing one) and rescans."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -13,10 +13,10 @@ from django.views.decorators.http import require_POST
 from portus import policy
 from portus.errors import ActionError
 from portus.registry.models import Namespace, NamespaceKind, Role
-from portus.security import actions
+from portus.security import actions, scans
 from portus.web.access import SignedInRequest
 from portus.web.forms import AllowlistForm
-from portus.web.lookups import paginate, visible_namespace_or_404
+from portus.web.lookups import paginate, visible_namespace_or_404, visible_repository_or_404
 
 GLOBAL = "global"
 
@@ -96,3 +96,26 @@ def allowlist_remove(request: SignedInRequest, entry_pk: int) -> HttpResponse:
     actions.remove_allowlist_entry(entry=entry, actor=request.user)
     messages.success(request, f"Removed {entry.vulnerability_id} from the allowlist: its findings count again.")
     return redirect(_back(request) or "web:allowlist")
+
+
+@login_required
+@require_POST
+def rescan(request: SignedInRequest, pk: int, name: str | None = None) -> HttpResponse:
+    """Scan one tag's image, or every image of the repository, again with every enabled backend."""
+    repository = visible_repository_or_404(request.user, pk)
+    if not policy.can_rescan(request.user, repository.namespace):
+        raise PermissionDenied("Only those who may push to this repository may ask for a rescan.")
+    if name is None:
+        queued = scans.rescan_repository(repository)
+        target = redirect("web:repository", repository.pk)
+    else:
+        tag = repository.tags.filter(name=name).first()
+        if tag is None:
+            raise Http404("No such tag.")
+        queued = scans.rescan_tag(tag)
+        target = redirect("web:tag", repository.pk, tag.name)
+    if queued:
+        messages.success(request, f"Queued {queued} scan{'s' if queued != 1 else ''}; the state changes as it runs.")
+    else:
+        messages.warning(request, "No scanner is enabled: nothing was queued. An administrator turns them on.")
+    return target

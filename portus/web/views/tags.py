@@ -56,6 +56,7 @@ def tag_detail(request: PageRequest, pk: int, name: str) -> HttpResponse:
         "sorts": SORT_LABELS,
         "has_inventory": tag.media_type in INDEXES or Inventory.objects.filter(manifest_digest=tag.digest).exists(),
         "can_allowlist": policy.can_manage_allowlist(user, repository.namespace),
+        "can_rescan": policy.can_rescan(user, repository.namespace),
         "same_image": repository.tags.filter(digest=tag.digest).exclude(pk=tag.pk).order_by("name"),
         "manifest": manifest_details(repository, tag.digest),
         "can_delete": policy.can_delete(user, repository.namespace),
