@@ -224,3 +224,18 @@ def test_a_contributor_rescans_a_tag_and_a_repository_and_an_admin_everything(ap
     assert api.post("scans", persona="anonymous").status == 401
     assert api.post("scans", persona="admin").body == {"scans": 1}
     assert api.post(f"tags/{tag.pk}/scan", persona="outsider").status == 404
+
+
+def test_portusctl_scan_queues_a_tag_a_repository_or_everything(
+    server: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scanned_tag(server.namespace)
+    status, out, _ = run(capsys, "scan", "acme/app:latest")
+    assert (status, out) == (0, "1 scan queued\n")
+    assert Scan.objects.get(manifest_digest=DIGEST).state == ScanState.PENDING
+    status, out, _ = run(capsys, "scan", "acme/app")
+    assert (status, out) == (0, "1 scan queued\n")
+    status, _, err = run(capsys, "scan", "--all")  # the owner is no administrator
+    assert status != 0 and "Only administrators" in err
+    status, _, err = run(capsys, "scan")
+    assert status != 0 and "say what to scan again" in err

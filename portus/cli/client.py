@@ -387,6 +387,29 @@ def get(args: argparse.Namespace) -> int:
     return 0
 
 
+def scan(args: argparse.Namespace) -> int:
+    """Queue scans again: one tag (REPO:TAG), one repository (REPO), or every image (--all, admins)."""
+    conn = connect(args)
+    if args.all == bool(args.image):
+        raise CommandError("say what to scan again: REPOSITORY:TAG, REPOSITORY, or --all (administrators).")
+    if args.all:
+        path = "scans"
+    elif ":" in args.image.rpartition("/")[2]:
+        path = f"tags/{_tag_id(conn, args.image)}/scan"
+    else:
+        path = f"repositories/{_repository_id(conn, args.image)}/scan"
+    queued = conn.request("post", path).json()["scans"]
+    if args.output == "json":
+        show({"scans": queued}, (), "json")
+    else:
+        sys.stdout.write(
+            f"{queued} scan{'s' if queued != 1 else ''} queued\n"
+            if queued
+            else "nothing queued: no scanner is enabled\n"
+        )
+    return 0
+
+
 def _writable(name: str, res: Resource, verb: str) -> None:
     if verb not in res.writable:
         allowed = ", ".join(res.writable) or "only get"
@@ -509,6 +532,12 @@ def register(sub: Any) -> None:
         p.add_argument("resource", help=epilog)
         p.add_argument("rest", nargs=argparse.REMAINDER, help="[ID] [--field value ...]")
         p.set_defaults(handler=handler)
+
+    p = sub.add_parser("scan", help="API: scan again: REPOSITORY:TAG, a whole REPOSITORY, or --all (administrators)")
+    _connection_options(p)
+    p.add_argument("image", nargs="?", help="team/app:1.0 for one tag, team/app for every tag of the repository")
+    p.add_argument("--all", action="store_true", help="every image of every repository (administrators)")
+    p.set_defaults(handler=scan)
 
     p = sub.add_parser("bootstrap", help="API: create the first admin of an empty Portus and print a token")
     _connection_options(p)
