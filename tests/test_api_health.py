@@ -50,6 +50,7 @@ def test_health_is_200_with_registry_up_and_worker_fresh_and_503_otherwise(api: 
             "database": None,
             "registries": {},
             "background": {},
+            "scanners": {},
         }
         with time_machine.travel(timezone.now() + timedelta(hours=1)):
             stale = api.get("health", "admin")
@@ -95,4 +96,5 @@ def test_only_admins_see_which_check_fails_and_why(api: Api) -> None:
             "database": None,
             "registries": {},
             "background": {},
+            "scanners": {},
         }

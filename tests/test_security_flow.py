@@ -25,7 +25,9 @@ from portus.security.backends import (
 )
 from portus.security.models import Scan, ScanFinding, ScanState, ScanSummary
 from portus.security.severity import Severity
+from tests.api import Api, api_fixture  # noqa: F401  (the api fixture)
 from tests.conftest import World
+from tests.support.web import client_as
 
 DIGEST = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64
@@ -228,3 +230,26 @@ def test_the_dummy_backend_reports_findings_that_follow_the_digest(world: World,
         "Negligible",
         "Unknown",
     ]
+
+
+def test_health_shows_each_scanner_reachable_with_its_database_age_to_admins(
+    api: Api, world: World, scanning: Configure
+) -> None:
+    scanning("security.harbor.server", "http://127.0.0.1:9")
+    scans.enqueue(world.registry, "acme/app", DIGEST)
+    body = api.get("health", "admin").body
+    assert body["scanners"]["dummy"]["ok"] is True
+    assert (
+        "database updated" in body["scanners"]["dummy"]["message"]
+        and "2026-01-01 00:00 UTC" in body["scanners"]["dummy"]["message"]
+    )
+    assert body["scanners"]["harbor"]["ok"] is False
+    assert "cannot reach the scanner adapter" in body["scanners"]["harbor"]["message"]
+    assert "scanner harbor" in body["message"]
+    assert api.get("health", "anonymous").body["scanners"] == {}
+
+
+def test_the_tasks_page_lists_each_scanner_with_its_queue(world: World, scanning: Configure) -> None:
+    scans.enqueue(world.registry, "acme/app", DIGEST)
+    body = client_as(world, "admin").get("/admin/tasks/").content.decode()
+    assert "Scanners" in body and "The dummy backend always answers." in body and "reachable" in body

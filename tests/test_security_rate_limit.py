@@ -109,6 +109,7 @@ def test_health_probes_are_remembered_for_a_few_seconds(world: World, monkeypatc
             "database": None,
             "registries": {},
             "background": {},
+            "scanners": {},
         }
         assert len(probes) == 1
         traveller.shift(dt.timedelta(seconds=6))

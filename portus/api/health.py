@@ -20,6 +20,7 @@ from portus.api.schemas import Check, Error, Health, Ping, Version
 from portus.background.models import TaskStatus
 from portus.registry.models import Registry
 from portus.registry.reachability import check_registry
+from portus.security import scans
 
 router = Router(tags=["health"])
 
@@ -59,6 +60,21 @@ def check_registries() -> dict[str, Check]:
     if seconds:
         cache.set(key, {name: (check.ok, check.message) for name, check in checks.items()}, seconds)
     return checks
+
+
+def check_scanners() -> dict[str, Check]:
+    """Each enabled scanning backend while the worker scans: reachable, and how old its database is.
+    Remembered for ``health.cache_seconds`` like the registries' probes (Harbor and Clair are called)."""
+    if not settings.PORTUS.background.security_scanning.enabled:
+        return {}
+    seconds = settings.PORTUS.health.cache_seconds
+    key = "portus:health:scanners:" + ",".join(scans.enabled_backend_names())
+    remembered = cache.get(key) if seconds else None
+    if remembered is None:
+        remembered = {s.name: (s.reachable, s.message) for s in scans.backend_statuses()}
+        if seconds:
+            cache.set(key, remembered, seconds)
+    return {name: Check(ok=ok, message=message) for name, (ok, message) in remembered.items()}
 
 
 def background_deadlines() -> dict[str, tuple[bool, timedelta]]:
@@ -127,11 +143,13 @@ def health(request: HttpRequest) -> Status[Health]:
     database = check_database()
     registries = check_registries() if database.ok else {}
     background = check_background() if database.ok else {}
-    healthy = database.ok and all(c.ok for c in registries.values()) and all(c.ok for c in background.values())
+    scanners = check_scanners() if database.ok else {}
+    healthy = database.ok and all(c.ok for group in (registries, background, scanners) for c in group.values())
     named = [
         ("database", database),
         *((f"registry {name}", check) for name, check in registries.items()),
         *((f"background task {name}", check) for name, check in background.items()),
+        *((f"scanner {name}", check) for name, check in scanners.items()),
     ]
     down = [name for name, check in named if not check.ok]
     message = "All checks pass." if healthy else "Down: " + ", ".join(down) + "."
@@ -146,6 +164,7 @@ def health(request: HttpRequest) -> Status[Health]:
         database=database,
         registries=registries,
         background=background,
+        scanners=scanners,
     )
     return Status(status, body)
 

@@ -55,6 +55,10 @@ class Health(Schema):
     background: dict[str, Check] = Field(
         default_factory=dict, description="One check per enabled background task (administrators only)."
     )
+    scanners: dict[str, Check] = Field(
+        default_factory=dict,
+        description="One check per enabled scanning backend: reachable, and its database's age (administrators only).",
+    )
 
 
 class Version(Schema):

@@ -25,7 +25,7 @@ from django.utils import timezone
 from portus.registry.client import RegistryClient
 from portus.registry.models import Registry, Repository, Tag
 from portus.security import summary
-from portus.security.backends import BackendError, ScanBackend, ScanOutcome, ScanTarget
+from portus.security.backends import BackendError, BackendHealth, ScanBackend, ScanOutcome, ScanTarget
 from portus.security.builtin_backend import BuiltinBackend
 from portus.security.clair import ClairBackend
 from portus.security.dummy import DummyBackend
@@ -256,3 +256,47 @@ def run(claimed: Claimed, backend: ScanBackend) -> str:
 def queue_scans(*, registry: Registry, repository: str, digest: str, **_: object) -> None:
     """Receiver of ``registry.signals.manifest_pushed``: inside the transaction that applied the push."""
     enqueue(registry, repository, digest)
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What health and the admin page show about one enabled backend."""
+
+    name: str
+    reachable: bool
+    message: str  # includes the database's age when the backend tells it
+    database_updated_at: dt.datetime | None
+    pending: int
+    failed: int
+
+
+def database_age(updated_at: dt.datetime | None, now: dt.datetime) -> str:
+    if updated_at is None:
+        return "database age unknown"
+    hours = (now - updated_at).total_seconds() / 3600
+    return f"database updated {hours:.0f} h ago ({updated_at:%Y-%m-%d %H:%M} UTC)"
+
+
+def backend_statuses() -> list[BackendStatus]:
+    """Probe every enabled backend (a network call for Harbor and Clair): reachable, database age, queue."""
+    now = timezone.now()
+    statuses = []
+    for name, backend in make_backends().items():
+        try:
+            health = backend.health()
+        except Exception as exc:  # noqa: BLE001 - a probe that breaks is a backend that is down
+            health = BackendHealth(False, f"{type(exc).__name__}: {exc}")
+        queue = Scan.objects.filter(backend=name)
+        statuses.append(
+            BackendStatus(
+                name=name,
+                reachable=health.reachable,
+                message=f"{health.message} {database_age(health.database_updated_at, now)}."
+                if health.reachable
+                else health.message,
+                database_updated_at=health.database_updated_at,
+                pending=queue.filter(state__in=[ScanState.PENDING, ScanState.RUNNING]).count(),
+                failed=queue.filter(state=ScanState.FAILED).count(),
+            )
+        )
+    return statuses

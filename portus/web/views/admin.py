@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -23,6 +24,7 @@ from portus.principal import Principal
 from portus.registry import actions, deletion
 from portus.registry.models import Activity, EventState, Namespace, Registry, RegistryEvent, ReservedName
 from portus.registry.reachability import Reachability, check_registry
+from portus.security import scans
 from portus.web.access import AdminRequiredMixin
 from portus.web.forms import DeleteImagesForm, RegistryForm, UserChangeForm, UserCreateForm
 from portus.web.lookups import paginate
@@ -229,6 +231,7 @@ class Tasks(AdminPage, TemplateView):
             statuses=TaskStatus.objects.order_by("name"),
             pending_events=RegistryEvent.objects.filter(state=EventState.PENDING).count(),
             failed_events=RegistryEvent.objects.filter(state=EventState.FAILED).order_by("-id")[:10],
+            scanners=scans.backend_statuses() if settings.PORTUS.background.security_scanning.enabled else [],
             **kwargs,
         )
 
