@@ -31,6 +31,7 @@ from portus.registry import events
 from portus.registry.client import RegistryClient, RegistryError
 from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
+from portus.security import actions as allowlist_actions
 from portus.security import scans
 from portus.security.backends import ScanBackend
 from portus.security.models import Scan, ScanState
@@ -252,6 +253,7 @@ class Worker:
         if time.monotonic() - self._databases_checked < settings.PORTUS.security.database_check_interval:
             return False
         self._databases_checked = time.monotonic()
+        allowlist_actions.refresh_expired_allowlist_entries()
         queued = sum(scans.rescan_outdated(backend) for backend in self.scan_backends().values())
         return queued > 0
 

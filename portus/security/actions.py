@@ -89,11 +89,16 @@ def remove_allowlist_entry(*, entry: AllowlistEntry, actor: Actor) -> None:
     _refresh_summaries(vulnerability_id, namespace)
 
 
-def refresh_expired_allowlist_entries(*, since: datetime, now: datetime | None = None) -> int:
-    """Recount the images whose allowlist entries expired between SINCE and NOW (the worker's schedule);
-    returns how many entries that was. Expired entries stay listed, marked, until someone removes them."""
-    now = now or timezone.now()
-    expired = list(AllowlistEntry.objects.filter(expires_at__gt=since, expires_at__lte=now).select_related("namespace"))
-    for entry in expired:
-        _refresh_summaries(entry.vulnerability_id, entry.namespace)
-    return len(expired)
+def refresh_expired_allowlist_entries(now: datetime | None = None) -> int:
+    """Recount the images whose allowlist entries have expired since the last call (the worker runs it on
+    its database-check schedule); returns how many entries that was. Expired entries stay listed until
+    someone removes them."""
+    expired = AllowlistEntry.objects.filter(expires_at__lte=now or timezone.now(), expiry_applied=False)
+    done = 0
+    for entry in expired.select_related("namespace").order_by("pk"):
+        with transaction.atomic():
+            # Claimed by a compare-and-set: with several workers, each expiry is applied once.
+            if AllowlistEntry.objects.filter(pk=entry.pk, expiry_applied=False).update(expiry_applied=True):
+                _refresh_summaries(entry.vulnerability_id, entry.namespace)
+                done += 1
+    return done

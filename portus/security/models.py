@@ -181,6 +181,8 @@ class AllowlistEntry(models.Model):
     vulnerability_id = models.CharField(max_length=128)  # as findings name it: CVE-..., GHSA-..., DSA-...
     comment = models.TextField()
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Set once the summaries were recounted after the expiry (by the worker): each expiry is applied once.
+    expiry_applied = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
