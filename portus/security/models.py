@@ -214,7 +214,7 @@ class AllowlistEntry(models.Model):
         accepts (the summary is one per digest; an image in two namespaces counts until both accept)."""
         now = now or timezone.now()
         namespace_ids = set(
-            Tag.objects.filter(digest=digest).values_list("repository__namespace_id", flat=True).distinct()
+            Tag.objects.filter(digest=digest).values_list("repository__namespace_id", flat=True).distinct().order_by()
         )
         accepted = set(cls.active_ids(None, now))
         shared: set[str] | None = None
