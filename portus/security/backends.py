@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from portus.accounts.models import INTERNAL_ACCOUNT
-from portus.registry.client import INDEXES, RegistryClient, RegistryError, platform_name
-from portus.registry.models import Registry
+from portus.registry.client import IMAGE_MANIFESTS, INDEXES, RegistryClient, RegistryError, platform_name
+from portus.registry.models import Registry, Tag
 from portus.registry.signing import registry_token
 from portus.security.severity import Severity
 
@@ -133,3 +133,12 @@ def read_images(target: ScanTarget) -> list[tuple[str, str, str, dict[str, Any]]
         raise BackendError(f"cannot read the image: {exc}") from exc
     finally:
         client.close()
+
+
+def images_to_scan(target: ScanTarget) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Like ``read_images``, but a digest a tag already knows as a plain image is not read again
+    (scanners that pull the image themselves need only its media type)."""
+    known = Tag.objects.filter(digest=target.digest).values_list("media_type", flat=True).first()
+    if known in IMAGE_MANIFESTS:
+        return [("", target.digest, str(known), {})]
+    return read_images(target)

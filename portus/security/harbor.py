@@ -23,9 +23,9 @@ from portus.security.backends import (
     FoundVulnerability,
     ScanOutcome,
     ScanTarget,
+    images_to_scan,
     parse_time,
     pull_token,
-    read_images,
     severity_of,
 )
 
@@ -39,6 +39,7 @@ ERROR = "application/vnd.scanner.adapter.error+json; version=1.0"
 DATABASE_UPDATED_AT = "harbor.scanner-adapter/vulnerability-database-updated-at"
 DEFAULT_WAIT = 5.0
 RESUBMITS = 3
+METADATA_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class HarborBackend:
         self.report_timeout = config.timeout
         self.session = session or requests.Session()
         self.session.trust_env = False
+        self._metadata: tuple[float, Metadata] | None = None
 
     def _headers(self, **extra: str) -> dict[str, str]:
         headers = dict(extra)
@@ -122,6 +124,7 @@ class HarborBackend:
 
     def database(self) -> DatabaseInfo:
         metadata = self.metadata()
+        self._metadata = (time.monotonic(), metadata)  # scans from now on carry the new version
         text = metadata.database_updated_at or metadata.scanner
         return DatabaseInfo(text, parse_time(metadata.database_updated_at))
 
@@ -177,9 +180,15 @@ class HarborBackend:
                 raise BackendError("the scan was taken over while waiting for the report")
             time.sleep(wait)
 
+    def cached_metadata(self) -> Metadata:
+        """The metadata, asked again at most every METADATA_SECONDS while scanning (not per scan)."""
+        if self._metadata is None or time.monotonic() - self._metadata[0] > METADATA_SECONDS:
+            self._metadata = (time.monotonic(), self.metadata())
+        return self._metadata[1]
+
     def scan(self, target: ScanTarget) -> ScanOutcome:
-        metadata = self.metadata()
-        images = read_images(target)
+        metadata = self.cached_metadata()
+        images = images_to_scan(target)
         findings: list[FoundVulnerability] = []
         notes: list[str] = []
         several = len(images) > 1

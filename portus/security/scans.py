@@ -30,10 +30,11 @@ from portus.security.builtin_backend import BuiltinBackend
 from portus.security.clair import ClairBackend
 from portus.security.dummy import DummyBackend
 from portus.security.harbor import HarborBackend
-from portus.security.models import Backend, Scan, ScanFinding, ScanState
+from portus.security.models import Backend, Scan, ScanFinding, ScanState, ScanSummary
 
 log = logging.getLogger("portus.security")
 MAX_BACKOFF = 600  # seconds
+BATCH = 500  # digests per statement of a bulk rescan
 
 
 class LostClaim(Exception):
@@ -85,23 +86,55 @@ def enqueue(registry: Registry, repository: str, digest: str) -> int:
     return len(missing)
 
 
+def _mark_pending(digests: list[str]) -> None:
+    """After a rescan request: every summary of DIGESTS says pending (unless a scan of it is running);
+    counts keep the last findings until the new ones are stored."""
+    ScanSummary.objects.bulk_create([ScanSummary(manifest_digest=d) for d in digests], ignore_conflicts=True)
+    ScanSummary.objects.filter(manifest_digest__in=digests).exclude(state=ScanState.RUNNING).update(
+        state=ScanState.PENDING
+    )
+
+
 def request_rescan(scans: QuerySet[Scan]) -> int:
     """Put SCANS back in the queue (a running one loses its claim: its result is thrown away)."""
-    digests = set(scans.values_list("manifest_digest", flat=True))
-    count = scans.update(state=ScanState.PENDING, attempts=0, claim="", lease_until=None, reason="")
-    for digest in digests:
-        summary.refresh(digest)
+    digests = sorted(set(scans.values_list("manifest_digest", flat=True)))
+    count = 0
+    for start in range(0, len(digests), BATCH):
+        chunk = digests[start : start + BATCH]
+        count += scans.filter(manifest_digest__in=chunk).update(
+            state=ScanState.PENDING, attempts=0, claim="", lease_until=None, reason=""
+        )
+        _mark_pending(chunk)
     return count
 
 
 def _tags_rescan(tags: QuerySet[Tag]) -> int:
-    rows = tags.select_related("repository__namespace__registry").order_by("pk")
-    digests: set[str] = set()
-    for tag in rows.iterator():
-        if tag.digest not in digests:
-            enqueue(tag.repository.namespace.registry, tag.repository.full_name, tag.digest)
-            digests.add(tag.digest)
-    return request_rescan(Scan.objects.filter(manifest_digest__in=digests, backend__in=enabled_backend_names()))
+    """Queue every digest TAGS point at, with every enabled backend (creating missing scans in bulk)."""
+    names = enabled_backend_names()
+    if not names or not settings.PORTUS.background.security_scanning.enabled:
+        return 0
+    rows = tags.order_by().values_list("digest", "repository__namespace__registry_id", "repository__id").distinct()
+    where: dict[str, tuple[int, int]] = {}
+    for digest, registry_id, repository_id in rows.iterator():
+        where.setdefault(digest, (registry_id, repository_id))
+    names_of = {
+        r.pk: r.full_name
+        for r in Repository.objects.filter(pk__in={r for _, r in where.values()}).select_related("namespace")
+    }
+    digests = sorted(where)
+    count = 0
+    for start in range(0, len(digests), BATCH):
+        chunk = digests[start : start + BATCH]
+        Scan.objects.bulk_create(
+            [
+                Scan(manifest_digest=d, backend=n, registry_id=where[d][0], repository=names_of[where[d][1]])
+                for d in chunk
+                for n in names
+            ],
+            ignore_conflicts=True,
+        )
+        count += request_rescan(Scan.objects.filter(manifest_digest__in=chunk, backend__in=names))
+    return count
 
 
 def rescan_tag(tag: Tag) -> int:
