@@ -212,7 +212,8 @@ def test_portusctl_manages_the_allowlist(server: World, capsys: pytest.CaptureFi
     assert status == 0 and not AllowlistEntry.objects.exists()
 
 
-def test_a_contributor_rescans_a_tag_and_a_repository_and_an_admin_everything(api: Api) -> None:
+def test_a_contributor_rescans_a_tag_and_a_repository_and_an_admin_everything(api: Api, portus_config: Any) -> None:
+    portus_config("background.security_scanning.enabled", True)
     tag = scanned_tag(api.world.namespace)
     assert api.post(f"tags/{tag.pk}/scan", persona="viewer").status == 403
     queued = api.post(f"tags/{tag.pk}/scan", persona="contributor")
@@ -227,9 +228,13 @@ def test_a_contributor_rescans_a_tag_and_a_repository_and_an_admin_everything(ap
 
 
 def test_portusctl_scan_queues_a_tag_a_repository_or_everything(
-    server: World, capsys: pytest.CaptureFixture[str]
+    server: World, capsys: pytest.CaptureFixture[str], portus_config: Any
 ) -> None:
     scanned_tag(server.namespace)
+    portus_config("background.security_scanning.enabled", False)
+    nothing = "nothing queued: security scanning is off or no scanner is enabled\n"
+    assert run(capsys, "scan", "acme/app:latest")[:2] == (0, nothing)
+    portus_config("background.security_scanning.enabled", True)
     status, out, _ = run(capsys, "scan", "acme/app:latest")
     assert (status, out) == (0, "1 scan queued\n")
     assert Scan.objects.get(manifest_digest=DIGEST).state == ScanState.PENDING

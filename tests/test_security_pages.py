@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from portus.registry.models import Activity
 from portus.security.models import AllowlistEntry, Inventory, Scan, ScanState, ScanSummary
@@ -144,7 +145,8 @@ def test_removing_an_entry_counts_the_findings_again(world: World) -> None:
     ]
 
 
-def test_a_contributor_asks_for_a_rescan_from_the_tag_and_repository_pages(world: World) -> None:
+def test_a_contributor_asks_for_a_rescan_from_the_tag_and_repository_pages(world: World, portus_config: Any) -> None:
+    portus_config("background.security_scanning.enabled", True)
     tag = scanned_tag(world.namespace)
     tag_url = f"/repositories/{tag.repository_id}/tags/latest/"
     assert "Scan again" not in client_as(world, "viewer").get(tag_url).content.decode()

@@ -405,7 +405,7 @@ def scan(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"{queued} scan{'s' if queued != 1 else ''} queued\n"
             if queued
-            else "nothing queued: no scanner is enabled\n"
+            else "nothing queued: security scanning is off or no scanner is enabled\n"
         )
     return 0
 

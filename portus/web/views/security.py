@@ -117,5 +117,8 @@ def rescan(request: SignedInRequest, pk: int, name: str | None = None) -> HttpRe
     if queued:
         messages.success(request, f"Queued {queued} scan{'s' if queued != 1 else ''}; the state changes as it runs.")
     else:
-        messages.warning(request, "No scanner is enabled: nothing was queued. An administrator turns them on.")
+        messages.warning(
+            request,
+            "Nothing was queued: security scanning is off or no scanner is enabled (an administrator turns them on).",
+        )
     return target
