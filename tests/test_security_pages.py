@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from portus.registry.models import Activity
-from portus.security.models import AllowlistEntry, Inventory, Scan, ScanState, ScanSummary
+from portus.security.models import AllowlistEntry, Inventory, Scan, ScanFinding, ScanState, ScanSummary
 from portus.security.summary import refresh
 from tests.conftest import World
 from tests.support.scan_records import DIGEST, scanned_tag
@@ -158,3 +158,15 @@ def test_a_contributor_asks_for_a_rescan_from_the_tag_and_repository_pages(world
     assert 'data-scan-state="pending"' in contributor.get(tag_url).content.decode()
     repository_url = f"/repositories/{tag.repository_id}/"
     assert contributor.post(repository_url + "scan/")["Location"] == repository_url
+
+
+def test_a_backends_link_or_text_cannot_run_script_in_the_page(world: World) -> None:
+    tag = scanned_tag(world.namespace)
+    ScanFinding.objects.filter(vulnerability_id="CVE-2024-0001").update(
+        link="javascript:alert(1)", summary="<script>alert(1)</script>", package="<b>pkg</b>"
+    )
+    body = client_as(world, "viewer").get(f"/repositories/{tag.repository_id}/tags/latest/").content.decode()
+    assert "javascript:" not in body
+    assert 'href="https://osv.dev/vulnerability/CVE-2024-0001"' in body
+    assert "<script>alert(1)" not in body and "&lt;script&gt;" in body
+    assert "<b>pkg</b>" not in body

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote
 
 from portus.registry.client import INDEXES, RegistryClient
 from portus.registry.models import Namespace, Tag
@@ -20,8 +21,11 @@ _RANK = {severity.value: rank for rank, severity in enumerate(SEVERITY_ORDER)}
 
 
 def advisory_link(vulnerability_id: str, link: str) -> str:
-    """The advisory's own page when the backend named one, else OSV's page for the id."""
-    return link or f"https://osv.dev/vulnerability/{vulnerability_id}"
+    """The advisory's own page when the backend named one, else OSV's page for the id. Only http(s): a
+    backend's answer is not trusted to be a harmless URL (``javascript:`` in a link would run on click)."""
+    if link.lower().startswith(("https://", "http://")):
+        return link
+    return f"https://osv.dev/vulnerability/{quote(vulnerability_id, safe='')}"
 
 
 @dataclass(frozen=True)
