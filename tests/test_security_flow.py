@@ -4,7 +4,9 @@ lost claims, rescans, automatic rescans when a database moves, and the precomput
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from portus.background.worker import Worker
 from portus.registry.models import Repository, Tag
 from portus.registry.signals import manifest_pushed
 from portus.security import scans, summary
+from portus.security.advisories import advisory_database_version
 from portus.security.backends import (
     BackendError,
     BackendHealth,
@@ -253,3 +256,24 @@ def test_the_tasks_page_lists_each_scanner_with_its_queue(world: World, scanning
     scans.enqueue(world.registry, "acme/app", DIGEST)
     body = client_as(world, "admin").get("/admin/tasks/").content.decode()
     assert "Scanners" in body and "The dummy backend always answers." in body and "reachable" in body
+
+
+def test_the_scheduled_import_reads_the_configured_folder_when_due_and_only_then(
+    world: World, scanning: Configure, tmp_path: Path
+) -> None:
+    folder = tmp_path / "osv"
+    folder.mkdir()
+    (folder / "PYSEC-1.json").write_text(
+        json.dumps(
+            {
+                "id": "PYSEC-1",
+                "modified": "2024-05-01T00:00:00Z",
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "requests"}, "versions": ["2.0.0"]}],
+            }
+        )
+    )
+    scanning("security.builtin.advisories", str(folder))
+    scanning("security.builtin.enabled", True)
+    assert "1" in scans.import_due_advisories()
+    assert advisory_database_version().advisories == 1
+    assert scans.import_due_advisories() == ""  # imported less than import_interval ago

@@ -33,6 +33,7 @@ from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
 from portus.security import actions as allowlist_actions
 from portus.security import scans
+from portus.security.advisories import AdvisoryImportError
 from portus.security.backends import ScanBackend
 from portus.security.models import Scan, ScanState
 
@@ -254,6 +255,14 @@ class Worker:
             return False
         self._databases_checked = time.monotonic()
         allowlist_actions.refresh_expired_allowlist_entries()
+        try:
+            imported = scans.import_due_advisories()
+        except AdvisoryImportError as exc:
+            self._last_scan_error = f"scheduled advisory import: {exc}"
+            log.warning("%s", self._last_scan_error)
+        else:
+            if imported:
+                log.info("scheduled advisory import: %s", imported)
         queued = sum(scans.rescan_outdated(backend) for backend in self.scan_backends().values())
         return queued > 0
 

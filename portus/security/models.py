@@ -122,7 +122,7 @@ class Scan(models.Model):
             models.UniqueConstraint(fields=["manifest_digest", "backend"], name="security_scan_digest_backend"),
         ]
         indexes = [
-            models.Index(fields=["state", "lease_until"], name="security_scan_state_lease"),
+            models.Index(fields=["state", "id"], name="security_scan_state_id"),
             models.Index(fields=["repository", "registry"], name="security_scan_repository"),
         ]
 

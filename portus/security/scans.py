@@ -25,6 +25,7 @@ from django.utils import timezone
 from portus.registry.client import RegistryClient
 from portus.registry.models import Registry, Repository, Tag
 from portus.security import summary
+from portus.security.advisories import advisory_database_version, import_advisories
 from portus.security.backends import BackendError, BackendHealth, ScanBackend, ScanOutcome, ScanTarget
 from portus.security.builtin_backend import BuiltinBackend
 from portus.security.clair import ClairBackend
@@ -181,20 +182,32 @@ def free_scans(now: dt.datetime) -> Q:
     return waiting | abandoned
 
 
+def _candidates(now: dt.datetime, backends: list[str]) -> list[int]:
+    """The oldest free scans: pending ones first (by the (state, id) index), else abandoned running ones."""
+    mine = Scan.objects.filter(backend__in=backends)
+    pending = mine.filter(Q(state=ScanState.PENDING) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
+    found = list(pending.order_by("pk").values_list("pk", flat=True)[:8])
+    if not found:
+        abandoned = mine.filter(state=ScanState.RUNNING, lease_until__lt=now)
+        found = list(abandoned.order_by("pk").values_list("pk", flat=True)[:8])
+    return found
+
+
 def claim_scan(worker: str, backends: Iterable[str]) -> Claimed | None:
     """Claim (compare-and-set) the oldest free scan of one of BACKENDS."""
     now = timezone.now()
-    free = free_scans(now) & Q(backend__in=list(backends))
-    candidates = list(Scan.objects.filter(free).order_by("requested_at", "pk").values_list("pk", flat=True)[:8])
+    names = list(backends)
+    free = free_scans(now) & Q(backend__in=names)
     lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
-    for pk in candidates:
+    for pk in _candidates(now, names):
         claim = f"{worker}:{secrets.token_hex(4)}"[-64:]
         taken = Scan.objects.filter(free, pk=pk).update(
             state=ScanState.RUNNING, claim=claim, lease_until=now + lease, attempts=F("attempts") + 1
         )
         if taken:
             scan = Scan.objects.select_related("registry").get(pk=pk)
-            summary.refresh(scan.manifest_digest)
+            # Running wins over every other state of the digest's scans: no need to recount.
+            ScanSummary.objects.filter(manifest_digest=scan.manifest_digest).update(state=ScanState.RUNNING)
             return Claimed(scan, claim)
     return None
 
@@ -333,3 +346,17 @@ def backend_statuses() -> list[BackendStatus]:
             )
         )
     return statuses
+
+
+def import_due_advisories() -> str:
+    """The scheduled import of ``security.builtin.advisories``, when the last import is older than
+    ``security.builtin.import_interval``. Returns the import's summary, "" when none was due; raises
+    AdvisoryImportError when the source cannot be read. (Idempotent: an unchanged advisory is not
+    written, so two workers importing at once change nothing twice.)"""
+    config = settings.PORTUS.security.builtin
+    if not (config.enabled and config.advisories):
+        return ""
+    imported_at = advisory_database_version().imported_at
+    if imported_at is not None and timezone.now() - imported_at < dt.timedelta(seconds=config.import_interval):
+        return ""
+    return import_advisories(config.advisories).summary()

@@ -3,7 +3,8 @@ backend's findings (allowlisted ones left out) and the overall scan state."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from portus.security.models import AllowlistEntry, Scan, ScanFinding, ScanState, ScanSummary
 from portus.security.severity import Severity
@@ -24,25 +25,23 @@ def overall_state(states: set[str]) -> str:
 
 def refresh(digest: str) -> ScanSummary | None:
     """Recompute DIGEST's summary row (removed when no scan of it is left)."""
-    states = set(Scan.objects.filter(manifest_digest=digest).values_list("state", flat=True))
-    if not states:
+    scans = list(Scan.objects.filter(manifest_digest=digest).values_list("state", "scanned_at"))
+    if not scans:
         ScanSummary.objects.filter(manifest_digest=digest).delete()
         return None
-    counted = counted_findings(digest)
-    by_severity = dict(counted.values_list("severity").annotate(n=Count("id")).order_by())
+    by_severity = dict(counted_findings(digest).values_list("severity").annotate(n=Count("id")).order_by())
     every = ScanFinding.objects.filter(scan__manifest_digest=digest, scan__state=ScanState.DONE).count()
-    scanned_at = Scan.objects.filter(manifest_digest=digest).aggregate(at=Max("scanned_at"))["at"]
     counts = {severity.value.lower(): by_severity.get(severity.value, 0) for severity in Severity}
-    summary, _ = ScanSummary.objects.update_or_create(
-        manifest_digest=digest,
-        defaults={
-            **counts,
-            "state": overall_state(states),
-            "allowlisted": every - sum(counts.values()),
-            "scanned_at": scanned_at,
-        },
-    )
-    return summary
+    fields = {
+        **counts,
+        "state": overall_state({state for state, _ in scans}),
+        "allowlisted": every - sum(counts.values()),
+        "scanned_at": max((at for _, at in scans if at is not None), default=None),
+        "updated_at": timezone.now(),
+    }
+    if not ScanSummary.objects.filter(manifest_digest=digest).update(**fields):
+        ScanSummary.objects.get_or_create(manifest_digest=digest, defaults=fields)
+    return ScanSummary.objects.get(manifest_digest=digest)
 
 
 def refresh_all() -> int:
