@@ -6,9 +6,13 @@ import json
 import re
 from typing import Any
 
-from portus.registry.models import Activity
+import pytest
+
+from portus.registry.actions import TagDeletion
+from portus.registry.models import Activity, Tag
 from portus.security.models import AllowlistEntry, Inventory, Scan, ScanFinding, ScanState, ScanSummary
 from portus.security.summary import refresh
+from portus.web.views import tags as tags_view
 from tests.conftest import World
 from tests.support.scan_records import DIGEST, scanned_tag
 from tests.support.web import client_as, is_sign_in_redirect
@@ -170,3 +174,22 @@ def test_a_backends_link_or_text_cannot_run_script_in_the_page(world: World) -> 
     assert 'href="https://osv.dev/vulnerability/CVE-2024-0001"' in body
     assert "<script>alert(1)" not in body and "&lt;script&gt;" in body
     assert "<b>pkg</b>" not in body
+
+
+def test_deleting_a_tag_names_it_even_when_the_worker_forgot_it_first(
+    world: World, portus_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The registry's delete notification can reach the worker before the page's own request forgets
+    # the tags; the message still names what the user deleted (seen in the browser journey).
+    portus_config("delete.enabled", True)
+    tag = scanned_tag(world.namespace)
+    scanned_tag(world.namespace, tag="keep", digest="sha256:" + "ef" * 32)
+
+    def worker_first(*, tag: Tag, actor: object) -> TagDeletion:
+        Tag.objects.filter(pk=tag.pk).delete()
+        return TagDeletion([], False)
+
+    monkeypatch.setattr(tags_view, "delete_image", worker_first)
+    owner = client_as(world, "owner")
+    done = owner.post(f"/repositories/{tag.repository_id}/tags/latest/delete/", follow=True)
+    assert "Deleted acme/app:latest." in done.content.decode()

@@ -31,7 +31,6 @@ from portus.registry import events
 from portus.registry.client import RegistryClient, RegistryError
 from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
-from portus.security import actions as allowlist_actions
 from portus.security import scans
 from portus.security.advisories import AdvisoryImportError
 from portus.security.backends import ScanBackend
@@ -254,7 +253,6 @@ class Worker:
         if time.monotonic() - self._databases_checked < settings.PORTUS.security.database_check_interval:
             return False
         self._databases_checked = time.monotonic()
-        allowlist_actions.refresh_expired_allowlist_entries()
         try:
             imported = scans.import_due_advisories()
         except AdvisoryImportError as exc:

@@ -94,8 +94,10 @@ def tag_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
         except RegistryDeletionError as exc:
             error = str(exc)
         else:
-            names = ", ".join(t.name for t in removed.tags)
-            if removed.repository_deleted:
+            # Named from what the page showed: the registry's delete notification may reach the worker,
+            # which forgets the tags, before this request does (then removed.tags is empty).
+            names = ", ".join(t.name for t in removed.tags or same_image)
+            if removed.repository_deleted or not Repository.objects.filter(pk=repository.pk).exists():
                 messages.success(
                     request, f"Deleted {repository.full_name}:{names}, its last tags: the repository went too."
                 )
