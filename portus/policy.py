@@ -26,6 +26,7 @@ from portus.registry.models import (
     TeamMembership,
     Visibility,
 )
+from portus.security.models import AllowlistEntry
 
 # The caller's role in each team (None: not a member), when the caller has read them already (the token
 # service reads them with the namespaces). A team missing from the mapping is looked up.
@@ -310,3 +311,39 @@ def can_star(principal: Principal, repository: Repository) -> bool:
 def can_delete_comment(principal: Principal, comment: Comment) -> bool:
     me = _user(principal)
     return me is not None and (me.admin or comment.author_id == me.pk)
+
+
+# -- security scanning -------------------------------------------------------------------------------
+
+
+def can_see_findings(principal: Principal, namespace: Namespace) -> bool:
+    """Findings, scan state and the SBOM of an image follow the right to pull it."""
+    return can_pull(principal, namespace)
+
+
+def can_rescan(principal: Principal, namespace: Namespace | None) -> bool:
+    """Rescan a tag or repository: whoever may push there. Everything (NAMESPACE None): admins only."""
+    if namespace is None:
+        return is_admin(principal)
+    return can_push(principal, namespace)
+
+
+def can_manage_allowlist(principal: Principal, namespace: Namespace | None) -> bool:
+    """Global entries (NAMESPACE None) and the global namespace's: admins; a namespace's own: also its owners."""
+    if is_admin(principal):
+        return True
+    if namespace is None or namespace.kind == NamespaceKind.GLOBAL:
+        return False
+    return role_in(principal, namespace) == Role.OWNER
+
+
+def visible_allowlist(
+    principal: Principal, queryset: QuerySet[AllowlistEntry] | None = None
+) -> QuerySet[AllowlistEntry]:
+    """Global entries for every signed-in user; a namespace's entries for whoever may pull from it."""
+    queryset = AllowlistEntry.objects.all() if queryset is None else queryset
+    if is_admin(principal):
+        return queryset
+    if _user(principal) is None:
+        return queryset.none()
+    return queryset.filter(Q(namespace__isnull=True) | Q(namespace__in=visible_namespaces(principal)))

@@ -403,3 +403,88 @@ class ActivityFilters(Schema):
     since: IsoDatetime | None = None
     until: IsoDatetime | None = None
     sort: Literal["created_at", "-created_at"] = "-created_at"
+
+
+# -- security scanning -----------------------------------------------------------------------------
+
+SeverityName = Literal["Critical", "High", "Medium", "Low", "Negligible", "Unknown"]
+ScanStateName = Literal["pending", "running", "done", "failed", "unscanned"]
+
+
+class SeverityCounts(Schema):
+    critical: int
+    high: int
+    medium: int
+    low: int
+    negligible: int
+    unknown: int
+    allowlisted: int = Field(..., description="Findings left out of the counts above by the allowlist.")
+
+
+class ScanOut(Schema):
+    backend: str = Field(..., description="builtin, harbor, clair or dummy.")
+    state: ScanStateName
+    reason: str = Field(..., description="Why the scan failed (or waits for a retry); empty otherwise.")
+    scanned_at: datetime | None
+    database_version: str = Field(..., description="The backend's vulnerability database the findings come from.")
+    database_updated_at: datetime | None
+    notes: list[str] = Field(..., description="What the backend could not read, in sentences.")
+
+
+class FindingOut(Schema):
+    vulnerability_id: str
+    severity: SeverityName
+    package: str
+    installed_version: str
+    fixed_version: str = Field(..., description="Empty when no fix is known.")
+    description: str
+    link: str = Field(..., description="The advisory.")
+    backend: str
+    platform: str = Field(..., description='For an index, the platform the finding is in ("linux/arm64").')
+    allowlisted: bool = Field(..., description="Accepted by an allowlist entry: shown, but not counted.")
+
+
+class VulnerabilityReport(Schema):
+    tag_id: int
+    repository: str
+    tag: str
+    digest: str
+    state: ScanStateName = Field(..., description="Over every backend; unscanned when no scan was asked for.")
+    scanned_at: datetime | None
+    counts: SeverityCounts
+    scans: list[ScanOut]
+    findings: list[FindingOut]
+
+
+class FindingFilters(Schema):
+    severity: list[SeverityName] | None = Field(None, description="Only these severities (repeat the parameter).")
+    package: str | None = Field(None, max_length=255, description="Package names containing this text.")
+    sort: Literal["severity", "-severity", "package", "-package", "vulnerability_id", "-vulnerability_id"] = "severity"
+
+
+class RescanOut(Schema):
+    scans: int = Field(..., description="Scans queued: one per image digest and enabled backend.")
+
+
+class AllowlistEntryOut(Schema):
+    id: int
+    vulnerability_id: str
+    namespace: str | None = Field(..., description="None: the entry holds for every namespace.")
+    comment: str
+    expires_at: datetime | None
+    active: bool = Field(..., description="False once the entry has expired.")
+    created_by: str | None
+    created_at: datetime
+
+
+class AllowlistEntryCreate(Body):
+    vulnerability_id: str = Field(..., min_length=1, max_length=128, examples=["CVE-2024-1234"])
+    comment: str = Field(..., min_length=1, max_length=2000, description="Why the vulnerability is accepted.")
+    namespace: str | None = Field(
+        None, max_length=150, description='Namespace name or "id:N"; omit for a global entry (admins).'
+    )
+    expires_at: IsoDatetime | None = None
+
+
+class AllowlistFilters(Schema):
+    namespace: str | None = Field(None, max_length=150, description='Namespace name or "id:N"; "-" for global.')

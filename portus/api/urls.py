@@ -25,6 +25,7 @@ from portus.api import (
     teams,
     tokens,
     users,
+    vulnerabilities,
 )
 from portus.api.auth import SIGNED_IN, NoCredentials
 from portus.api.params import refuse_nul_characters
@@ -87,6 +88,7 @@ api.add_router("/v1/search", search.router)
 api.add_router("/v1", stars.router)
 api.add_router("/v1", comments.router)
 api.add_router("/v1", activities.router)
+api.add_router("/v1", vulnerabilities.router)
 
 
 def _guarded(pattern: URLPattern | URLResolver) -> URLPattern:

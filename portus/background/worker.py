@@ -31,6 +31,7 @@ from portus.registry import events
 from portus.registry.client import RegistryClient, RegistryError
 from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
+from portus.security import actions as security_actions
 from portus.security import scans
 from portus.security.advisories import AdvisoryImportError
 from portus.security.backends import ScanBackend
@@ -261,6 +262,9 @@ class Worker:
         else:
             if imported:
                 log.info("scheduled advisory import: %s", imported)
+        expired = security_actions.refresh_expired_allowlist_entries()
+        if expired:
+            log.info("allowlist: %d expired entries no longer excluded from the counts", expired)
         queued = sum(scans.rescan_outdated(backend) for backend in self.scan_backends().values())
         return queued > 0
 

@@ -22,6 +22,7 @@ from portus import __version__
 from portus.cli.command import CommandError, add_password_arguments, read_password
 
 TIMEOUT = (5.0, 60.0)
+SEVERITIES = ("Critical", "High", "Medium", "Low", "Negligible", "Unknown")
 PAGE_SIZE = 100
 
 
@@ -89,6 +90,19 @@ RESOURCES: dict[str, Resource] = {
         ("id", "name", "hostname", "external_hostname", "use_ssl"),
         writable=("create", "update"),
         aliases=("registry",),
+    ),
+    "allowlist": Resource(
+        "allowlist",
+        ("id", "vulnerability_id", "namespace", "comment", "expires_at", "active"),
+        writable=("create", "delete"),
+        aliases=("allowlists", "allowlist_entries"),
+    ),
+    # Read with the image's name: portusctl get vulnerabilities team/app:1.0 [--severity High] [--package ssl]
+    "vulnerabilities": Resource(
+        "tags/{id}/vulnerabilities",
+        ("vulnerability_id", "severity", "package", "installed_version", "fixed_version", "allowlisted", "backend"),
+        writable=(),
+        aliases=("vulnerability", "vulns", "findings"),
     ),
     "activities": Resource(
         "activities",
@@ -320,8 +334,47 @@ def _prepare(
     return conn, name, res, ident, fields, output
 
 
+def _tag_id(conn: Connection, image: str) -> str:
+    """The id of the tag REPO:TAG (a bare number is taken as the tag's id)."""
+    if image.isdigit():
+        return image
+    repository, colon, tag = image.rpartition(":")
+    if not colon or not repository or not tag or "/" in tag:
+        raise CommandError(f"{image!r}: name the image as REPOSITORY:TAG, such as team/app:1.0.")
+    path = f"repositories/{_repository_id(conn, repository)}/tags"
+    found = [row for row in all_pages(conn, path, {"q": tag}) if row["name"] == tag]
+    if not found:
+        raise CommandError(
+            f"no tag {tag!r} in {repository}; list them with: portusctl get tags --repository {repository}"
+        )
+    return str(found[0]["id"])
+
+
+def vulnerabilities(conn: Connection, res: Resource, image: str | None, fields: dict[str, Any], output: str) -> int:
+    if image is None:
+        raise CommandError("say which image: portusctl get vulnerabilities REPOSITORY:TAG")
+    path = res.path.format(id=_tag_id(conn, image))
+    report = conn.request("get", path, params=fields).json()
+    if output == "json":
+        show(report, res.columns, output)
+        return 0
+    counts = report["counts"]
+    summary = ", ".join(f"{counts[s.lower()]} {s}" for s in SEVERITIES if counts[s.lower()])
+    allowlisted = f" ({counts['allowlisted']} allowlisted)" if counts["allowlisted"] else ""
+    sys.stdout.write(f"{report['repository']}:{report['tag']}  {report['digest']}\n")
+    sys.stdout.write(f"scan: {report['state']}, last scanned {cell(report['scanned_at'])}\n")
+    for scan in report["scans"]:
+        reason = f": {scan['reason']}" if scan["reason"] else ""
+        sys.stdout.write(f"  {scan['backend']}: {scan['state']}{reason} (database {scan['database_version'] or '-'})\n")
+    sys.stdout.write(f"findings: {summary or 'none counted'}{allowlisted}\n")
+    show(report["findings"], res.columns, output)
+    return 0
+
+
 def get(args: argparse.Namespace) -> int:
     conn, name, res, ident, fields, output = _prepare(args)
+    if name == "vulnerabilities":
+        return vulnerabilities(conn, res, ident, fields, output)
     if ident is None:
         rows = list(all_pages(conn, collection_path(conn, name, res, fields), fields))
         show(rows, res.columns, output)
@@ -330,6 +383,29 @@ def get(args: argparse.Namespace) -> int:
             conn.request("get", item_path(conn, name, res, ident, fields), params=fields).json(),
             res.columns,
             output,
+        )
+    return 0
+
+
+def scan(args: argparse.Namespace) -> int:
+    """Queue scans again: one tag (REPO:TAG), one repository (REPO), or every image (--all, admins)."""
+    conn = connect(args)
+    if args.all == bool(args.image):
+        raise CommandError("say what to scan again: REPOSITORY:TAG, REPOSITORY, or --all (administrators).")
+    if args.all:
+        path = "scans"
+    elif ":" in args.image.rpartition("/")[2]:
+        path = f"tags/{_tag_id(conn, args.image)}/scan"
+    else:
+        path = f"repositories/{_repository_id(conn, args.image)}/scan"
+    queued = conn.request("post", path).json()["scans"]
+    if args.output == "json":
+        show({"scans": queued}, (), "json")
+    else:
+        sys.stdout.write(
+            f"{queued} scan{'s' if queued != 1 else ''} queued\n"
+            if queued
+            else "nothing queued: security scanning is off or no scanner is enabled\n"
         )
     return 0
 
@@ -456,6 +532,12 @@ def register(sub: Any) -> None:
         p.add_argument("resource", help=epilog)
         p.add_argument("rest", nargs=argparse.REMAINDER, help="[ID] [--field value ...]")
         p.set_defaults(handler=handler)
+
+    p = sub.add_parser("scan", help="API: scan again: REPOSITORY:TAG, a whole REPOSITORY, or --all (administrators)")
+    _connection_options(p)
+    p.add_argument("image", nargs="?", help="team/app:1.0 for one tag, team/app for every tag of the repository")
+    p.add_argument("--all", action="store_true", help="every image of every repository (administrators)")
+    p.set_defaults(handler=scan)
 
     p = sub.add_parser("bootstrap", help="API: create the first admin of an empty Portus and print a token")
     _connection_options(p)

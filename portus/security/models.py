@@ -3,8 +3,13 @@ package inventory of every image manifest it has read."""
 
 from __future__ import annotations
 
-from django.db import models
+from datetime import datetime
 
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from portus.registry.models import Namespace, Tag
 from portus.security.severity import Severity
 
 
@@ -164,3 +169,60 @@ class ScanSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.manifest_digest}: {self.state}"
+
+
+class AllowlistEntry(models.Model):
+    """A vulnerability id accepted for one namespace (or, without one, everywhere): its findings stay
+    visible but marked, and are left out of the counts until the entry expires or is removed."""
+
+    namespace = models.ForeignKey(
+        Namespace, null=True, blank=True, on_delete=models.CASCADE, related_name="allowlist_entries"
+    )
+    vulnerability_id = models.CharField(max_length=128)  # as findings name it: CVE-..., GHSA-..., DSA-...
+    comment = models.TextField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Set once the summaries were recounted after the expiry (by the worker): each expiry is applied once.
+    expiry_applied = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["vulnerability_id", "id"]
+        indexes = [models.Index(fields=["vulnerability_id"], name="security_allowlist_id")]
+
+    def __str__(self) -> str:
+        return f"{self.vulnerability_id} ({self.namespace or 'global'})"
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        return self.expires_at is None or self.expires_at > (now or timezone.now())
+
+    @classmethod
+    def active_ids(cls, namespace: Namespace | int | None, now: datetime | None = None) -> frozenset[str]:
+        """The vulnerability ids allowlisted for NAMESPACE right now: its own entries and the global ones."""
+        namespace_id = namespace.pk if isinstance(namespace, Namespace) else namespace
+        scope = models.Q(namespace__isnull=True)
+        if namespace_id is not None:
+            scope |= models.Q(namespace_id=namespace_id)
+        live = models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now or timezone.now())
+        return frozenset(cls.objects.filter(scope, live).values_list("vulnerability_id", flat=True))
+
+    @classmethod
+    def ids_for_digest(cls, digest: str, now: datetime | None = None) -> frozenset[str]:
+        """The ids left out of DIGEST's counts: global entries, and those every namespace holding the image
+        accepts (the summary is one per digest; an image in two namespaces counts until both accept)."""
+        now = now or timezone.now()
+        namespace_ids = set(
+            Tag.objects.filter(digest=digest).values_list("repository__namespace_id", flat=True).distinct().order_by()
+        )
+        accepted = set(cls.active_ids(None, now))
+        shared: set[str] | None = None
+        for namespace_id in namespace_ids:
+            own = set(
+                cls.objects.filter(namespace_id=namespace_id)
+                .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+                .values_list("vulnerability_id", flat=True)
+            )
+            shared = own if shared is None else shared & own
+        return frozenset(accepted | (shared or set()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from portus.security.models import Scan, ScanFinding, ScanState, ScanSummary
+from portus.security.models import AllowlistEntry, Scan, ScanFinding, ScanState, ScanSummary
 from portus.security.severity import Severity
 
 # The overall state of a digest, from its backends' states: the first that any backend is in.
@@ -15,7 +15,8 @@ STATE_PRECEDENCE = (ScanState.RUNNING, ScanState.PENDING, ScanState.FAILED, Scan
 
 def counted_findings(digest: str) -> QuerySet[ScanFinding]:
     """The findings of DIGEST that count. The allowlist leaves its entries out here."""
-    return ScanFinding.objects.filter(scan__manifest_digest=digest, scan__state=ScanState.DONE)
+    findings = ScanFinding.objects.filter(scan__manifest_digest=digest, scan__state=ScanState.DONE)
+    return findings.exclude(vulnerability_id__in=AllowlistEntry.ids_for_digest(digest))
 
 
 def overall_state(states: set[str]) -> str:

@@ -289,3 +289,20 @@ class RegistryForm(forms.Form):
         if "://" in value or "/" in value:
             raise ValidationError("Give only HOST:PORT, without http:// or a path.")
         return value
+
+
+class AllowlistForm(forms.Form):
+    """One allowlist entry: the scope choices are those the user may manage (global: admins)."""
+
+    vulnerability_id = forms.CharField(
+        label="Vulnerability id", max_length=128, help_text="As the findings name it: CVE-2024-1234, GHSA-..., DSA-..."
+    )
+    scope = forms.ChoiceField(label="Holds for", error_messages=_choose("Pick where the entry holds."))
+    comment = forms.CharField(label="Why it is accepted", max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    expires_at = forms.DateTimeField(
+        label="Expires", required=False, help_text="Optional: after this date and time the findings count again."
+    )
+
+    def __init__(self, *args: Any, scopes: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["scope"]).choices = scopes

@@ -13,6 +13,7 @@ from portus.web.views import (
     profile,
     repositories,
     search,
+    security,
     tags,
     teams,
 )
@@ -61,6 +62,12 @@ urlpatterns = [
     ),
     path("repositories/<int:pk>/tags/<str:name>/", tags.tag_detail, name="tag"),
     path("repositories/<int:pk>/tags/<str:name>/delete/", tags.tag_delete, name="tag-delete"),
+    path("repositories/<int:pk>/tags/<str:name>/sbom/", tags.tag_sbom, name="tag-sbom"),
+    path("repositories/<int:pk>/tags/<str:name>/scan/", security.rescan, name="tag-rescan"),
+    path("repositories/<int:pk>/scan/", security.rescan, name="repository-rescan"),
+    # Vulnerability allowlist
+    path("allowlist/", security.allowlist, name="allowlist"),
+    path("allowlist/<int:entry_pk>/remove/", security.allowlist_remove, name="allowlist-remove"),
     # Profile
     path("profile/", profile.Profile.as_view(), name="profile"),
     path("profile/password/", profile.PasswordChange.as_view(), name="password-change"),

@@ -105,6 +105,8 @@ ACTIVITY_PHRASES = {
     "repository.star": "starred",
     "repository.unstar": "unstarred",
     "repository.sync": "synchronized",
+    "security.allowlist_add": "allowlisted the vulnerability",
+    "security.allowlist_remove": "removed from the allowlist the vulnerability",
     "team.add_member": "added a member to team",
     "team.change_role": "changed a member's role in team",
     "team.create": "created team",

@@ -17,6 +17,7 @@ from portus import policy
 from portus.registry import actions
 from portus.registry.deletion import RegistryDeletionError, delete_repository_images
 from portus.registry.models import Comment, Repository, Star, Tag
+from portus.security.models import ScanSummary
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
 from portus.web.forms import CommentForm
 from portus.web.lookups import paginate, visible_repository_or_404
@@ -37,8 +38,12 @@ def tag_groups(request: PageRequest, repository: Repository) -> tuple[Any, list[
         .order_by("-pushed_at", "name")
     ):
         by_digest[tag.digest].append(tag)
+    # One query for the page's scan summaries, precomputed per digest by the scan flow.
+    summaries = {
+        summary.manifest_digest: summary for summary in ScanSummary.objects.filter(manifest_digest__in=digests)
+    }
     images = [
-        {"digest": digest, "tags": by_digest[digest], "first": by_digest[digest][0]}
+        {"digest": digest, "tags": by_digest[digest], "first": by_digest[digest][0], "scan": summaries.get(digest)}
         for digest in digests
         if by_digest[digest]
     ]
@@ -79,6 +84,7 @@ def repository_detail(request: PageRequest, pk: int) -> HttpResponse:
         "images": images,
         "can_delete": policy.can_delete(user, repository.namespace),
         "can_edit": policy.can_edit_repository(user, repository),
+        "can_rescan": policy.can_rescan(user, repository.namespace),
         **star_context(request, repository),
         **comments_context(request, repository),
     }

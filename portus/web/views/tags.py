@@ -1,4 +1,4 @@
-"""A tag's page (manifest details, a place for vulnerability findings) and deleting a tag."""
+"""A tag's page (manifest details, vulnerability findings, the SBOM download) and deleting a tag."""
 
 from __future__ import annotations
 
@@ -9,11 +9,23 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from portus import policy
+from portus.registry.client import INDEXES, RegistryError
 from portus.registry.deletion import RegistryDeletionError, delete_image
 from portus.registry.models import Repository, Tag
+from portus.security.models import Inventory
+from portus.security.reports import SORTS, image_report, image_sbom
+from portus.security.sbom import CYCLONEDX_MEDIA_TYPE
+from portus.security.severity import Severity
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
 from portus.web.lookups import visible_repository_or_404
 from portus.web.manifests import manifest_details
+
+SORT_LABELS = {
+    "severity": "Severity",
+    "package": "Package",
+    "vulnerability_id": "Vulnerability id",
+    "-vulnerability_id": "Vulnerability id, newest first",
+}
 
 
 def _tag(repository: Repository, name: str) -> Tag:
@@ -28,15 +40,43 @@ def tag_detail(request: PageRequest, pk: int, name: str) -> HttpResponse:
     user = principal(request)
     repository = visible_repository_or_404(user, pk)
     tag = _tag(repository, name)
+    severities = [s for s in request.GET.getlist("severity") if s in set(Severity)]
+    package = request.GET.get("package", "")[:255]
+    sort = request.GET.get("sort", "severity")
+    report = image_report(tag.digest, repository.namespace, severities=severities, package=package, sort=sort)
     context = {
         "section": "namespaces" if user else "explore",
         "repository": repository,
         "tag": tag,
+        "report": report,
+        "severities": [s.value for s in Severity],
+        "chosen_severities": severities,
+        "package": package,
+        "sort": sort if sort in SORTS else "severity",
+        "sorts": SORT_LABELS,
+        "has_inventory": tag.media_type in INDEXES or Inventory.objects.filter(manifest_digest=tag.digest).exists(),
+        "can_allowlist": policy.can_manage_allowlist(user, repository.namespace),
+        "can_rescan": policy.can_rescan(user, repository.namespace),
         "same_image": repository.tags.filter(digest=tag.digest).exclude(pk=tag.pk).order_by("name"),
         "manifest": manifest_details(repository, tag.digest),
         "can_delete": policy.can_delete(user, repository.namespace),
     }
     return render(request, "web/tags/detail.html", context)
+
+
+@browsable
+def tag_sbom(request: PageRequest, pk: int, name: str) -> HttpResponse:
+    repository = visible_repository_or_404(principal(request), pk)
+    tag = _tag(repository, name)
+    try:
+        sbom = image_sbom(tag)
+    except RegistryError as exc:
+        return HttpResponse(f"The registry could not be read: {exc}", status=502, content_type="text/plain")
+    if sbom is None:
+        raise Http404("No package inventory is stored for this image yet.")
+    response = HttpResponse(sbom, content_type=CYCLONEDX_MEDIA_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{repository.name}-{tag.name}.cdx.json"'
+    return response
 
 
 @login_required
@@ -54,8 +94,10 @@ def tag_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
         except RegistryDeletionError as exc:
             error = str(exc)
         else:
-            names = ", ".join(t.name for t in removed.tags)
-            if removed.repository_deleted:
+            # Named from what the page showed: the registry's delete notification may reach the worker,
+            # which forgets the tags, before this request does (then removed.tags is empty).
+            names = ", ".join(t.name for t in removed.tags or same_image)
+            if removed.repository_deleted or not Repository.objects.filter(pk=repository.pk).exists():
                 messages.success(
                     request, f"Deleted {repository.full_name}:{names}, its last tags: the repository went too."
                 )
