@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -57,15 +58,33 @@ def self_signed_certificate(key: PrivateKey, common_name: str) -> x509.Certifica
     )
 
 
+def publish_once(path: Path, data: bytes, mode: int) -> bool:
+    """Create PATH holding DATA unless it exists; False when another process created it first.
+
+    Written to a temporary file and linked into place, so no reader ever sees a half-written file and
+    several processes starting at once (gunicorn workers, the background worker) agree on one file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temporary)
+    return True
+
+
 def write_key_pair(key_path: Path, cert_path: Path, algorithm: str, common_name: str) -> None:
-    """Write a new private key (mode 0600) and its self-signed certificate."""
+    """Write a new private key (mode 0600) and its self-signed certificate, unless another process
+    has just written its own: then that one stands."""
     key = generate_private_key(algorithm)
-    key_path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    cert_path.write_bytes(self_signed_certificate(key, common_name).public_bytes(serialization.Encoding.PEM))
+    if publish_once(key_path, pem, 0o600):
+        certificate = self_signed_certificate(key, common_name).public_bytes(serialization.Encoding.PEM)
+        publish_once(cert_path, certificate, 0o644)
 
 
 @dataclass(frozen=True)
@@ -115,7 +134,10 @@ def _load(key_path: Path, cert_path: Path, algorithm: str) -> SigningKey:
             )
     else:
         certificate = self_signed_certificate(key, settings.MACHINE_FQDN)
-        cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        if not publish_once(cert_path, certificate.public_bytes(serialization.Encoding.PEM), 0o644):
+            # Another process wrote one for the same key first: every process must hand out that one in
+            # x5c, since the registry trusts the certificate in its bundle, not merely the key.
+            certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
     x5c = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
     return SigningKey(key, certificate, algorithm, libtrust_key_id(key.public_key()), x5c)
 
