@@ -29,9 +29,11 @@ def django_command(
         setup_django()
         from django.core.exceptions import ObjectDoesNotExist
 
+        from portus.registry.deletion import RegistryDeletionError
+
         try:
             return func(args)
-        except (ActionError, InvalidName) as exc:
+        except (ActionError, InvalidName, RegistryDeletionError) as exc:
             raise CommandError(str(exc)) from None
         except ObjectDoesNotExist as exc:
             raise CommandError(str(exc)) from None
@@ -167,24 +169,18 @@ def _namespace(name: str) -> Any:
 
 @django_command
 def user_delete(args: argparse.Namespace) -> int:
-    from portus.registry.deletion import RegistryDeletionError, delete_user
+    from portus.registry.deletion import delete_user
 
-    try:
-        delete_user(user=_user(args.name), actor=None, delete_images=args.delete_images)
-    except RegistryDeletionError as exc:
-        raise CommandError(str(exc)) from None
+    delete_user(user=_user(args.name), actor=None, delete_images=args.delete_images)
     print(f"deleted user {args.name}; the name stays reserved (`portusctl name release {args.name}` frees it)")
     return 0
 
 
 @django_command
 def namespace_delete(args: argparse.Namespace) -> int:
-    from portus.registry.deletion import RegistryDeletionError, delete_namespace
+    from portus.registry.deletion import delete_namespace
 
-    try:
-        delete_namespace(namespace=_namespace(args.name), actor=None, delete_images=args.delete_images)
-    except RegistryDeletionError as exc:
-        raise CommandError(str(exc)) from None
+    delete_namespace(namespace=_namespace(args.name), actor=None, delete_images=args.delete_images)
     print(f"deleted namespace {args.name}; the name stays reserved (`portusctl name release {args.name}` frees it)")
     return 0
 
