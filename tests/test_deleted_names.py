@@ -187,3 +187,17 @@ def test_portusctl_deletes_users_and_namespaces_and_lists_and_releases_names(
     assert portusctl(["name", "release", "eve"]) == 1
     assert "not reserved" in capsys.readouterr().err
     assert list(ReservedName.objects.values_list("name", flat=True)) == ["devtmp"]
+
+
+def test_portusctl_says_in_one_line_when_the_registry_cannot_delete_the_images(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.registry.hostname = f"127.0.0.1:{free_port()}"  # nothing listens there
+    world.registry.save(update_fields=["hostname"])
+    add_repository(world.namespace, "app")
+
+    assert portusctl(["namespace", "delete", "acme", "--delete-images"]) == 1
+
+    assert "Cannot reach the registry" in capsys.readouterr().err
+    assert Repository.objects.filter(name="app").exists() and Namespace.objects.filter(name="acme").exists()
+    assert not ReservedName.objects.exists()
