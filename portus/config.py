@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -30,6 +30,9 @@ SyncStrategy = Literal["initial", "on-start", "update", "update-delete", "disabl
 JwtAlgorithm = Literal["ES256", "RS256"]
 # As in the original Portus (ActionMailer): "ssl" and "tls" both mean SMTP over TLS from the first byte.
 SmtpTls = Literal["", "ssl", "tls"]
+
+LdapEncryptionMethod = Literal["plain", "simple_tls", "start_tls"]
+LdapGroupType = Literal["groupOfNames", "groupOfUniqueNames", "posixGroup"]
 
 PUSH_POLICIES: tuple[str, ...] = get_args(PushPolicy)
 SYNC_STRATEGIES: tuple[str, ...] = get_args(SyncStrategy)
@@ -192,6 +195,126 @@ class Webhooks(Section):
     max_body_bytes: int = Field(ge=1)
 
 
+# -- LDAP ----------------------------------------------------------------------------------------------------------
+
+# The team roles (portus.registry.models.Role), spelled here because the settings load before Django's apps.
+TEAM_ROLES = ("owner", "contributor", "viewer")
+
+
+def _needs(key: str, message: str) -> PydanticCustomError:
+    """A setting missing or wrong because of another one; _describe names KEY and its variable."""
+    return PydanticCustomError("portus_needs", "{message}", {"key": key, "message": message})
+
+
+@dataclass(frozen=True)
+class TeamRule:
+    """One entry of ldap.team_sync: members of the LDAP group GROUP (its cn) are members of TEAM as ROLE."""
+
+    group: str
+    team: str
+    role: str
+
+
+def parse_team_sync(text: str) -> tuple[TeamRule, ...]:
+    """The entries of ldap.team_sync ("group=team:role, ..."); ValueError names the first bad one."""
+    rules = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        group, equals, rest = entry.partition("=")
+        team, colon, role = rest.rpartition(":")
+        if not equals or not colon or not group.strip() or not team.strip():
+            raise ValueError(f"{entry!r} is not GROUP=TEAM:ROLE")
+        if role.strip() not in TEAM_ROLES:
+            raise ValueError(f"{entry!r}: the role must be one of {', '.join(TEAM_ROLES)}")
+        rules.append(TeamRule(group.strip(), team.strip(), role.strip()))
+    return tuple(rules)
+
+
+class LdapEncryptionOptions(Section):
+    ca_file: str
+
+
+class LdapEncryption(Section):
+    method: LdapEncryptionMethod
+    options: LdapEncryptionOptions
+
+
+class LdapAuthentication(Section):
+    enabled: bool
+    bind_dn: str
+    password: str
+
+
+class GuessEmail(Section):
+    enabled: bool
+    attr: str
+
+
+class Ldap(Section):
+    enabled: bool
+    hostname: str
+    port: int = Field(ge=1, le=65535)
+    timeout: float = Field(gt=0)
+    encryption: LdapEncryption
+    base: str
+    filter: str
+    uid: str = Field(min_length=1)
+    authentication: LdapAuthentication
+    guess_email: GuessEmail
+    group_base: str
+    group_type: LdapGroupType
+    group_filter: str
+    admin_group: str
+    team_sync: str
+
+    @property
+    def team_rules(self) -> tuple[TeamRule, ...]:
+        return parse_team_sync(self.team_sync)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Ldap:
+        """Refuse at start what would only fail at the first sign-in."""
+        try:
+            parse_team_sync(self.team_sync)
+        except ValueError as exc:
+            raise _needs("ldap.team_sync", f"{exc}: write it like developers=devs:contributor") from None
+        for key, value in (("ldap.filter", self.filter), ("ldap.group_filter", self.group_filter)):
+            if value and not _balanced_filter(value):
+                raise _needs(key, f"{value!r} is not an LDAP filter: write it in parentheses, like (objectClass=person)")
+        if not self.enabled:
+            return self
+        if not self.hostname:
+            raise _needs("ldap.hostname", "must be set when ldap.enabled is true: the directory's host name")
+        if not self.base:
+            raise _needs("ldap.base", "must be set when ldap.enabled is true, e.g. ou=people,dc=example,dc=org")
+        if self.authentication.enabled and not self.authentication.bind_dn:
+            raise _needs("ldap.authentication.bind_dn", "must be set when ldap.authentication.enabled is true")
+        if self.authentication.enabled and not self.authentication.password:
+            raise _needs("ldap.authentication.password", "must be set when ldap.authentication.enabled is true")
+        ca_file = self.encryption.options.ca_file
+        if ca_file and self.encryption.method == "plain":
+            raise _needs("ldap.encryption.method", "must be simple_tls or start_tls when a CA file is given")
+        if ca_file and not Path(ca_file).is_file():
+            raise _needs("ldap.encryption.options.ca_file", f"{ca_file!r}: no such file")
+        if (self.admin_group or self.team_sync) and not self.group_base:
+            raise _needs("ldap.group_base", "must be set when ldap.admin_group or ldap.team_sync is")
+        if self.guess_email.enabled and not self.guess_email.attr and "dc=" not in self.base.lower():
+            raise _needs(
+                "ldap.guess_email.attr", "must be set when ldap.base has no dc= parts to build the address from"
+            )
+        return self
+
+
+def _balanced_filter(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0 and text.startswith("(") and text.endswith(")")
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a setting's value came from: a YAML file, or a variable (with the text it held)."""
@@ -230,6 +353,7 @@ class PortusConfig(Section):
     security: Security
     pagination: Pagination
     webhooks: Webhooks
+    ldap: Ldap
 
     _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
 
@@ -514,6 +638,15 @@ def _describe(error: Any, origins: Mapping[tuple[str, ...], Origin], defaults: s
             known = _LEAF_BY_KEY.get((*loc[:-1], close[0]))
             hint = f" (did you mean {meant!r}, {known.variable}?)" if known else f" (did you mean {meant!r}?)"
         return f"{where}: unknown setting {dotted!r}{hint}; see config/config.yml for the settings there are."
+    if kind == "portus_needs":
+        needed = _LEAF_BY_KEY[yaml_path(error["ctx"]["key"])]
+        origin = _origin_of(origins, needed.yaml_path) or Origin(defaults, default=True)
+        message = f"{needed.dotted} {error['ctx']['message']}"
+        if origin.is_variable:
+            return f"{origin.where}={origin.raw!r}: {message}."
+        if origin.default:
+            return f"{message} (set it in config-local.yml, or set {needed.variable})."
+        return f"{origin.where}: {message} (fix it there, or set {needed.variable})."
     if kind == "missing":
         return f"{where}: {dotted} is missing; config.yml must define every setting."
     if kind == "model_type":

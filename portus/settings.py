@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import stat
@@ -247,6 +248,10 @@ CACHES = {
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["portus.accounts.backends.PortusBackend"]
+# LDAP (portus/accounts/ldap.py) is checked by PortusBackend and the token service through
+# portus.accounts.credentials, so it needs no backend of its own here; only its library.
+if PORTUS.ldap.enabled and importlib.util.find_spec("django_auth_ldap") is None:
+    _fail("ldap.enabled is true but django-auth-ldap is not installed: pip install 'portus[ldap]'.")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

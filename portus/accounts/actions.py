@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,6 +27,7 @@ from portus.registry.models import Namespace, ReservedKind, Role, TeamMembership
 # Bots sign in with tokens only, from scripts: administration stays with people.
 BOT_ADMIN = "A bot cannot be an administrator; make a person administrator instead."
 # A bot's password would be a second, unrevocable way in that no person types.
+LDAP_PASSWORD = "This account signs in with its LDAP directory password; change it in the directory."
 BOT_PASSWORD = "A bot signs in with application tokens only and cannot have a password; create a token for it."
 
 
@@ -38,10 +40,12 @@ def create_user(
     admin: bool | None = None,
     bot: bool = False,
     display_name: str = "",
+    ldap: bool = False,
     actor: Actor = None,
 ) -> User:
     """Create a user and their personal namespace. With admin=None the first user becomes admin
-    when ``first_user_admin`` is on."""
+    when ``first_user_admin`` is on. An LDAP user (ldap=True) signs in through the directory and
+    has no local password."""
     try:
         validate_username(username)
     except ValidationError as exc:
@@ -53,15 +57,20 @@ def create_user(
         raise ActionError(BOT_ADMIN)
     if bot and password is not None:
         raise ActionError(BOT_PASSWORD)
+    if ldap and bot:
+        raise ActionError("A bot signs in with application tokens only, never through LDAP.")
+    if ldap and password is not None:
+        raise ActionError(LDAP_PASSWORD)
     if admin is None:
         admin = not bot and settings.PORTUS.first_user_admin.enabled and not User.objects.filter(bot=False).exists()
-    user = User(username=username, email=email, admin=bool(admin), bot=bot, display_name=display_name)
+    user = User(username=username, email=email, admin=bool(admin), bot=bot, display_name=display_name, ldap=ldap)
     if password is None:
         user.set_unusable_password()
     else:
         user.set_password(password)
     user.save()
-    record(actor or user, "user.create", username, admin=user.admin, bot=bot)
+    data: dict[str, Any] = {"admin": user.admin, "bot": bot, **({"via": "ldap"} if ldap else {})}
+    record(actor or user, "user.create", username, **data)
     ensure_personal_namespace(user)
     return user
 
@@ -100,6 +109,8 @@ def change_password(*, user: User, password: str, actor: Actor) -> User:
     """Set a new password: remembered verifications and every other session end, a lockout ends."""
     if user.bot:
         raise ActionError(BOT_PASSWORD)
+    if user.ldap:
+        raise ActionError(LDAP_PASSWORD)
     user.set_password(password)  # bumps credential_version and clears locked_until
     user.save(update_fields=["password", "credential_version", "locked_until"])
     record(actor, "user.change_password", user.username)

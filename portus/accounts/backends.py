@@ -13,8 +13,8 @@ from portus.accounts.throttle import client_address
 
 
 class SignInRefused(Exception):
-    """The password may be right, but the account cannot sign in now (locked, disabled, or too
-    many failures from this address).
+    """The password may be right, but the account cannot sign in now (locked, disabled, too
+    many failures from this address, or the LDAP directory unreachable).
 
     Raised through django.contrib.auth.authenticate(), which lets anything but PermissionDenied
     through, so the sign-in form can say why instead of "wrong password"."""
@@ -35,6 +35,6 @@ class PortusBackend(ModelBackend):
         # Application tokens never open a browser session, and bots never sign in on the pages
         # (verify refuses a bot's password).
         result = verify(username, password, address=address, allow_tokens=False)
-        if result.failure in (Failure.LOCKED, Failure.DISABLED, Failure.THROTTLED):
+        if result.failure in (Failure.LOCKED, Failure.DISABLED, Failure.THROTTLED, Failure.UNREACHABLE):
             raise SignInRefused(result.failure, result.retry_after)
         return result.user

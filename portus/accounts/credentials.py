@@ -23,7 +23,7 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
-from portus.accounts import throttle
+from portus.accounts import ldap, throttle
 from portus.accounts.models import TOKEN_PREFIX, ApplicationToken, User, token_digest
 from portus.sql_rows import fetch_joined, fetch_models, select_list, table
 
@@ -36,6 +36,7 @@ class Failure(enum.Enum):
     DISABLED = "this account is disabled; ask an administrator to enable it"
     LOCKED = "too many failed sign-ins; this account is locked for a while, try again later or reset your password"
     THROTTLED = "too many failed sign-ins from your address; wait and try again"
+    UNREACHABLE = "the LDAP directory cannot be reached; try again later, or tell an administrator"
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ def verify(username: str, password: str, *, address: str = "", allow_tokens: boo
     refused = _refused(standing, user)
     if refused is not None:
         return refused
+    if ldap.enabled() and (user is None or user.ldap) and not (user is not None and user.bot):
+        return _verify_in_directory(username, password, user, tag, address, standing, key if ttl else None)
     if user is None or user.bot:
         # Spend the same time as a real check: no user enumeration by timing. Bots sign in with
         # application tokens only, whatever password an older version may have stored.
@@ -179,4 +182,30 @@ def verify(username: str, password: str, *, address: str = "", allow_tokens: boo
         return Verification(None, Failure.DISABLED)
     if ttl:
         cache.set(key, (user.pk, user.credential_version), ttl)
+    return _succeeded(user, tag, address, standing)
+
+
+def _verify_in_directory(
+    username: str,
+    password: str,
+    user: User | None,
+    tag: str,
+    address: str,
+    standing: throttle.Standing,
+    cache_key: str | None,
+) -> Verification:
+    """The LDAP directory checks the password of a user Portus does not know or who signs in through it;
+    a failure counts exactly as a wrong local password does, a success is remembered the same way."""
+    answer = ldap.authenticate(username, password)
+    if answer.unreachable:
+        # Not the caller's mistake: counted toward nothing.
+        return Verification(None, Failure.UNREACHABLE)
+    if answer.user is None:
+        _count_failure(user, tag, address)
+        return Verification(None, Failure.BAD_CREDENTIALS)
+    user = answer.user
+    if not user.is_active:
+        return Verification(None, Failure.DISABLED)
+    if cache_key is not None:
+        cache.set(cache_key, (user.pk, user.credential_version), settings.PORTUS.credential_cache.seconds)
     return _succeeded(user, tag, address, standing)

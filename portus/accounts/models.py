@@ -50,6 +50,9 @@ class User(AbstractUser):
     locked_until = models.DateTimeField(null=True, blank=True)
     # Bumped by an unlock: every failure counted before it (per client address too) is forgotten.
     lockout_epoch = models.PositiveIntegerField(default=0)
+    # Signs in through the LDAP directory (portus/accounts/ldap.py): the password is the directory's
+    # and is never stored here; the local password stays unusable.
+    ldap = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["username"]

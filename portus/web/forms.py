@@ -44,6 +44,11 @@ class SignInForm(AuthenticationForm):
                 "or reset your password.",
                 code="locked",
             )
+        if failure is Failure.UNREACHABLE:
+            return ValidationError(
+                "The LDAP directory cannot be reached right now. Try again later, or tell an administrator.",
+                code="unreachable",
+            )
         if failure is Failure.DISABLED:
             return ValidationError("This account is disabled; ask an administrator to enable it.", code="inactive")
         return ValidationError("The user name or password is wrong. Check both and try again.", code="invalid_login")
