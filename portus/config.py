@@ -281,7 +281,9 @@ class Ldap(Section):
             raise _needs("ldap.team_sync", f"{exc}: write it like developers=devs:contributor") from None
         for key, value in (("ldap.filter", self.filter), ("ldap.group_filter", self.group_filter)):
             if value and not _balanced_filter(value):
-                raise _needs(key, f"{value!r} is not an LDAP filter: write it in parentheses, like (objectClass=person)")
+                raise _needs(
+                    key, f"{value!r} is not an LDAP filter: write it in parentheses, like (objectClass=person)"
+                )
         if not self.enabled:
             return self
         if not self.hostname:

@@ -706,3 +706,117 @@ def test_an_unsupported_python_is_refused_with_a_clear_message() -> None:
     assert refused.returncode == 1
     assert "Portus needs Python 3.11 or newer" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+# -- LDAP ------------------------------------------------------------------------------------------
+
+
+LDAP_ON = {
+    "PORTUS_LDAP_ENABLED": "true",
+    "PORTUS_LDAP_HOSTNAME": "ldap.example.org",
+    "PORTUS_LDAP_BASE": "dc=example,dc=org",
+}
+
+
+def test_the_original_portus_ldap_keys_are_there_and_off_by_default(config_dir: Path) -> None:
+    config = load(config_dir)
+    for dotted in (
+        "ldap.enabled",
+        "ldap.hostname",
+        "ldap.port",
+        "ldap.encryption.method",
+        "ldap.encryption.options.ca_file",
+        "ldap.base",
+        "ldap.filter",
+        "ldap.uid",
+        "ldap.authentication.enabled",
+        "ldap.authentication.bind_dn",
+        "ldap.authentication.password",
+        "ldap.guess_email.enabled",
+        "ldap.guess_email.attr",
+    ):
+        read(config, dotted)
+    assert config.ldap.enabled is False and config.ldap.encryption.method == "plain" and config.ldap.port == 389
+
+
+def test_ldap_is_set_through_portus_ldap_variables_with_the_service_password_from_a_file(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "ldap-password"
+    secret.write_text("reader-secret\n")
+    config = load(
+        config_dir,
+        **LDAP_ON,
+        PORTUS_LDAP_PORT="636",
+        PORTUS_LDAP_ENCRYPTION_METHOD="simple_tls",
+        PORTUS_LDAP_AUTHENTICATION_ENABLED="true",
+        PORTUS_LDAP_AUTHENTICATION_BIND_DN="cn=reader,dc=example,dc=org",
+        PORTUS_LDAP_AUTHENTICATION_PASSWORD_FILE=str(secret),
+        PORTUS_LDAP_GROUP_BASE="ou=groups,dc=example,dc=org",
+        PORTUS_LDAP_TEAM_SYNC="developers=devs:contributor, ops=operations:owner",
+    )
+    assert config.ldap.port == 636 and config.ldap.encryption.method == "simple_tls"
+    assert config.ldap.authentication.password == "reader-secret"
+    assert [(rule.group, rule.team, rule.role) for rule in config.ldap.team_rules] == [
+        ("developers", "devs", "contributor"),
+        ("ops", "operations", "owner"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "environ, key, variable",
+    [
+        (
+            {"PORTUS_LDAP_ENABLED": "true", "PORTUS_LDAP_BASE": "dc=example,dc=org"},
+            "ldap.hostname",
+            "PORTUS_LDAP_HOSTNAME",
+        ),
+        ({"PORTUS_LDAP_ENABLED": "true", "PORTUS_LDAP_HOSTNAME": "ldap"}, "ldap.base", "PORTUS_LDAP_BASE"),
+        (
+            {**LDAP_ON, "PORTUS_LDAP_AUTHENTICATION_ENABLED": "true"},
+            "ldap.authentication.bind_dn",
+            "PORTUS_LDAP_AUTHENTICATION_BIND_DN",
+        ),
+        (
+            {**LDAP_ON, "PORTUS_LDAP_AUTHENTICATION_ENABLED": "true", "PORTUS_LDAP_AUTHENTICATION_BIND_DN": "cn=r"},
+            "ldap.authentication.password",
+            "PORTUS_LDAP_AUTHENTICATION_PASSWORD",
+        ),
+        (
+            {
+                **LDAP_ON,
+                "PORTUS_LDAP_ENCRYPTION_METHOD": "start_tls",
+                "PORTUS_LDAP_ENCRYPTION_OPTIONS_CA_FILE": "/no/ca",
+            },
+            "ldap.encryption.options.ca_file",
+            "PORTUS_LDAP_ENCRYPTION_OPTIONS_CA_FILE",
+        ),
+        ({**LDAP_ON, "PORTUS_LDAP_ADMIN_GROUP": "admins"}, "ldap.group_base", "PORTUS_LDAP_GROUP_BASE"),
+        ({"PORTUS_LDAP_TEAM_SYNC": "developers=devs"}, "ldap.team_sync", "PORTUS_LDAP_TEAM_SYNC"),
+        ({"PORTUS_LDAP_TEAM_SYNC": "developers=devs:boss"}, "ldap.team_sync", "PORTUS_LDAP_TEAM_SYNC"),
+        ({"PORTUS_LDAP_FILTER": "objectClass=person"}, "ldap.filter", "PORTUS_LDAP_FILTER"),
+        ({"PORTUS_LDAP_ENCRYPTION_METHOD": "tls"}, "ldap.encryption.method", "PORTUS_LDAP_ENCRYPTION_METHOD"),
+        ({"PORTUS_LDAP_PORT": "0"}, "ldap.port", "PORTUS_LDAP_PORT"),
+        (
+            {**LDAP_ON, "PORTUS_LDAP_BASE": "ou=people,o=corp", "PORTUS_LDAP_GUESS_EMAIL_ENABLED": "true"},
+            "ldap.guess_email.attr",
+            "PORTUS_LDAP_GUESS_EMAIL_ATTR",
+        ),
+    ],
+)
+def test_a_wrong_or_incomplete_ldap_setting_stops_the_start_naming_the_key(
+    config_dir: Path, environ: dict, key: str, variable: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load(config_dir, **environ)
+    assert key in str(refused.value) and variable in str(refused.value)
+
+
+def test_an_incomplete_ldap_section_in_the_local_file_is_refused_naming_the_file(config_dir: Path) -> None:
+    path = write_local(config_dir, {"ldap": {"enabled": True, "hostname": "ldap.example.org"}})
+    with pytest.raises(ConfigError) as refused:
+        load(config_dir)
+    assert "ldap.base must be set" in str(refused.value)
+    assert "config-local.yml" in str(refused.value) and "PORTUS_LDAP_BASE" in str(refused.value)
+    path.write_text(yaml.safe_dump({"ldap": {"enabled": True, "hostname": "h", "base": "dc=example,dc=org"}}))
+    assert load(config_dir).ldap.enabled is True

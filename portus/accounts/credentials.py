@@ -154,7 +154,8 @@ def verify(username: str, password: str, *, address: str = "", allow_tokens: boo
     if remembered is not None:
         user_id, version = remembered
         user = _fresh_user(user_id, username)
-        if user and user.is_active and user.credential_version == version:
+        # An LDAP user's remembered password is the directory's: it stops working when LDAP is turned off.
+        if user and user.is_active and user.credential_version == version and (ldap.enabled() or not user.ldap):
             # The throttles apply to remembered passwords too: otherwise a guesser who is refused
             # would still learn the right password from the one answer that succeeds.
             tag = throttle.account_tag(username, user)

@@ -65,7 +65,8 @@ def entries_ldif() -> str:
             entry += f"mail: {mail}\n"
         entries.append(entry)
     for cn, members in GROUP_MEMBERS.items():
-        lines = "".join(f"member: {person(uid)}\n" for uid in members)
+        # groupOfNames needs a member: the service account stays in each, so any person can leave.
+        lines = f"member: {READER_DN}\n" + "".join(f"member: {person(uid)}\n" for uid in members)
         entries.append(f"dn: {group(cn)}\nobjectClass: groupOfNames\ncn: {cn}\n{lines}")
     return "\n".join(entries)
 
@@ -94,9 +95,7 @@ def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
     return key, cert
@@ -118,9 +117,7 @@ def make_certificates(directory: Path) -> Certificates:
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -137,18 +134,14 @@ def make_certificates(directory: Path) -> Certificates:
     found.other_ca_file.write_bytes(other_cert.public_bytes(serialization.Encoding.PEM))
     found.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     found.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     found.key_file.chmod(0o600)
     return found
 
 
 def slapd_binary() -> str | None:
-    return shutil.which("slapd") or next(
-        (path for path in ("/usr/sbin/slapd",) if Path(path).exists()), None
-    )
+    return shutil.which("slapd") or next((path for path in ("/usr/sbin/slapd",) if Path(path).exists()), None)
 
 
 @dataclass(frozen=True)
