@@ -473,3 +473,16 @@ def test_skopeo_pushes_with_ldap_credentials_to_the_personal_and_a_synced_team_n
     assert push("devs/web", f"dave:{password_of('dave')}").returncode != 0  # in no group: no push
     pulled = skopeo("inspect", "--raw", "--tls-verify=false", "--creds", alice, stack.ref("devs/api"))
     assert pulled.returncode == 0, pulled.stderr
+
+
+def test_the_profile_page_sends_an_ldap_user_to_the_directory_for_their_password(
+    client: Client, world: World, configure_ldap: Configure
+) -> None:
+    assert sign_in(client, "alice", password_of("alice")) == ""
+    page = client.get("/profile/").content.decode()
+    assert "change it in the directory" in page and "Change password" not in page
+    client.post(
+        "/profile/password/",
+        {"old_password": password_of("alice"), "password1": "a-new-local-pass", "password2": "a-new-local-pass"},
+    )
+    assert not User.objects.get(username="alice").has_usable_password()
