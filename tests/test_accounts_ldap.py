@@ -486,3 +486,13 @@ def test_the_profile_page_sends_an_ldap_user_to_the_directory_for_their_password
         {"old_password": password_of("alice"), "password1": "a-new-local-pass", "password2": "a-new-local-pass"},
     )
     assert not User.objects.get(username="alice").has_usable_password()
+
+
+def test_with_ldap_on_nobody_signs_up_locally_to_take_a_directory_users_name(
+    client: Client, world: World, configure_ldap: Configure
+) -> None:
+    assert "Sign up" not in client.get("/login/").content.decode()
+    form = {"username": "bob", "email": "", "password1": "squatter-pass-1", "password2": "squatter-pass-1"}
+    refused = client.post("/signup/", form)
+    assert refused.status_code == 403 and "LDAP" in refused.content.decode()
+    assert not User.objects.filter(username="bob").exists()

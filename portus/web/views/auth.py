@@ -44,6 +44,9 @@ class SignUp(ActionFormView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not settings.PORTUS.signup.enabled:
             raise PermissionDenied("Sign-up is turned off here; ask an administrator to create your account.")
+        if settings.PORTUS.ldap.enabled:
+            # A local account would take the name of a directory user who has not signed in yet.
+            raise PermissionDenied("Sign in with your LDAP account: the first sign-in creates your Portus account.")
         if request.user.is_authenticated:
             return redirect("web:dashboard")
         return super().dispatch(request, *args, **kwargs)
