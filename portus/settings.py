@@ -138,6 +138,7 @@ INSTALLED_APPS = [
     "portus.registry",
     "portus.security",
     "portus.background",
+    "portus.importer",
     "portus.web",
     "portus.api",
 ]

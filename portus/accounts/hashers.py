@@ -49,7 +49,7 @@ class DeviseBcryptHasher(BasePasswordHasher):
         # $2a$10$ + 22 characters of salt + 31 of checksum
         return {"algorithm": self.algorithm, "work_factor": int(hashed[4:6]), "salt": hashed[7:29], "hash": hashed[29:]}
 
-    def safe_summary(self, encoded: str) -> dict[str, Any]:
+    def safe_summary(self, encoded: str) -> dict[Any, Any]:
         decoded = self.decode(encoded)
         return {
             "algorithm": decoded["algorithm"],
