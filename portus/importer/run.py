@@ -608,7 +608,8 @@ class Importer:
             return self.teams[tid].name, None, self.teams[tid]
         if kind == "User" and tid in self.users:
             return self.users[tid].username, None, None
-        for key in ("repository_name", "namespace_name", "team", "name", "application"):
+        named = [key for key in data if key.endswith("_name")]
+        for key in ("repository_name", "namespace_name", "team", "name", "application", *named):
             if data.get(key):
                 return _text(data[key]), None, None
         return f"{kind or 'object'} #{tid} of the original", None, None
