@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from portus.accounts.hashers import wrap_devise_hash
@@ -42,6 +42,7 @@ from portus.registry.models import (
 from portus.registry.names import COMPONENT_RE
 
 M = TypeVar("M", bound=Model)
+SKIP = object()  # a row that clashes with what is here, without --merge
 
 ROLES = {0: Role.VIEWER, 1: Role.CONTRIBUTOR, 2: Role.OWNER}
 VISIBILITIES = {0: Visibility.PRIVATE, 1: Visibility.PROTECTED, 2: Visibility.PUBLIC}
@@ -212,6 +213,24 @@ class Importer:
             self.report.existing[table] += 1
         return found
 
+    def _already(self, table: str, source_id: int, model: type[M], here: QuerySet[M], what: str) -> M | object | None:
+        """What this row already is here: the object an earlier run made of it, or (with --merge) the
+        object with the same natural key (HERE); SKIP for a clash without --merge; None when new."""
+        existing = self._earlier(table, source_id, model)
+        if existing is not None:
+            return existing
+        found = here.first()
+        if found is None:
+            return None
+        return self._clash(table, source_id, found, what) or SKIP
+
+    def _parent(self, table: str, source_id: int, imported: dict[int, M], parent_id: Any, what: str) -> M | None:
+        """The imported object PARENT_ID names (a row's namespace, repository); None, reported, if none."""
+        found = imported.get(int(parent_id or 0))
+        if found is None:
+            self.report.skip(table, source_id, f"{what}: what it belongs to was not imported")
+        return found
+
     def _clash(self, table: str, source_id: int, found: M | None, what: str) -> M | None:
         """FOUND, an object already here with the same natural key: kept with --merge, else a clash."""
         if found is None:
@@ -227,15 +246,12 @@ class Importer:
     def import_registries(self) -> None:
         for row in self.source.rows("registries"):
             rid = int(row["id"])
-            existing = self._earlier("registries", rid, Registry)
             hostname = _text(row["hostname"]).strip()
-            if existing is None:
-                here = Registry.objects.filter(hostname=hostname).first()
-                existing = self._clash("registries", rid, here, f"registry at {hostname}")
-                if here is not None and existing is None:
-                    continue
-            if existing is not None:
-                self.registries[rid] = existing
+            here = Registry.objects.filter(hostname=hostname)
+            found = self._already("registries", rid, Registry, here, f"registry at {hostname}")
+            if found is not None:
+                if isinstance(found, Registry):
+                    self.registries[rid] = found
                 continue
             name = _text(row["name"]).strip()[:100] or hostname
             if Registry.objects.filter(name=name).exists():
@@ -262,14 +278,10 @@ class Importer:
             username = _text(row["username"])
             if username == INTERNAL_ACCOUNT:
                 continue  # the original's internal user is this Portus's own internal account
-            existing = self._earlier("users", uid, User)
-            if existing is None:
-                here = User.objects.filter(username=username).first()
-                existing = self._clash("users", uid, here, f"user {username}")
-                if here is not None and existing is None:
-                    continue
-            if existing is not None:
-                self.users[uid] = existing
+            found = self._already("users", uid, User, User.objects.filter(username=username), f"user {username}")
+            if found is not None:
+                if isinstance(found, User):
+                    self.users[uid] = found
                 continue
             try:
                 validate_username(username)
@@ -314,14 +326,10 @@ class Importer:
             self.team_names[tid] = name
             if _flag(row.get("hidden")):
                 continue  # a user's personal team or the global team: their namespaces say whose
-            existing = self._earlier("teams", tid, Team)
-            if existing is None:
-                here = Team.objects.filter(name=name).first()
-                existing = self._clash("teams", tid, here, f"team {name}")
-                if here is not None and existing is None:
-                    continue
-            if existing is not None:
-                self.teams[tid] = existing
+            found = self._already("teams", tid, Team, Team.objects.filter(name=name), f"team {name}")
+            if found is not None:
+                if isinstance(found, Team):
+                    self.teams[tid] = found
                 continue
             if not name or len(name) > 128:
                 self.report.skip("teams", tid, f"team name {name!r} is empty or longer than 128 characters")
@@ -354,14 +362,11 @@ class Importer:
             if _flag(row.get("global")):
                 self._global_namespace(nid, registry, row, visibility)
                 continue
-            existing = self._earlier("namespaces", nid, Namespace)
-            if existing is None:
-                here = Namespace.objects.filter(registry=registry, name=name).first()
-                existing = self._clash("namespaces", nid, here, f"namespace {name}")
-                if here is not None and existing is None:
-                    continue
-            if existing is not None:
-                self.namespaces[nid] = existing
+            here = Namespace.objects.filter(registry=registry, name=name)
+            found = self._already("namespaces", nid, Namespace, here, f"namespace {name}")
+            if found is not None:
+                if isinstance(found, Namespace):
+                    self.namespaces[nid] = found
                 continue
             if not COMPONENT_RE.match(name) or len(name) > 128:
                 self.report.skip("namespaces", nid, f"namespace name {name!r} is not valid here")
@@ -429,10 +434,8 @@ class Importer:
             if role is None:
                 self.report.skip("team_users", mid, f"{user} in {team.name}: unknown role {row['role']!r}")
                 continue
-            if self._earlier("team_users", mid, TeamMembership) is not None:
-                continue
-            here = TeamMembership.objects.filter(team=team, user=user).first()
-            if self._clash("team_users", mid, here, f"{user} in {team.name}") or here is not None:
+            here = TeamMembership.objects.filter(team=team, user=user)
+            if self._already("team_users", mid, TeamMembership, here, f"{user} in {team.name}") is not None:
                 continue
             membership = TeamMembership.objects.create(
                 team=team, user=user, role=role, created_at=_aware(row.get("created_at")) or timezone.now()
@@ -441,20 +444,17 @@ class Importer:
 
     def import_repositories(self) -> None:
         for row in self.source.rows("repositories"):
-            rid = int(row["id"])
-            name = _text(row["name"])
-            namespace = self.namespaces.get(int(row["namespace_id"] or 0))
+            rid, name = int(row["id"]), _text(row["name"])
+            namespace = self._parent("repositories", rid, self.namespaces, row["namespace_id"], f"repository {name!r}")
             if namespace is None:
-                self.report.skip("repositories", rid, f"repository {name!r}: its namespace was not imported")
                 continue
-            existing = self._earlier("repositories", rid, Repository)
-            if existing is None:
-                here = Repository.objects.filter(namespace=namespace, name=name).first()
-                existing = self._clash("repositories", rid, here, f"repository {namespace.repository_prefix()}{name}")
-                if here is not None and existing is None:
-                    continue
-            if existing is not None:
-                self.repositories[rid] = existing
+            here = Repository.objects.filter(namespace=namespace, name=name)
+            found = self._already(
+                "repositories", rid, Repository, here, f"repository {namespace.repository_prefix()}{name}"
+            )
+            if found is not None:
+                if isinstance(found, Repository):
+                    self.repositories[rid] = found
                 continue
             if _flag(row.get("marked")):
                 self.report.skip("repositories", rid, f"repository {name!r} was being deleted in the original")
@@ -471,16 +471,12 @@ class Importer:
 
     def import_tags(self) -> None:
         for row in self.source.rows("tags"):
-            tid = int(row["id"])
-            name = _text(row["name"])
-            repository = self.repositories.get(int(row["repository_id"] or 0))
+            tid, name = int(row["id"]), _text(row["name"])
+            repository = self._parent("tags", tid, self.repositories, row["repository_id"], f"tag {name!r}")
             if repository is None:
-                self.report.skip("tags", tid, f"tag {name!r}: its repository was not imported")
                 continue
-            if self._earlier("tags", tid, Tag) is not None:
-                continue
-            here = Tag.objects.filter(repository=repository, name=name).first()
-            if self._clash("tags", tid, here, f"tag {repository}:{name}") or here is not None:
+            here = Tag.objects.filter(repository=repository, name=name)
+            if self._already("tags", tid, Tag, here, f"tag {repository}:{name}") is not None:
                 continue
             if _flag(row.get("marked")):
                 self.report.skip("tags", tid, f"tag {repository}:{name} was being deleted in the original")
