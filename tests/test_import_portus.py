@@ -67,7 +67,7 @@ def test_dry_run_lists_what_it_would_import_and_what_it_cannot_and_changes_nothi
     assert counts() == before
     assert not ImportedRow.objects.exists()
     assert "Dry run: Would import" in text and "original Portus 2.5" in text
-    assert "users: 8" in text  # alice..gina and the bot; the internal portus user is ours
+    assert "users: 9" in text  # alice..henry and the bot; the internal portus user is ours
     assert "webhooks: 1 rows not imported yet (outgoing webhooks arrive with the webhooks app)" in text
     assert "webhook_headers: 1 rows not imported yet" in text and "webhook_deliveries: 1 rows" in text
     assert "unknown role 7" in text
@@ -95,6 +95,7 @@ def test_import_maps_users_teams_roles_namespaces_repositories_tags_stars_and_co
     assert set(Team.objects.values_list("name", flat=True)) == {"qa"}
     personal = Namespace.objects.get(name="alice")
     assert personal.kind == NamespaceKind.PERSONAL and personal.owner == alice and personal.visibility == "private"
+    assert Namespace.objects.get(name="henry").owner == User.objects.get(username="henry")
     roles = dict(TeamMembership.objects.filter(team__name="qa").values_list("user__username", "role"))
     assert roles == {"alice": Role.OWNER, "bob": Role.CONTRIBUTOR, "carol": Role.VIEWER}
     qa = Namespace.objects.get(name="qa")
@@ -125,7 +126,7 @@ def test_activities_are_readable_and_unknown_keys_are_kept_as_text(db: None, ori
 
 
 def test_imported_password_signs_in_and_is_rehashed_with_the_default_hasher(
-    db: None, original: tuple[str, op.Original]
+    db: None, original: tuple[str, op.Original], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, data = original
     run_import(url)
@@ -137,6 +138,9 @@ def test_imported_password_signs_in_and_is_rehashed_with_the_default_hasher(
     assert not alice.password.startswith("portus_bcrypt$")
     assert alice.check_password(data.passwords["alice"])
     assert Client().post("/login/", {"username": "bob", "password": data.passwords["bob"]}).status_code == 302
+    # Then remembered by the credential cache like any password: no hash is checked again.
+    monkeypatch.setattr(User, "check_password", lambda *_: pytest.fail("checked the hash again"))
+    assert verify("alice", data.passwords["alice"]).user == alice
 
 
 def test_imported_token_works_for_docker_login_and_the_api_and_is_marked_imported(
@@ -181,7 +185,7 @@ def test_second_run_refuses_and_merge_doubles_nothing(db: None, original: tuple[
         run_import(url)
     report = run_import(url, merge=True)
     assert counts() == after_first
-    assert sum(report.imported.values()) == 0 and report.existing["users"] == 8
+    assert sum(report.imported.values()) == 0 and report.existing["users"] == 9
 
 
 def test_rows_that_clash_with_this_portus_refuse_the_import_without_merge(

@@ -391,6 +391,11 @@ class Importer:
         self, nid: int, row: dict[str, Any], owners: dict[int, int], name: str
     ) -> tuple[str | None, Team | None, User | None]:
         owner_id = owners.get(nid)
+        if owner_id is None and row.get("team_id") is not None and int(row["team_id"]) not in self.teams:
+            # A hidden team's namespace that no users.namespace_id names (older data): the user the
+            # hidden team is named after owns it.
+            team_name = self.team_names.get(int(row["team_id"]), "")
+            owner_id = next((uid for uid, user in self.users.items() if user.username == team_name), None)
         if owner_id is not None:
             user = self.users.get(owner_id)
             if user is None:

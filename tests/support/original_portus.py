@@ -465,6 +465,9 @@ def fill(dialect: str, name: str, registry_host: str, release: str = "2.5") -> O
             failed_attempts=10,
             locked_at=dt.datetime(2030, 1, 1),
         )
+        # Older data: a personal namespace no users.namespace_id names, only its hidden team's name.
+        henry = personal("henry", email="henry@example.com", password="henry-old-password")
+        w.update("users", henry, namespace_id=None)
         if release != "2.3":
             robot = w.insert(
                 "users",
