@@ -315,6 +315,8 @@ def _balanced_filter(text: str) -> bool:
         if depth < 0:
             return False
     return depth == 0 and text.startswith("(") and text.endswith(")")
+class Legacy(Section):
+    devise_pepper: str = Field(description="Devise's pepper from the original Portus, if it set one")
 
 
 @dataclass(frozen=True)
@@ -356,8 +358,16 @@ class PortusConfig(Section):
     pagination: Pagination
     webhooks: Webhooks
     ldap: Ldap
+    legacy: Legacy
 
     _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
+    # Settings of the original Portus that a file or variable set and that this Portus does not
+    # support: read and left out, and named in a warning at start (see ORIGINAL_ONLY_SETTINGS).
+    _unsupported_original: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def unsupported_original_settings(self) -> tuple[str, ...]:
+        return self._unsupported_original
 
     def set_explicitly(self, dotted: str) -> bool:
         """True when a local file or a variable set DOTTED (config.yml's placeholder does not count)."""
@@ -597,15 +607,78 @@ def load_config(environ: Mapping[str, str] | None = None, default_path: Path | N
     if local_path.exists():
         _merge(tree, _read_yaml(local_path), Origin(str(local_path)), origins)
     _apply_environment(tree, environ, origins)
-    return _validated(tree, origins, str(default_path))
+    return _validated(tree, origins, str(default_path), environ)
 
 
-def _validated(tree: dict[str, Any], origins: dict[tuple[str, ...], Origin], defaults: str) -> PortusConfig:
-    try:
-        config = PortusConfig.model_validate(tree)
-    except ValidationError as exc:
-        raise ConfigError(" ".join(_describe(error, origins, defaults) for error in exc.errors())) from None
+# Settings the original Portus (2.3 to 2.5) had and this one does not (or not there). Its config.yml,
+# config-local.yml and PORTUS_* variables are read as they are: a setting under one of these that this
+# Portus does not know is left out and named in a warning at start (check portus.W010), not refused
+# and not silently dropped. Anything else unknown is still refused.
+ORIGINAL_ONLY_SETTINGS: tuple[str, ...] = (
+    "email.smtp.domain",
+    "email.smtp.openssl_verify_mode",
+    "email.smtp.ca_path",
+    "email.smtp.ca_file",
+    "email.smtp.authentication",
+    "delete.garbage_collector",
+    "oauth",
+    "check_ssl_usage",
+    "user_permission.create_webhook",
+    "user_permission.manage_webhook",
+    "security.dummy.server",
+    "security.zypper",
+    "background.registry",
+    "pagination.limit",
+    "pagination.before_after",
+)
+
+
+def _original_only(path: tuple[str, ...]) -> bool:
+    dotted = ".".join(path)
+    return any(dotted == known or dotted.startswith(known + ".") for known in ORIGINAL_ONLY_SETTINGS)
+
+
+def _without(tree: dict[str, Any], path: tuple[str, ...]) -> None:
+    node: Any = tree
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
+
+
+def _original_variables(environ: Mapping[str, str]) -> list[str]:
+    """PORTUS_* variables of the original's settings that this Portus does not read."""
+    ours = {leaf.variable for leaf in LEAVES} | {leaf.variable + "_FILE" for leaf in LEAVES}
+    prefixes = tuple(env_name(tuple(known.split("."))) for known in ORIGINAL_ONLY_SETTINGS)
+    starts = tuple(prefix + "_" for prefix in prefixes)
+    return sorted(name for name in environ if name not in ours and (name in prefixes or name.startswith(starts)))
+
+
+def _validated(
+    tree: dict[str, Any],
+    origins: dict[tuple[str, ...], Origin],
+    defaults: str,
+    environ: Mapping[str, str] | None = None,
+) -> PortusConfig:
+    left_out: list[str] = []
+    while True:
+        try:
+            config = PortusConfig.model_validate(tree)
+        except ValidationError as exc:
+            extra = [
+                tuple(str(part) for part in error["loc"])
+                for error in exc.errors()
+                if error["type"] == "extra_forbidden" and _original_only(tuple(str(part) for part in error["loc"]))
+            ]
+            if not extra:
+                raise ConfigError(" ".join(_describe(error, origins, defaults) for error in exc.errors())) from None
+            for path in extra:
+                _without(tree, path)
+                left_out.append(".".join(path))
+            continue
+        break
     config._origins = origins
+    config._unsupported_original = tuple(sorted(left_out) + _original_variables(environ or {}))
     return config
 
 

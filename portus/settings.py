@@ -139,6 +139,7 @@ INSTALLED_APPS = [
     "portus.registry",
     "portus.security",
     "portus.background",
+    "portus.importer",
     "portus.web",
     "portus.api",
 ]
@@ -256,9 +257,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    # Passwords imported from the original Portus; re-hashed with the first one at the next sign-in.
+    "portus.accounts.hashers.DeviseBcryptHasher",
+]
 if PORTUS_ENV == "test":
     # Tests create many users; the production hasher's cost would dominate the suite.
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "portus.accounts.hashers.DeviseBcryptHasher"]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"

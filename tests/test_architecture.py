@@ -26,6 +26,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "portus.policy": ENTRY_POINTS,
     "portus.registry_endpoints": ("portus.background", "portus.web", "portus.api", "portus.cli"),
     "portus.background": ("portus.web", "portus.api", "portus.cli", "portus.registry_endpoints"),
+    "portus.importer": ENTRY_POINTS,
 }
 
 # The one deliberate exception: portusctl starts without Django, and a subcommand sets Django up
@@ -44,6 +45,9 @@ LOCAL_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
     ("portus.cli.background", "portus.background.worker"): NEEDS_DJANGO,
     ("portus.cli.background", "portus.registry.models"): NEEDS_DJANGO,
     ("portus.cli.background", "portus.registry.sync"): NEEDS_DJANGO,
+    ("portus.cli.importer", "portus.importer.run"): NEEDS_DJANGO,
+    ("portus.cli.importer", "portus.importer.source"): NEEDS_DJANGO,
+    ("portus.cli.importer", "portus.registry.models"): NEEDS_DJANGO,
     ("portus.cli.server", "portus.accounts.actions"): NEEDS_DJANGO,
     ("portus.cli.server", "portus.accounts.models"): NEEDS_DJANGO,
     ("portus.cli.server", "portus.registry.actions"): NEEDS_DJANGO,

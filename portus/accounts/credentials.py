@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from portus.accounts import ldap, throttle
+from portus.accounts.hashers import bcrypt_matches
 from portus.accounts.models import TOKEN_PREFIX, ApplicationToken, User, token_digest
 from portus.sql_rows import fetch_joined, fetch_models, select_list, table
 
@@ -92,8 +93,20 @@ def verify_token(secret: str, username: str | None = None) -> Verification:
     """Who the usable application token SECRET belongs to, and only if that is USERNAME when given:
     the registry's token endpoint and the API both ask this. BAD_CREDENTIALS for an unknown, revoked
     or expired token or another owner; DISABLED for a disabled owner."""
+    found = verify_token_digest(token_digest(secret), username)
+    if found.failure is Failure.BAD_CREDENTIALS and username is not None and not secret.startswith(TOKEN_PREFIX):
+        # Perhaps a token imported from the original Portus, not yet presented since the import.
+        user = User.objects.filter(username=username).first()
+        token = _imported_token(user, secret) if user is not None else None
+        if token is not None:
+            return verify_token_digest(token.digest, username)
+    return found
+
+
+def verify_token_digest(digest: str, username: str | None = None) -> Verification:
+    """verify_token, for the token whose SHA-256 digest is DIGEST."""
     now = timezone.now()
-    found = _fresh_token(token_digest(secret), username)
+    found = _fresh_token(digest, username)
     if found is None or not found[0].is_usable(now):
         return Verification(None, Failure.BAD_CREDENTIALS)
     token, user = found
@@ -105,6 +118,29 @@ def verify_token(secret: str, username: str | None = None) -> Verification:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApplicationToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return Verification(user, token=token)
+
+
+def _imported_token(user: User, secret: str) -> ApplicationToken | None:
+    """The usable token imported from the original Portus that SECRET is, for USER; None for any other.
+
+    The original kept only a bcrypt hash of each secret (and gave them no prefix), so a secret is
+    matched against the user's imported tokens once, through bcrypt; the first match stores its
+    SHA-256 digest like any other token's, and from then on it is found by digest lookup."""
+    imported = list(user.application_tokens.usable().filter(imported_at__isnull=False))
+    if not imported:
+        return None
+    digest = token_digest(secret)
+    for token in imported:
+        if not token.imported_hash and hmac.compare_digest(token.digest, digest):
+            return token
+    for token in imported:
+        if token.imported_hash and bcrypt_matches(secret, token.imported_hash):
+            ApplicationToken.objects.filter(pk=token.pk, imported_hash=token.imported_hash).update(
+                digest=digest, imported_hash=""
+            )
+            token.digest, token.imported_hash = digest, ""
+            return token
+    return None
 
 
 def _count_failure(user: User | None, tag: str, address: str) -> None:
@@ -151,7 +187,14 @@ def verify(username: str, password: str, *, address: str = "", allow_tokens: boo
     ttl = settings.PORTUS.credential_cache.seconds
     key = _cache_key(username, password)
     remembered = cache.get(key) if ttl else None
-    if remembered is not None:
+    if remembered is not None and remembered[0] == "token":
+        # An imported token remembered after its bcrypt check: a digest lookup from now on, so a
+        # revocation or expiry takes effect at once.
+        found = verify_token(password, username)
+        if found.user is not None:
+            return found
+        cache.delete(key)
+    elif remembered is not None:
         user_id, version = remembered
         user = _fresh_user(user_id, username)
         # An LDAP user's remembered password is the directory's: it stops working when LDAP is turned off.
@@ -170,6 +213,10 @@ def verify(username: str, password: str, *, address: str = "", allow_tokens: boo
         return refused
     if ldap.enabled() and (user is None or user.ldap) and not (user is not None and user.bot):
         return _verify_in_directory(username, password, user, tag, address, standing, key if ttl else None)
+    if user is not None and user.bot and allow_tokens:
+        token = _imported_token(user, password)
+        if token is not None:  # the original's bot tokens had no prefix either
+            return _imported_token_accepted(user, token, key, ttl)
     if user is None or user.bot:
         # Spend the same time as a real check: no user enumeration by timing. Bots sign in with
         # application tokens only, whatever password an older version may have stored.
@@ -177,6 +224,9 @@ def verify(username: str, password: str, *, address: str = "", allow_tokens: boo
         _count_failure(None, tag, address)
         return Verification(None, Failure.BAD_CREDENTIALS)
     if not user.check_password(password):
+        token = _imported_token(user, password) if allow_tokens else None
+        if token is not None:
+            return _imported_token_accepted(user, token, key, ttl)
         _count_failure(user, tag, address)
         return Verification(None, Failure.BAD_CREDENTIALS)
     if not user.is_active:
@@ -210,3 +260,9 @@ def _verify_in_directory(
     if cache_key is not None:
         cache.set(cache_key, (user.pk, user.credential_version), settings.PORTUS.credential_cache.seconds)
     return _succeeded(user, tag, address, standing)
+def _imported_token_accepted(user: User, token: ApplicationToken, key: str, ttl: int) -> Verification:
+    """An imported token matched: remembered under the credentials' key (the next check is a digest
+    lookup), then checked like any other token (owner enabled, not locked; last use written)."""
+    if ttl:
+        cache.set(key, ("token", token.pk), ttl)
+    return verify_token_digest(token.digest, user.username)

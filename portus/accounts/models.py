@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -79,6 +80,18 @@ class User(AbstractUser):
         self.credential_version = (self.credential_version or 0) + 1
         self.locked_until = None
 
+    def check_password(self, raw_password: str | None) -> bool:
+        """Django's check, whose upgrade of an old hash (an imported Devise hash, fewer PBKDF2
+        rounds) only re-hashes the same password: set_password above would also forget every
+        remembered verification and end a lockout, and only the hash is saved."""
+
+        def upgrade(raw: str | None) -> None:
+            AbstractUser.set_password(self, raw)
+            self._password = None
+            self.save(update_fields=["password"])
+
+        return check_password(raw_password, self.password, upgrade)
+
     def _get_session_auth_hash(self, secret: str | None = None) -> str:
         # Django ends a session whose stored hash differs from this one (AuthenticationMiddleware,
         # in every process). Django's own hash follows only the password; this one also follows
@@ -121,6 +134,11 @@ class ApplicationToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Tokens imported from the original Portus: its bcrypt hash of the secret until the secret is
+    # first presented (then ``digest`` holds its SHA-256 like any other token's and this is emptied),
+    # and when it was imported (shown on the profile page with the advice to rotate).
+    imported_hash = models.CharField(max_length=100, blank=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApplicationTokenQuerySet.as_manager()
 
@@ -135,6 +153,10 @@ class ApplicationToken(models.Model):
     def generate() -> str:
         # 32 random bytes: far beyond guessing, so a fast digest lookup is a safe check.
         return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+    @property
+    def imported(self) -> bool:
+        return self.imported_at is not None
 
     @property
     def revoked(self) -> bool:

@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from portus.cli import admin, background, client, security, server
+from portus.cli import admin, background, client, importer, security, server
 from portus.cli.command import CommandError, Handler
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portusctl", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (server, admin, background, client, security):
+    for module in (server, admin, background, client, security, importer):
         module.register(sub)
     return parser
 

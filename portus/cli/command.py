@@ -28,6 +28,19 @@ def setup_django() -> None:
     if not apps.ready:
         prepare_data_dir()  # the settings only read the data directory; it is made here
         django.setup()
+        warn_original_settings()
+
+
+def warn_original_settings() -> None:
+    """Name, at start, the original Portus's settings that were read and are not supported here."""
+    from django.conf import settings
+
+    left_out = settings.PORTUS.unsupported_original_settings
+    if left_out:
+        sys.stderr.write(
+            "portusctl: warning: settings of the original Portus that this Portus does not support were left out: "
+            f"{', '.join(left_out)} (docs/migration.md).\n"
+        )
 
 
 def write_private_file(path: Path, text: str) -> None:

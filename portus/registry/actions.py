@@ -71,6 +71,16 @@ def rotate_notification_secret(*, registry: Registry, actor: Actor) -> str:
     return secret
 
 
+@transaction.atomic
+def end_unsigned_notifications(*, registry: Registry, actor: Actor) -> None:
+    """End the grace period after an import: REGISTRY's notifications must carry its secret from now on."""
+    if not registry.legacy_unsigned_notifications:
+        return
+    registry.legacy_unsigned_notifications = False
+    registry.save(update_fields=["legacy_unsigned_notifications"])
+    record(actor, "registry.require_secret", registry.name, registry=registry.hostname)
+
+
 def ensure_personal_namespace(user: User, registry: Registry | None = None) -> Namespace | None:
     """The user's personal namespace, made on the first registry when missing."""
     existing = Namespace.objects.filter(owner=user).first()

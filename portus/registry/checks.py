@@ -41,3 +41,19 @@ def secret_key_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
             id="portus.W002",
         )
     ]
+
+
+@register()
+def original_settings_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    left_out = settings.PORTUS.unsupported_original_settings
+    if not left_out:
+        return []
+    return [
+        Warning(
+            "Settings of the original Portus that this Portus does not support were read and left out: "
+            + ", ".join(left_out)
+            + ".",
+            hint="See docs/migration.md for what replaces each; remove them from config-local.yml to silence this.",
+            id="portus.W010",
+        )
+    ]

@@ -53,6 +53,10 @@ class Registry(models.Model):
     # `portusctl registry config` can print it again. See docs/security.md.
     notification_secret_digest = models.CharField(max_length=64, blank=True)
     notification_secret_sealed = models.TextField(blank=True)
+    # The grace period after an import from the original Portus, whose registries send their
+    # notifications with no secret: while on, a notification without an Authorization header is
+    # taken as this registry's (a wrong secret is still refused). Admin pages warn until it is off.
+    legacy_unsigned_notifications = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]

@@ -52,6 +52,22 @@ def authenticated_registry(authorization: str | None) -> Registry | None:
     return found
 
 
+def unsigned_registry(body: bytes) -> Registry | None:
+    """During the grace period after an import: the registry a notification without a secret comes from.
+
+    The original Portus's registry configuration sends no Authorization header. One registry in
+    the grace period is that registry; with several, the one the events' ``request.host`` names."""
+    waiting = list(Registry.objects.filter(legacy_unsigned_notifications=True))
+    if len(waiting) <= 1:
+        return waiting[0] if waiting else None
+    try:
+        events = json.loads(body).get("events") or []
+        host = str(((events[0] or {}).get("request") or {}).get("host", ""))
+    except (ValueError, AttributeError, IndexError, TypeError, UnicodeDecodeError, RecursionError):
+        return None
+    return next((r for r in waiting if host and host in (r.hostname, r.external_hostname)), None)
+
+
 # -- the envelope ----------------------------------------------------------------------------------
 # Only the fields Portus reads; the registry sends more (size, url, request, source), which are ignored.
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from django import template
 from django.conf import settings
@@ -124,7 +126,14 @@ ACTIVITY_PHRASES = {
     "user.remove_admin": "removed admin rights of",
     "user.unlock": "unlocked account",
     "user.update": "updated the profile of",
+    "registry.require_secret": "required the notification secret of registry",
 }
+
+
+@register.filter
+def imported_tokens(tokens: Iterable[Any]) -> bool:
+    """Whether any of TOKENS came from the original Portus (the profile then advises rotating them)."""
+    return any(getattr(token, "imported_at", None) for token in tokens)
 
 
 @register.filter

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -176,7 +177,15 @@ class RegistryList(AdminPage, TemplateView):
         found = next((r for r in registries if str(r.pk) == self.request.GET.get("check")), None)
         if found is not None:
             checked = (found, check_registry(found.hostname, found.use_ssl))
-        return super().get_context_data(registries=registries, checked=checked, **kwargs)
+        unsigned = [r for r in registries if r.legacy_unsigned_notifications]
+        return super().get_context_data(registries=registries, checked=checked, unsigned=unsigned, **kwargs)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """End the grace period for unsigned notifications of one registry (after an import)."""
+        registry = get_object_or_404(Registry, pk=request.POST.get("require_secret"))
+        actions.end_unsigned_notifications(registry=registry, actor=request.user)
+        messages.success(request, f"{registry.name}: notifications without its secret are refused from now on.")
+        return redirect("web:admin-registries")
 
 
 class RegistryCreate(AdminPage, ActionFormView):

@@ -1,0 +1,261 @@
+"""`portusctl import portus`: an original Portus database (MariaDB and PostgreSQL, built from its
+published schema) imported read-only, in one transaction, with nothing doubled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from portus.accounts.credentials import verify
+from portus.accounts.models import ApplicationToken, User
+from portus.cli import main as portusctl
+from portus.importer.models import ImportedRow, LegacyIdentity
+from portus.importer.run import Importer, ImportRefused
+from portus.importer.source import SourceError, open_source
+from portus.registry.models import (
+    Activity,
+    Comment,
+    Namespace,
+    NamespaceKind,
+    Registry,
+    Repository,
+    Role,
+    Star,
+    Tag,
+    Team,
+    TeamMembership,
+)
+from tests.conftest import require
+from tests.support import original_portus as op
+
+REGISTRY_HOST = "registry.example.org:5000"
+DIALECTS = ["mysql", "postgresql"]
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def original(request: pytest.FixtureRequest) -> Iterator[tuple[str, op.Original]]:
+    dialect = request.param
+    require(op.server_reachable(dialect), f"no {dialect} server at 127.0.0.1 for the original's database")
+    name = f"portus_i15src_{dialect}_main"
+    with op.original_database(dialect, name) as url:
+        yield url, op.fill(dialect, name, REGISTRY_HOST)
+
+
+def run_import(url: str, **options: Any) -> Any:
+    source = open_source(url)
+    try:
+        return Importer(source, **options).run()
+    finally:
+        source.close()
+
+
+def counts() -> dict[str, int]:
+    models = (User, Team, TeamMembership, Namespace, Repository, Tag, Star, Comment, ApplicationToken, Activity)
+    return {model.__name__: model.objects.count() for model in models} | {"Registry": Registry.objects.count()}
+
+
+def test_dry_run_lists_what_it_would_import_and_what_it_cannot_and_changes_nothing(
+    db: None, original: tuple[str, op.Original]
+) -> None:
+    url, _ = original
+    before = counts()
+    report = run_import(url, dry_run=True)
+    text = "\n".join(report.lines())
+    assert counts() == before
+    assert not ImportedRow.objects.exists()
+    assert "Dry run: Would import" in text and "original Portus 2.5" in text
+    assert "users: 9" in text  # alice..henry and the bot; the internal portus user is ours
+    assert "webhooks: 1 rows not imported yet (outgoing webhooks arrive with the webhooks app)" in text
+    assert "webhook_headers: 1 rows not imported yet" in text and "webhook_deliveries: 1 rows" in text
+    assert "unknown role 7" in text
+    assert "tag qa/app:broken has no digest" in text
+
+
+def test_import_maps_users_teams_roles_namespaces_repositories_tags_stars_and_comments(
+    db: None, original: tuple[str, op.Original]
+) -> None:
+    url, _ = original
+    run_import(url)
+    registry = Registry.objects.get(hostname=REGISTRY_HOST)
+    assert registry.legacy_unsigned_notifications
+    alice = User.objects.get(username="alice")
+    assert alice.admin and alice.email == "alice@example.com" and alice.display_name == "Alice A."
+    assert not User.objects.get(username="dave").is_active
+    assert User.objects.get(username="robot").bot
+    gina = User.objects.get(username="gina")
+    assert gina.failed_sign_ins == 10 and gina.is_locked()
+    assert not User.objects.filter(username="portus").exists()
+    assert LegacyIdentity.objects.get(user__username="erin").ldap_name.startswith("uid=erin")
+    frank = LegacyIdentity.objects.get(user__username="frank")
+    assert (frank.provider, frank.uid) == ("github", "424242")
+    # Hidden per-user teams are personal namespaces, not teams.
+    assert set(Team.objects.values_list("name", flat=True)) == {"qa"}
+    personal = Namespace.objects.get(name="alice")
+    assert personal.kind == NamespaceKind.PERSONAL and personal.owner == alice and personal.visibility == "private"
+    assert Namespace.objects.get(name="henry").owner == User.objects.get(username="henry")
+    roles = dict(TeamMembership.objects.filter(team__name="qa").values_list("user__username", "role"))
+    assert roles == {"alice": Role.OWNER, "bob": Role.CONTRIBUTOR, "carol": Role.VIEWER}
+    qa = Namespace.objects.get(name="qa")
+    assert (qa.kind, qa.visibility, qa.description) == (NamespaceKind.TEAM, "protected", "QA images")
+    glob = Namespace.objects.get(registry=registry, kind=NamespaceKind.GLOBAL)
+    assert glob.visibility == "public" and glob.description == "Everything pushed without a namespace"
+    tag = Tag.objects.get(repository__name="app", name="v1")
+    assert tag.digest == "sha256:" + "ab" * 32 and tag.config_digest == "sha256:" + "cd" * 32
+    assert tag.author == alice and tag.size == 1234
+    assert Repository.objects.get(name="app").description == "The app"
+    assert Star.objects.get().user.username == "bob"
+    assert Comment.objects.get().body == "Works for me"
+
+
+def test_activities_are_readable_and_unknown_keys_are_kept_as_text(db: None, original: tuple[str, op.Original]) -> None:
+    url, _ = original
+    run_import(url)
+    by_action = {line.action: line for line in Activity.objects.filter(data__imported=True)}
+    member = by_action["team.add_member"]
+    assert member.actor.username == "alice" and member.target == "qa" and member.team.name == "qa"
+    assert member.data["team_user"] == "bob" and member.data["role"] == "contributor"
+    assert by_action["repository.push"].target == "qa/app:v1"
+    assert by_action["repository.push"].namespace.name == "qa"
+    role = by_action["team.change_role"]  # Ruby-tagged parameters, a symbol value
+    assert role.data["new_role"] == "contributor" and role.data["original_key"] == "team.change_member_role"
+    assert by_action["webhook.create"].target == "ci-hook"  # unknown here: kept as it was
+    assert by_action["namespace.change_visibility"].reported_actor == "portus"
+
+
+def test_imported_password_signs_in_and_is_rehashed_with_the_default_hasher(
+    db: None, original: tuple[str, op.Original], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, data = original
+    run_import(url)
+    alice = User.objects.get(username="alice")
+    assert alice.password.startswith("portus_bcrypt$$2a$10$")
+    assert verify("alice", "wrong-password").user is None
+    assert verify("alice", data.passwords["alice"]).user == alice
+    alice.refresh_from_db()
+    assert not alice.password.startswith("portus_bcrypt$")
+    assert alice.check_password(data.passwords["alice"])
+    assert Client().post("/login/", {"username": "bob", "password": data.passwords["bob"]}).status_code == 302
+    # Then remembered by the credential cache like any password: no hash is checked again.
+    monkeypatch.setattr(User, "check_password", lambda *_: pytest.fail("checked the hash again"))
+    assert verify("alice", data.passwords["alice"]).user == alice
+
+
+def test_imported_token_works_for_docker_login_and_the_api_and_is_marked_imported(
+    db: None, original: tuple[str, op.Original]
+) -> None:
+    url, data = original
+    run_import(url)
+    plain = data.tokens["bob/ci"]
+    token = ApplicationToken.objects.get(user__username="bob", name="ci")
+    assert token.imported and token.imported_hash.startswith("$2a$10$")
+    assert verify("bob", "not-the-token").user is None
+    found = verify("bob", plain)
+    assert found.user is not None and found.user.username == "bob" and found.token == token
+    token.refresh_from_db()
+    assert token.imported_hash == "" and token.last_used_at is not None  # from now on a digest lookup
+    assert verify("bob", plain).token == token
+    assert verify("carol", plain).user is None  # another user's name with it
+    api = Client().get("/api/v1/users/bob", HTTP_PORTUS_AUTH=f"bob:{plain}")
+    assert api.status_code == 200, api.content
+    assert verify("robot", data.tokens["robot/deploy"]).user.username == "robot"  # a bot's token
+    client = Client()
+    client.force_login(User.objects.get(username="bob"))
+    page = client.get("/profile/").content.decode()
+    assert "imported: rotate it" in page
+
+
+def test_revoking_an_imported_token_ends_it_at_once(db: None, original: tuple[str, op.Original]) -> None:
+    url, data = original
+    run_import(url)
+    plain = data.tokens["bob/ci"]
+    assert verify("bob", plain).user is not None  # remembered
+    token = ApplicationToken.objects.get(user__username="bob", name="ci")
+    ApplicationToken.objects.filter(pk=token.pk).update(revoked_at=token.created_at)
+    assert verify("bob", plain).user is None
+
+
+def test_second_run_refuses_and_merge_doubles_nothing(db: None, original: tuple[str, op.Original]) -> None:
+    url, _ = original
+    run_import(url)
+    after_first = counts()
+    with pytest.raises(ImportRefused, match="--merge"):
+        run_import(url)
+    report = run_import(url, merge=True)
+    assert counts() == after_first
+    assert sum(report.imported.values()) == 0 and report.existing["users"] == 9
+
+
+def test_rows_that_clash_with_this_portus_refuse_the_import_without_merge(
+    db: None, original: tuple[str, op.Original]
+) -> None:
+    url, _ = original
+    User.objects.create(username="alice", email="someone@example.com")
+    with pytest.raises(ImportRefused, match="clash"):
+        run_import(url)
+    assert not Registry.objects.exists()  # one transaction: nothing half done
+    run_import(url, merge=True)
+    assert User.objects.get(username="alice").email == "someone@example.com"  # kept as it was here
+    assert TeamMembership.objects.get(team__name="qa", user__username="alice").role == Role.OWNER
+
+
+def test_pages_show_imported_repositories_stars_comments_and_activities(
+    db: None, original: tuple[str, op.Original]
+) -> None:
+    url, _ = original
+    run_import(url)
+    client = Client()
+    client.force_login(User.objects.get(username="carol"))
+    repository = Repository.objects.get(name="app")
+    page = client.get(f"/repositories/{repository.pk}/").content.decode()
+    assert "qa/app" in page and "v1" in page and "Works for me" in page and "The app" in page
+    namespace = client.get(f"/namespaces/{Namespace.objects.get(name='qa').pk}/").content.decode()
+    assert "app" in namespace
+    dashboard = client.get("/").content.decode()
+    assert "added a member to team" in dashboard or "pushed" in dashboard
+    admin = Client()
+    admin.force_login(User.objects.get(username="alice"))
+    registries = admin.get("/admin/registries/").content.decode()
+    assert "accepts notifications without a secret" in registries
+
+
+def test_source_is_opened_read_only(db: None, original: tuple[str, op.Original]) -> None:
+    url, _ = original
+    source = open_source(url)
+    try:
+        cursor = source.connection.cursor()
+        with pytest.raises(Exception, match="(?i)read.only"):
+            cursor.execute("UPDATE users SET admin = %s WHERE username = %s", [False, "alice"])
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_source_older_than_2_3_stops_with_a_message(db: None, dialect: str) -> None:
+    require(op.server_reachable(dialect), f"no {dialect} server")
+    with op.original_database(dialect, f"portus_i15src_{dialect}_old", release="2.2") as url:
+        with pytest.raises(SourceError, match="older than 2.3.*rake db:migrate"):
+            open_source(url)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_2_3_source_imports_without_the_later_columns(db: None, dialect: str) -> None:
+    require(op.server_reachable(dialect), f"no {dialect} server")
+    name = f"portus_i15src_{dialect}_23"
+    with op.original_database(dialect, name, release="2.3") as url:
+        data = op.fill(dialect, name, REGISTRY_HOST, release="2.3")
+        report = run_import(url)
+    assert "original Portus 2.3" in "\n".join(report.lines())
+    assert verify("alice", data.passwords["alice"]).user is not None
+    assert Tag.objects.get(name="v1").size == 0
+
+
+def test_an_unreadable_source_stops_with_a_message(db: None, capsys: pytest.CaptureFixture[str]) -> None:
+    require(op.server_reachable("mysql"), "no mysql server")
+    status = portusctl(["import", "portus", "--from", "mysql://root:secret@127.0.0.1:3306/portus_i15src_missing"])
+    err = capsys.readouterr().err
+    assert status == 1 and "cannot read mysql://root:***@127.0.0.1:3306/portus_i15src_missing" in err
+    assert portusctl(["import", "portus", "--from", "sqlite:///tmp/x.db"]) == 1
+    assert "mysql://USER:PASSWORD@HOST/NAME" in capsys.readouterr().err
