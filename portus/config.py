@@ -30,6 +30,7 @@ SyncStrategy = Literal["initial", "on-start", "update", "update-delete", "disabl
 JwtAlgorithm = Literal["ES256", "RS256"]
 # As in the original Portus (ActionMailer): "ssl" and "tls" both mean SMTP over TLS from the first byte.
 SmtpTls = Literal["", "ssl", "tls"]
+LogFormat = Literal["plain", "json"]
 
 PUSH_POLICIES: tuple[str, ...] = get_args(PushPolicy)
 SYNC_STRATEGIES: tuple[str, ...] = get_args(SyncStrategy)
@@ -192,6 +193,16 @@ class Webhooks(Section):
     max_body_bytes: int = Field(ge=1)
 
 
+class Metrics(Section):
+    enabled: bool
+    token: str = Field(description="bearer token a scraper must send; empty: none asked")
+    worker_listen: str = Field(description="HOST:PORT of the worker's own /metrics; empty: none")
+
+
+class Log(Section):
+    format: LogFormat
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a setting's value came from: a YAML file, or a variable (with the text it held)."""
@@ -230,6 +241,8 @@ class PortusConfig(Section):
     security: Security
     pagination: Pagination
     webhooks: Webhooks
+    metrics: Metrics
+    log: Log
 
     _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
 
