@@ -15,11 +15,30 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
+from portus.config import load_config
 from portus.metrics import METRICS_DIR_MARKER, MULTIPROCESS_VARIABLE
 from portus.server.warm_up import warm_up
 
 # Not gunicorn's access log: portus.request logs each request without its query string (docs/deployment.md).
 accesslog = None
+
+# gunicorn's own lines (start, workers booting and exiting) in the same format as the application's.
+if load_config().log.format == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"secrets": {"()": "portus.server.logs.HideSecrets"}},
+        "formatters": {"json": {"()": "portus.server.logs.JsonFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["secrets"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {"gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    }
 
 
 def post_worker_init(worker: Any) -> None:

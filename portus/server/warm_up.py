@@ -12,13 +12,12 @@ from importlib import import_module
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connections
 from django.template import engines
 from django.template.backends.django import DjangoTemplates
 from django.urls import get_resolver, reverse
 from django.utils.module_loading import import_string
 
-from portus.registry.signing import SigningKeyError, signing_key
+from portus.server import readiness
 
 log = logging.getLogger(__name__)
 
@@ -57,24 +56,16 @@ def load_request_machinery() -> None:
     import_string(settings.MESSAGE_STORAGE)
 
 
-def open_database() -> None:
-    try:
-        for alias in connections:
-            connections[alias].ensure_connection()
-    except DatabaseError as exc:  # the readiness probe says so; the worker must still start
-        log.warning("warm-up: the database does not answer (%s)", type(exc).__name__)
-
-
-def load_signing_key() -> None:
-    try:
-        signing_key()
-    except (SigningKeyError, OSError, ValueError) as exc:
-        log.warning("warm-up: the signing key does not load: %s", exc)
+def check_readiness() -> None:
+    """Opens the database connection (after the fork, so it is the worker's own), reads the applied
+    migrations once and loads the signing key: the readiness probe's first answer is then as cheap as the next."""
+    failing = [message for ok, message in readiness.checks().values() if not ok]
+    if failing:  # the worker starts anyway: the readiness probe keeps it out of rotation and says why
+        log.warning("warm-up: not ready yet: %s", " ".join(failing))
 
 
 def warm_up() -> None:
     load_url_map()
     load_request_machinery()
     compile_templates()
-    open_database()
-    load_signing_key()
+    check_readiness()
