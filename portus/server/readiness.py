@@ -30,6 +30,13 @@ def pending_migrations(alias: str = DEFAULT_DB_ALIAS) -> list[str]:
     return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
 
 
+def forget_migrations() -> None:
+    """Ask the database again on the next probe (for tests, which migrate and roll back)."""
+    global _migrated, _pending_seen_at  # noqa: PLW0603
+    with _lock:
+        _migrated, _pending_seen_at = False, 0.0
+
+
 def check_database() -> tuple[bool, str]:
     try:
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
