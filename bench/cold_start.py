@@ -79,7 +79,9 @@ def main() -> None:
         wait_port(port)
         time.sleep(args.settle)
         first, last, median = series(url, args.requests)
-        print(f"after start:   first {first * 1000:8.1f} ms   #{args.requests} {last * 1000:6.1f} ms   median {median * 1000:6.1f} ms")
+        print(
+            f"after start:   first {first * 1000:8.1f} ms   #{args.requests} {last * 1000:6.1f} ms   median {median * 1000:6.1f} ms"
+        )
         workers = worker_pids(web.pid)
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
@@ -88,7 +90,9 @@ def main() -> None:
             time.sleep(0.05)
         time.sleep(args.settle)
         first, last, median = series(url, args.requests)
-        print(f"after recycle: first {first * 1000:8.1f} ms   #{args.requests} {last * 1000:6.1f} ms   median {median * 1000:6.1f} ms")
+        print(
+            f"after recycle: first {first * 1000:8.1f} ms   #{args.requests} {last * 1000:6.1f} ms   median {median * 1000:6.1f} ms"
+        )
         print(load())
     finally:
         stop(web)

@@ -81,7 +81,9 @@ def test_token_requests_and_failed_logins_leave_no_credential_in_the_log(world: 
     assert client.get("/v2/token", scope, HTTP_AUTHORIZATION=basic("owner", PASSWORD)).status_code == 200
     assert client.get("/v2/token", scope, HTTP_AUTHORIZATION=basic("owner", WRONG_PASSWORD)).status_code == 401
     client.post("/login/", {"username": "owner", "password": WRONG_PASSWORD})
-    client.get(f"/api/v1/users?password={QUERY_SECRET}&token={QUERY_SECRET}", HTTP_AUTHORIZATION=f"Bearer {BEARER_SECRET}")
+    client.get(
+        f"/api/v1/users?password={QUERY_SECRET}&token={QUERY_SECRET}", HTTP_AUTHORIZATION=f"Bearer {BEARER_SECRET}"
+    )
     client.get(f"/v2/token?service=registry.test&password={QUERY_SECRET}")
     logged = json_log.stream.getvalue()
     assert logged.count('"portus.request"') >= 5

@@ -64,9 +64,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     cert_path, key_path = directory / "tls.crt", directory / "tls.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     key_path.chmod(0o600)
     return cert_path, key_path
@@ -216,7 +214,12 @@ def test_metrics_add_up_the_workers_and_ask_for_the_bearer_token(server: Server)
     assert routes['{method="GET",route="v2/token",status="200"}'] >= TOKEN_REQUESTS
     assert samples(text, "portus_users")['{state="enabled"}'] == 1
     assert samples(text, "portus_registries")[""] == 1
-    assert set(samples(text, "portus_scans")) == {'{state="pending"}', '{state="running"}', '{state="done"}', '{state="failed"}'}
+    assert set(samples(text, "portus_scans")) == {
+        '{state="pending"}',
+        '{state="running"}',
+        '{state="done"}',
+        '{state="failed"}',
+    }
     assert "portus_registry_events_backlog 0.0" in text
     # Both workers answered some of them: each wrote its own file, and the scrape added them up.
     metrics_dir = next(
@@ -233,7 +236,10 @@ def test_every_request_is_one_json_line_and_no_secret_reaches_the_log(server: Se
     secret_token = "query-token-77ab"
     server.get("/v2/token", params={"service": SERVICE}, headers=basic("alice", PASSWORD))
     server.get("/v2/token", params={"service": SERVICE}, headers=basic("alice", "wrong-password-9f3e"))
-    server.get(f"/api/v1/users?password={secret_query}&token={secret_token}", headers={"Authorization": "Bearer app-token-5e5e"})
+    server.get(
+        f"/api/v1/users?password={secret_query}&token={secret_token}",
+        headers={"Authorization": "Bearer app-token-5e5e"},
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not any("/api/v1/users" in line for line in server.log_lines()):
         time.sleep(0.1)

@@ -58,7 +58,9 @@ print("STATE " + json.dumps(state))
 
 def run_worker(tmp_path: Path) -> dict:  # type: ignore[type-arg]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTUS_", "DJANGO_", "PROMETHEUS_"))}
-    env.update(PORTUS_DATA_DIR=str(tmp_path / "data"), DJANGO_SETTINGS_MODULE="portus.settings", PORTUS_LOG_LEVEL="ERROR")
+    env.update(
+        PORTUS_DATA_DIR=str(tmp_path / "data"), DJANGO_SETTINGS_MODULE="portus.settings", PORTUS_LOG_LEVEL="ERROR"
+    )
     (tmp_path / "data").mkdir(mode=0o700)
     done = subprocess.run(
         [sys.executable, "-c", WORKER], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
@@ -86,6 +88,6 @@ def test_portusctl_serve_runs_gunicorn_with_the_hooks() -> None:
     assert command[command.index("--config") + 1] == "python:portus.server.gunicorn_config"
     assert command[command.index("--workers") + 1] == "2" and command[command.index("--threads") + 1] == "4"
     assert "--certfile" not in command
-    with_tls = gunicorn_command(ServerOptions("0.0.0.0:3000", 1, 1, tls_cert="/tls/c.pem", tls_key="/tls/k.pem"))
+    with_tls = gunicorn_command(ServerOptions("0.0.0.0:3000", 1, 1, tls=("/tls/c.pem", "/tls/k.pem")))
     assert with_tls[with_tls.index("--certfile") + 1] == "/tls/c.pem"
     assert with_tls[with_tls.index("--keyfile") + 1] == "/tls/k.pem"

@@ -64,8 +64,7 @@ class ServerOptions:
     bind: str
     workers: int
     threads: int
-    tls_cert: str = ""
-    tls_key: str = ""
+    tls: tuple[str, str] | None = None  # (certificate, key) PEM files; None: plain HTTP
 
 
 def gunicorn_command(options: ServerOptions) -> list[str]:
@@ -87,8 +86,8 @@ def gunicorn_command(options: ServerOptions) -> list[str]:
         "--forwarded-allow-ips",
         os.environ.get("PORTUS_FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]
-    if options.tls_cert:
-        command += ["--certfile", options.tls_cert, "--keyfile", options.tls_key]
+    if options.tls is not None:
+        command += ["--certfile", options.tls[0], "--keyfile", options.tls[1]]
     return command
 
 
@@ -115,7 +114,7 @@ def count_from_environment(names: tuple[str, ...], default: int) -> int:
     return int(value)
 
 
-def tls_files(args: argparse.Namespace) -> tuple[str, str]:
+def tls_files(args: argparse.Namespace) -> tuple[str, str] | None:
     """The certificate and key to serve HTTPS with, from the flags or the variables; both or neither."""
     cert = args.tls_cert or (first_variable(*TLS_CERT_VARIABLES) or ("", ""))[1]
     key = args.tls_key or (first_variable(*TLS_KEY_VARIABLES) or ("", ""))[1]
@@ -127,7 +126,7 @@ def tls_files(args: argparse.Namespace) -> tuple[str, str]:
     for label, path in (("certificate", cert), ("key", key)):
         if path and not os.access(path, os.R_OK):
             raise CommandError(f"the TLS {label} {path} cannot be read; check the path and its permissions.")
-    return cert, key
+    return (cert, key) if cert else None
 
 
 def refuse_pending_migrations(migrate_first: bool, verbosity: int = 1) -> None:
@@ -176,20 +175,18 @@ def serve(args: argparse.Namespace) -> int:
         background = parse_bool("PORTUS_BACKGROUND", os.environ.get("PORTUS_BACKGROUND", "false"))
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
-    bind = args.bind or (first_variable(*BIND_VARIABLES) or ("", DEFAULT_BIND))[1]
     options = ServerOptions(
-        bind=bind,
+        bind=args.bind,
         workers=args.workers or count_from_environment(WORKERS_VARIABLES, default_workers()),
         threads=args.threads or count_from_environment(THREADS_VARIABLES, 1),
-        tls_cert=(files := tls_files(args))[0],
-        tls_key=files[1],
+        tls=tls_files(args),
     )
     setup_django()  # refuses a bad configuration here, with its message, before gunicorn starts
+    refuse_debug_beyond_loopback(options.bind)
     refuse_pending_migrations(args.migrate)
     if background:
         # exec, not a child: the container's init signals the worker directly.
         os.execv(sys.executable, [sys.executable, "-m", "portus.cli", "background"])  # noqa: S606
-    refuse_debug_beyond_loopback(options.bind)
     os.environ[MULTIPROCESS_VARIABLE] = fresh_metrics_directory()
     os.execv(sys.executable, gunicorn_command(options))  # noqa: S606
     return 0  # pragma: no cover
@@ -407,12 +404,18 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("serve", help="run the web server (gunicorn); see docs/deployment.md")
     # Loopback unless told otherwise: a proxy in front (or PORTUS_BIND=0.0.0.0:3000 in a container) opens it.
-    p.add_argument("--bind", help=f"HOST:PORT (default: PORTUS_BIND, PORTUS_PUMA_HOST or {DEFAULT_BIND})")
+    p.add_argument(
+        "--bind",
+        default=(first_variable(*BIND_VARIABLES) or ("", DEFAULT_BIND))[1],
+        help=f"HOST:PORT (default: PORTUS_BIND, PORTUS_PUMA_HOST or {DEFAULT_BIND})",
+    )
     p.add_argument("--workers", type=int, help="worker processes (default: PORTUS_WORKERS or 2 per CPU)")
     p.add_argument("--threads", type=int, help="threads per worker (default: PORTUS_THREADS or 1)")
     p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (default: PORTUS_TLS_CERT)")
     p.add_argument("--tls-key", help="... and this PEM key (default: PORTUS_TLS_KEY)")
-    p.add_argument("--migrate", action="store_true", help="apply pending migrations first, instead of refusing to start")
+    p.add_argument(
+        "--migrate", action="store_true", help="apply pending migrations first, instead of refusing to start"
+    )
     p.set_defaults(handler=serve)
 
     p = sub.add_parser("up", help="newcomer mode: SQLite, a generated key, a local registry, the server")

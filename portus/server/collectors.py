@@ -50,7 +50,9 @@ class DatabaseCollector(Collector):
         yield users
         yield counted("portus_teams", "Teams.", Team.objects.count())
 
-        pending = RegistryEvent.objects.filter(state=EventState.PENDING).aggregate(n=Count("pk"), oldest=Min("received_at"))
+        pending = RegistryEvent.objects.filter(state=EventState.PENDING).aggregate(
+            n=Count("pk"), oldest=Min("received_at")
+        )
         yield counted("portus_registry_events_backlog", "Stored registry events not applied yet.", pending["n"])
         age = (timezone.now() - pending["oldest"]).total_seconds() if pending["oldest"] else 0.0
         yield GaugeMetricFamily(
@@ -64,7 +66,9 @@ class DatabaseCollector(Collector):
             RegistryEvent.objects.filter(state=EventState.FAILED).count(),
         )
 
-        scans = GaugeMetricFamily("portus_scans", "Scans (one image digest by one backend), by state.", labels=["state"])
+        scans = GaugeMetricFamily(
+            "portus_scans", "Scans (one image digest by one backend), by state.", labels=["state"]
+        )
         by_scan_state = dict(Scan.objects.values_list("state").annotate(n=Count("pk")).order_by())
         for state in ScanState.values:
             scans.add_metric([state], by_scan_state.get(state, 0))

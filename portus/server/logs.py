@@ -24,7 +24,9 @@ REQUEST_FIELDS = ("method", "path", "route", "status", "duration_ms", "client")
 
 def hide_secrets(text: str) -> str:
     for pattern in SECRET_PATTERNS:
-        text = pattern.sub(lambda found: found.group(1) + REDACTED + (found.group(2) if found.lastindex == 2 else ""), text)
+        text = pattern.sub(
+            lambda found: found.group(1) + REDACTED + (found.group(2) if found.lastindex == 2 else ""), text
+        )
     return text
 
 

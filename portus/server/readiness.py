@@ -78,5 +78,9 @@ def check_signing_key() -> tuple[bool, str]:
 def checks() -> dict[str, tuple[bool, str]]:
     database = check_database()
     if not database[0]:
-        return {"database": database, "migrations": (False, "Not checked: no database."), "signing_key": check_signing_key()}
+        return {
+            "database": database,
+            "migrations": (False, "Not checked: no database."),
+            "signing_key": check_signing_key(),
+        }
     return {"database": database, "migrations": check_migrations(), "signing_key": check_signing_key()}
