@@ -167,6 +167,12 @@ def test_serve_with_migrate_answers_https_verified_against_the_certificate(serve
         requests.get(server.url.replace("https:", "http:") + "/api/v1/_ping", timeout=30)
 
 
+def test_each_worker_warms_up_before_it_accepts_a_request(server: Server) -> None:
+    warmed = [json.loads(line) for line in server.log_lines() if line.startswith("{") and "ready in" in line]
+    assert len(warmed) == 2, server.log_lines()  # the gunicorn hook ran in both workers, logged in JSON
+    assert {entry["logger"] for entry in warmed} == {"gunicorn.error"}
+
+
 def test_probes_answer_without_credentials_and_whatever_the_host_header(server: Server) -> None:
     live = server.get("/health/live", headers={"Host": "10.1.2.3:3000"})
     assert live.status_code == 200 and live.json() == {"live": True}
