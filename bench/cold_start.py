@@ -4,8 +4,9 @@ One gunicorn worker. The script waits until the port answers a TCP connect and t
 (the worker has booted by then), so what it times is the request itself: the lazy work a worker
 leaves for its first request (URL map, API routers, templates, signing key) shows up as the gap
 between the first and the hundredth. Then it kills the worker (SIGKILL), lets gunicorn start a new
-one, and times that one's first request the same way. Usage:
-    python3 bench/cold_start.py [--path /api/v1/_ping] [--settle 8] [--requests 100]
+one, and times that one's first request the same way. --source DIR runs the server from another
+checkout (the tree before a change), for a before/after in the same minutes. Usage:
+    python3 bench/cold_start.py [--path /api/v1/_ping] [--settle 8] [--requests 100] [--source DIR]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +24,12 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import free_port, load, portusctl, prepare_environment, start, stop  # noqa: E402
+from support import ROOT, free_port, load, portusctl, prepare_environment, stop  # noqa: E402
+
+
+def start(command: list[str], log_path: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_port(port: int, timeout: float = 60) -> None:
@@ -68,13 +75,17 @@ def main() -> None:
     parser.add_argument("--path", default="/api/v1/_ping")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to let a new worker boot")
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--source", type=Path, help="a checkout to run the server from (default: this one)")
     args = parser.parse_args()
     data_dir = prepare_environment("portus-bench-cold-")
     portusctl("migrate", "-v", "0")
     port = free_port()
     url = f"http://127.0.0.1:{port}{args.path}"
     command = [sys.executable, "-m", "portus.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-    web = start(command, data_dir / "web.log", env=dict(os.environ))
+    env = dict(os.environ)
+    if args.source:
+        env["PYTHONPATH"] = str(args.source.resolve())
+    web = start(command, data_dir / "web.log", env=env, cwd=args.source or ROOT)
     try:
         wait_port(port)
         time.sleep(args.settle)
