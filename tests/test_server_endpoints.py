@@ -15,6 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from portus import metrics
+from portus.registry.checks import production_check
 from portus.registry.models import Namespace, RegistryEvent, Repository, Tag
 from portus.registry.signing import signing_key
 from portus.server import readiness
@@ -184,3 +185,11 @@ def test_stored_registry_events_are_counted_by_action(world: World, client: Clie
     before = current("portus_registry_events_received_total", '{action="push"}')
     assert send(client, world, [event()]).status_code == 200
     assert current("portus_registry_events_received_total", '{action="push"}') == before + 1
+
+
+def test_production_warns_of_metrics_without_a_token(settings: Any, portus_config: Any) -> None:
+    settings.PRODUCTION = True
+    portus_config("metrics.enabled", True)
+    assert [w.id for w in production_check(None)] == ["portus.W003"]
+    portus_config("metrics.token", TOKEN)
+    assert production_check(None) == []
