@@ -98,8 +98,9 @@ def test_readiness_is_503_when_the_signing_key_does_not_load(
 def test_probes_answer_any_host_and_an_address_the_rate_limit_stopped(
     world: World, settings: Any, portus_config: Any
 ) -> None:
-    portus_config("rate_limit.failures", 2)
+    # In this order: portus_config's restore must land where its change did, inside the settings override.
     settings.ALLOWED_HOSTS = ["portus.example.com"]
+    portus_config("rate_limit.failures", 2)
     attacker = Client(REMOTE_ADDR="203.0.113.9", HTTP_HOST="portus.example.com")
     statuses = [token_request(attacker, "owner", "wrong").status_code for _ in range(3)]
     assert statuses[-1] == 429
