@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import re
 import secrets
@@ -371,7 +372,10 @@ def up(args: argparse.Namespace) -> int:
         password = secrets.token_urlsafe(12)
         create_user(username="admin", email="admin@localhost", password=password, admin=True)
         write_private_file(data_dir / ADMIN_PASSWORD_FILE, password + "\n")
-    web_env = {**env, MULTIPROCESS_VARIABLE: fresh_metrics_directory()}  # the web server's alone
+    metrics_dir = fresh_metrics_directory()
+    # gunicorn's on_exit removes it too, but not when it is stopped before it finished starting.
+    atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+    web_env = {**env, MULTIPROCESS_VARIABLE: metrics_dir}  # the web server's alone
     supervisor.start("web server", gunicorn_command(ServerOptions(args.bind, args.workers, 1)), env=web_env)
     supervisor.start("background", [sys.executable, "-m", "portus.cli", "background"], env=env)
     if not supervisor.wait_for_port(host, port, time.monotonic() + 30):
