@@ -30,6 +30,7 @@ SyncStrategy = Literal["initial", "on-start", "update", "update-delete", "disabl
 JwtAlgorithm = Literal["ES256", "RS256"]
 # As in the original Portus (ActionMailer): "ssl" and "tls" both mean SMTP over TLS from the first byte.
 SmtpTls = Literal["", "ssl", "tls"]
+LogFormat = Literal["plain", "json"]
 
 LdapEncryptionMethod = Literal["plain", "simple_tls", "start_tls"]
 LdapGroupType = Literal["groupOfNames", "groupOfUniqueNames", "posixGroup"]
@@ -317,6 +318,14 @@ def _balanced_filter(text: str) -> bool:
     return depth == 0 and text.startswith("(") and text.endswith(")")
 class Legacy(Section):
     devise_pepper: str = Field(description="Devise's pepper from the original Portus, if it set one")
+class Metrics(Section):
+    enabled: bool
+    token: str = Field(description="bearer token a scraper must send; empty: none asked")
+    worker_listen: str = Field(description="HOST:PORT of the worker's own /metrics; empty: none")
+
+
+class Log(Section):
+    format: LogFormat
 
 
 @dataclass(frozen=True)
@@ -359,6 +368,8 @@ class PortusConfig(Section):
     webhooks: Webhooks
     ldap: Ldap
     legacy: Legacy
+    metrics: Metrics
+    log: Log
 
     _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
     # Settings of the original Portus that a file or variable set and that this Portus does not

@@ -144,11 +144,21 @@ INSTALLED_APPS = [
     "portus.api",
 ]
 
+# The app serves its own static files (whitenoise) unless a proxy in front does; RAILS_SERVE_STATIC_FILES is
+# the original Portus's name for the same switch.
+SERVE_STATIC_FILES = _env_bool(
+    "PORTUS_SERVE_STATIC_FILES" if _env("PORTUS_SERVE_STATIC_FILES") is not None else "RAILS_SERVE_STATIC_FILES", True
+)
+
 MIDDLEWARE = [
-    # Outermost: also answers what the middleware below refuses (a bad Host, CSRF) in JSON under /api/ and /v2/.
+    # One log line and the request metrics for every answer, also the ones given by the middleware below.
+    "portus.server.request_log.log_requests",
+    # Probes and /metrics, before the host check: a kubelet or Prometheus asks by the pod's address.
+    "portus.server.endpoints.server_endpoints_first",
+    # Also answers what the middleware below refuses (a bad Host, CSRF) in JSON under /api/ and /v2/.
     "portus.web.security_headers.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *(["whitenoise.middleware.WhiteNoiseMiddleware"] if SERVE_STATIC_FILES else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Answers the registry's token requests itself: everything below serves pages and sessions.
@@ -300,6 +310,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # HSTS only where people reach Portus over HTTPS; a year, as browsers' preload lists expect.
 SECURE_HSTS_SECONDS = 31536000 if USE_SSL and PRODUCTION else 0
+# Should SECURE_SSL_REDIRECT ever be switched on: probes and scrapers speak plain HTTP to the pod.
+SECURE_REDIRECT_EXEMPT = [r"^health/(live|ready)$", r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -322,8 +334,15 @@ DEFAULT_FROM_EMAIL = f"{PORTUS.email.name} <{PORTUS.email.from_}>"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"secrets": {"()": "portus.server.logs.HideSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "portus.server.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": PORTUS.log.format, "filters": ["secrets"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("PORTUS_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # The request log (portus.request) has one line for every answer; Django's own adds one more for each 4xx.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "django.request": {"level": "ERROR"}},
 }

@@ -25,6 +25,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from portus import metrics
 from portus.background.models import TaskName, TaskStatus
 from portus.background.wakeup import Waiter
 from portus.registry import events
@@ -39,6 +40,16 @@ from portus.security.models import Scan, ScanState
 
 log = logging.getLogger("portus.background")
 STATUS_EVERY = 1.0  # seconds between two writes of the events status row
+# What a synchronization report counts, as portus_sync_changes_total{kind=...}.
+SYNC_CHANGE_KINDS = (
+    "added_repositories",
+    "added_tags",
+    "changed_tags",
+    "deleted_tags",
+    "deleted_repositories",
+    "deferred_deletions",
+    "skipped",
+)
 
 
 class LostClaim(Exception):
@@ -167,6 +178,7 @@ class Worker:
             self.release(event, claim, f"{type(exc).__name__}: {exc}")
             return True
         self.events_done += 1
+        metrics.EVENTS_APPLIED.labels(outcome.state).inc()
         log.info("event %s %s: %s", event.event_id, outcome.state, outcome.result)
         return True
 
@@ -182,6 +194,7 @@ class Worker:
             result=error[:2000],
         )
         self._last_event_error = error
+        metrics.EVENTS_FAILED.labels("gave_up" if give_up else "retry").inc()
         log.warning(
             "event %s attempt %d failed%s: %s",
             event.event_id,
@@ -237,6 +250,7 @@ class Worker:
         if claimed is None:
             return False
         error = scans.run(claimed, backends[claimed.scan.backend])
+        metrics.SCANS_FINISHED.labels(claimed.scan.backend, "retry" if error else "done").inc()
         if error:
             self._last_scan_error = error
             TaskStatus.objects.update_or_create(
@@ -324,6 +338,7 @@ class Worker:
                 reports.append(self.synchronize(registry, delete=delete, claim=claim))
         except Exception as exc:  # noqa: BLE001 - kept in the status row; the next run retries
             log.exception("synchronization failed")
+            metrics.SYNC_RUNS.labels("error").inc()
             error = f"{type(exc).__name__}: {exc}"
         error = error or "; ".join(r.error for r in reports if not r.complete)
         finished = timezone.now()
@@ -366,4 +381,7 @@ class Worker:
             echo=lambda line: log.info("sync %s: %s", registry.hostname, line),
         ).run()
         log.info("synchronized %s: %s", registry.hostname, report.summary())
+        metrics.SYNC_RUNS.labels("complete" if report.complete else "incomplete").inc()
+        for kind in SYNC_CHANGE_KINDS:
+            metrics.SYNC_CHANGES.labels(kind).inc(getattr(report, kind))
         return report

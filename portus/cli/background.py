@@ -6,13 +6,22 @@ import argparse
 import sys
 from typing import Any
 
+from portus.background.metrics_endpoint import start_metrics_server
 from portus.cli.command import CommandError, setup_django
 
 
 def background(args: argparse.Namespace) -> int:
     setup_django()
+    from django.conf import settings
+
     from portus.background.worker import Worker
 
+    config = settings.PORTUS.metrics
+    if config.enabled and config.worker_listen:
+        try:
+            start_metrics_server(config.worker_listen)
+        except (ValueError, OSError) as exc:
+            raise CommandError(f"cannot serve the worker's metrics: {exc}") from None
     worker = Worker()
     worker.install_signal_handlers()
     worker.run(until_idle=args.until_idle)

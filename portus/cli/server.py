@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import re
 import secrets
@@ -11,19 +12,31 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from portus.cli.command import CommandError, is_loopback, setup_django, write_private_file
 from portus.config import ConfigError, parse_bool, prepare_data_dir
+from portus.metrics import METRICS_DIR_MARKER, MULTIPROCESS_VARIABLE
+from portus.server.readiness import pending_migrations
 
 ADMIN_PASSWORD_FILE = "admin-password"
 # A bearer credential as Distribution prints it in its log ("headers=map[Authorization:[Bearer SECRET]]").
 BEARER = re.compile(rb"(Bearer\s+)[^\s\]\"',]+")
 REDACTED = b"[redacted]"
+
+DEFAULT_BIND = "127.0.0.1:3000"
+# Each setting of the server, first the name to use, then the original Portus's (puma's) name for it.
+BIND_VARIABLES = ("PORTUS_BIND", "PORTUS_PUMA_HOST")
+WORKERS_VARIABLES = ("PORTUS_WORKERS", "PORTUS_PUMA_WORKERS")
+THREADS_VARIABLES = ("PORTUS_THREADS", "PORTUS_PUMA_MAX_THREADS")
+TLS_CERT_VARIABLES = ("PORTUS_TLS_CERT", "PORTUS_PUMA_TLS_CERT")
+TLS_KEY_VARIABLES = ("PORTUS_TLS_KEY", "PORTUS_PUMA_TLS_KEY")
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -45,27 +58,104 @@ def manage(args: argparse.Namespace) -> int:
     return 0
 
 
-def gunicorn_command(bind: str, workers: int, threads: int) -> list[str]:
-    return [
+@dataclass(frozen=True)
+class ServerOptions:
+    """How gunicorn runs: where it listens, how many workers and threads, TLS."""
+
+    bind: str
+    workers: int
+    threads: int
+    tls: tuple[str, str] | None = None  # (certificate, key) PEM files; None: plain HTTP
+
+
+def gunicorn_command(options: ServerOptions) -> list[str]:
+    command = [
         sys.executable,
         "-m",
         "gunicorn",
         "portus.wsgi:application",
+        "--config",
+        "python:portus.server.gunicorn_config",
         "--bind",
-        bind,
+        options.bind,
         "--workers",
-        str(workers),
+        str(options.workers),
         "--threads",
-        str(threads),
-        "--access-logfile",
-        "-",
+        str(options.threads),
+        # gunicorn's control socket sits in ~/.gunicorn/ by default, shared by every server of the user.
+        "--no-control-socket",
         "--forwarded-allow-ips",
         os.environ.get("PORTUS_FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]
+    if options.tls is not None:
+        command += ["--certfile", options.tls[0], "--keyfile", options.tls[1]]
+    return command
 
 
 def default_workers() -> int:
     return max(2, (os.cpu_count() or 1) * 2)
+
+
+def first_variable(*names: str) -> tuple[str, str] | None:
+    """(name, value) of the first of NAMES that is set and not empty."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def count_from_environment(names: tuple[str, ...], default: int) -> int:
+    found = first_variable(*names)
+    if found is None:
+        return default
+    name, value = found
+    if not value.isdigit() or int(value) < 1:
+        raise CommandError(f"{name}={value!r}: use a whole number of at least 1.")
+    return int(value)
+
+
+def tls_files(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The certificate and key to serve HTTPS with, from the flags or the variables; both or neither."""
+    cert = args.tls_cert or (first_variable(*TLS_CERT_VARIABLES) or ("", ""))[1]
+    key = args.tls_key or (first_variable(*TLS_KEY_VARIABLES) or ("", ""))[1]
+    if bool(cert) != bool(key):
+        raise CommandError(
+            "HTTPS needs both a certificate and its key: set PORTUS_TLS_CERT and PORTUS_TLS_KEY "
+            "(or --tls-cert and --tls-key), or neither for plain HTTP behind a proxy."
+        )
+    for label, path in (("certificate", cert), ("key", key)):
+        if path and not os.access(path, os.R_OK):
+            raise CommandError(f"the TLS {label} {path} cannot be read; check the path and its permissions.")
+    return (cert, key) if cert else None
+
+
+def refuse_pending_migrations(migrate_first: bool, verbosity: int = 1) -> None:
+    """Migrations never run by themselves: a server that finds some pending stops and names the command."""
+    from django.core.management import call_command
+    from django.db import DatabaseError
+
+    try:
+        pending = pending_migrations()
+    except DatabaseError as exc:
+        raise CommandError(f"the database does not answer ({exc}); check the PORTUS_DB_* settings.") from None
+    if not pending:
+        return
+    if migrate_first:
+        call_command("migrate", interactive=False, verbosity=verbosity)
+        return
+    shown = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
+    raise CommandError(
+        f"{len(pending)} database migrations are pending ({shown}). Run `portusctl migrate` first "
+        "(or start with `portusctl serve --migrate` where one container does both)."
+    )
+
+
+def fresh_metrics_directory() -> str:
+    """A directory of this server's own for the workers' metric files, removed by gunicorn's on_exit hook."""
+    directory = tempfile.mkdtemp(prefix="portus-metrics-")
+    (Path(directory) / METRICS_DIR_MARKER).touch()
+    return directory
 
 
 def refuse_debug_beyond_loopback(bind: str) -> None:
@@ -81,18 +171,25 @@ def refuse_debug_beyond_loopback(bind: str) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    setup_django()  # refuses a bad configuration here, with its message, before gunicorn starts
-    refuse_debug_beyond_loopback(args.bind)
-
     # One container image, two roles: PORTUS_BACKGROUND=true makes the same entry point the worker.
     try:
         background = parse_bool("PORTUS_BACKGROUND", os.environ.get("PORTUS_BACKGROUND", "false"))
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+    options = ServerOptions(
+        bind=args.bind,
+        workers=args.workers or count_from_environment(WORKERS_VARIABLES, default_workers()),
+        threads=args.threads or count_from_environment(THREADS_VARIABLES, 1),
+        tls=tls_files(args),
+    )
+    setup_django()  # refuses a bad configuration here, with its message, before gunicorn starts
+    refuse_debug_beyond_loopback(options.bind)
+    refuse_pending_migrations(args.migrate)
     if background:
         # exec, not a child: the container's init signals the worker directly.
         os.execv(sys.executable, [sys.executable, "-m", "portus.cli", "background"])  # noqa: S606
-    os.execv(sys.executable, gunicorn_command(args.bind, args.workers, args.threads))  # noqa: S606
+    os.environ[MULTIPROCESS_VARIABLE] = fresh_metrics_directory()
+    os.execv(sys.executable, gunicorn_command(options))  # noqa: S606
     return 0  # pragma: no cover
 
 
@@ -275,7 +372,11 @@ def up(args: argparse.Namespace) -> int:
         password = secrets.token_urlsafe(12)
         create_user(username="admin", email="admin@localhost", password=password, admin=True)
         write_private_file(data_dir / ADMIN_PASSWORD_FILE, password + "\n")
-    supervisor.start("web server", gunicorn_command(args.bind, args.workers, 1), env=env)
+    metrics_dir = fresh_metrics_directory()
+    # gunicorn's on_exit removes it too, but not when it is stopped before it finished starting.
+    atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+    web_env = {**env, MULTIPROCESS_VARIABLE: metrics_dir}  # the web server's alone
+    supervisor.start("web server", gunicorn_command(ServerOptions(args.bind, args.workers, 1)), env=web_env)
     supervisor.start("background", [sys.executable, "-m", "portus.cli", "background"], env=env)
     if not supervisor.wait_for_port(host, port, time.monotonic() + 30):
         if supervisor.stopping:  # told to stop while starting: not a failure
@@ -305,11 +406,20 @@ def register(sub: Any) -> None:
     p.add_argument("-v", "--verbosity", type=int, default=1)
     p.set_defaults(handler=migrate)
 
-    p = sub.add_parser("serve", help="run the web server (gunicorn)")
+    p = sub.add_parser("serve", help="run the web server (gunicorn); see docs/deployment.md")
     # Loopback unless told otherwise: a proxy in front (or PORTUS_BIND=0.0.0.0:3000 in a container) opens it.
-    p.add_argument("--bind", default=os.environ.get("PORTUS_BIND", "127.0.0.1:3000"), help="HOST:PORT")
-    p.add_argument("--workers", type=int, default=default_workers())
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--bind",
+        default=(first_variable(*BIND_VARIABLES) or ("", DEFAULT_BIND))[1],
+        help=f"HOST:PORT (default: PORTUS_BIND, PORTUS_PUMA_HOST or {DEFAULT_BIND})",
+    )
+    p.add_argument("--workers", type=int, help="worker processes (default: PORTUS_WORKERS or 2 per CPU)")
+    p.add_argument("--threads", type=int, help="threads per worker (default: PORTUS_THREADS or 1)")
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (default: PORTUS_TLS_CERT)")
+    p.add_argument("--tls-key", help="... and this PEM key (default: PORTUS_TLS_KEY)")
+    p.add_argument(
+        "--migrate", action="store_true", help="apply pending migrations first, instead of refusing to start"
+    )
     p.set_defaults(handler=serve)
 
     p = sub.add_parser("up", help="newcomer mode: SQLite, a generated key, a local registry, the server")

@@ -26,6 +26,16 @@ def production_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
     problems: list[CheckMessage] = []
     if settings.PRODUCTION and settings.DEBUG:
         problems.append(Warning("PORTUS_DEBUG is on in production.", hint="Unset PORTUS_DEBUG.", id="portus.W001"))
+    metrics = settings.PORTUS.metrics
+    if settings.PRODUCTION and metrics.enabled and not metrics.token:
+        problems.append(
+            Warning(
+                "/metrics is on without a token: whoever reaches it reads how many users, teams and "
+                "repositories there are.",
+                hint="Set PORTUS_METRICS_TOKEN (or PORTUS_METRICS_TOKEN_FILE) and give Prometheus the same token.",
+                id="portus.W003",
+            )
+        )
     return problems
 
 

@@ -34,12 +34,14 @@ _registries: dict[str, tuple[float, Registry]] = {}
 class TokenRequestError(Exception):
     """Refused request: HTTP status plus a sentence for the client."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None, reason: str = ""):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after  # 429: seconds until the client may try again
+        # A short word for the metrics (portus_token_requests_total{reason=...}): one of a few, never input.
+        self.reason = reason or code.lower()
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,10 @@ def find_registry(service: str | None) -> Registry:
     registry = Registry.objects.filter(Q(hostname=service) | Q(external_hostname=service)).first()
     if registry is None:
         raise TokenRequestError(
-            400, "BAD_REQUEST", f"unknown service {service!r}: no registry with that host name is configured in Portus."
+            400,
+            "BAD_REQUEST",
+            f"unknown service {service!r}: no registry with that host name is configured in Portus.",
+            reason="unknown_service",
         )
     if service in (registry.hostname, registry.external_hostname):
         # Only exact names: a case-insensitive collation must not let clients grow this dict.
@@ -140,13 +145,17 @@ def authenticate(credentials: Credentials | None, account: str | None, address: 
             "TOOMANYREQUESTS",
             f"{Failure.THROTTLED.value} (in {result.retry_after} s).",
             retry_after=result.retry_after,
+            reason="throttled",
         )
     if result.user is None:
         failure = result.failure or Failure.BAD_CREDENTIALS
-        raise TokenRequestError(401, "UNAUTHORIZED", failure.value + ".")
+        raise TokenRequestError(401, "UNAUTHORIZED", failure.value + ".", reason=failure.name.lower())
     if account and account != result.user.username:
         raise TokenRequestError(
-            401, "UNAUTHORIZED", f"the account {account!r} does not match the user name in the credentials."
+            401,
+            "UNAUTHORIZED",
+            f"the account {account!r} does not match the user name in the credentials.",
+            reason="account_mismatch",
         )
     return result.user
 

@@ -4,12 +4,14 @@ notifications. Both answer in Distribution's JSON error envelope, an unexpected 
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from portus import metrics
 from portus.accounts.throttle import client_address
 from portus.registry.models import Registry
 from portus.registry_endpoints.errors import json_errors
@@ -25,24 +27,40 @@ from portus.registry_endpoints.token_service import MAX_QUERY_STRING, TokenReque
 log = logging.getLogger(__name__)
 
 
-def token_error(exc: TokenRequestError) -> JsonResponse:
+def token_error(exc: TokenRequestError) -> tuple[JsonResponse, str]:
+    """The refusal's answer, and its reason for the metrics."""
     body = {"message": exc.message, "errors": [{"code": exc.code, "message": exc.message}]}
     response = JsonResponse(body, status=exc.status)
     if exc.status == 401:
         response["WWW-Authenticate"] = 'Basic realm="Portus"'
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
-    return response
+    return response, exc.reason
 
 
 @csrf_exempt
 @json_errors
 def token(request: HttpRequest) -> JsonResponse:
-    """GET /v2/token, as Distribution's token authentication specification defines it."""
+    """GET /v2/token, counted: issued or refused (by reason), and how long the answer took."""
+    started = time.perf_counter()
+    try:
+        response, reason = answer_token_request(request)
+    except Exception:
+        metrics.TOKENS.labels("refused", "error").inc()
+        raise
+    outcome = "refused" if reason else "issued"
+    metrics.TOKENS.labels(outcome, reason).inc()
+    metrics.TOKEN_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+    return response
+
+
+def answer_token_request(request: HttpRequest) -> tuple[JsonResponse, str]:
+    """GET /v2/token, as Distribution's token authentication specification defines it; "" as the reason of a
+    token issued."""
     if request.method != "GET":
-        response = token_error(TokenRequestError(405, "UNSUPPORTED", "the token service answers GET only."))
+        response, reason = token_error(TokenRequestError(405, "UNSUPPORTED", "the token service answers GET only."))
         response["Allow"] = "GET"
-        return response
+        return response, reason
     # Measured before request.GET parses it: Django would answer a flood of parameters with an
     # HTML page (TooManyFieldsSent), and registry clients expect JSON errors.
     query_string_length = len(request.META.get("QUERY_STRING", ""))
@@ -65,7 +83,7 @@ def token(request: HttpRequest) -> JsonResponse:
         return token_error(exc)
     response = JsonResponse(body)
     response["Cache-Control"] = "no-store"
-    return response
+    return response, ""
 
 
 def notification_error(status: int, message: str) -> JsonResponse:
@@ -116,4 +134,6 @@ def events(request: HttpRequest) -> JsonResponse:
         log.warning("refused a notification from registry %s: %s", registry.hostname, exc)
         return notification_error(400, f"invalid notification: {exc}")
     store(stored, registry)
+    for event in stored:
+        metrics.EVENTS_RECEIVED.labels(event.action).inc()
     return JsonResponse({"stored": len(stored), "ignored": ignored})

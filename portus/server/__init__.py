@@ -1,0 +1,1 @@
+"""What the web server process adds around the application: probes, /metrics, the request log, gunicorn's hooks."""

@@ -1,0 +1,79 @@
+"""One log line and the request metrics for every answer: method, path without its query, route, status, latency."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+
+from portus import metrics
+from portus.server.endpoints import PROBE_PATHS, SERVER_ROUTES
+from portus.server.logs import REDACTED
+
+log = logging.getLogger("portus.request")
+
+Handler = Callable[[HttpRequest], HttpResponseBase]
+
+# Answered by a middleware, so no URL pattern names them.
+MIDDLEWARE_ROUTES = {"/v2/token": "v2/token", **SERVER_ROUTES}
+# URL parameters that are credentials (a password-reset link's token): logged as [redacted].
+SECRET_PARAMETERS = ("token", "uidb64")
+
+
+def route_of(request: HttpRequest) -> str:
+    """The URL pattern that answered (``api/v1/repositories/<int:repository_id>``): few values, unlike paths."""
+    match = request.resolver_match
+    if match is not None and match.route:
+        return match.route
+    if request.path_info in MIDDLEWARE_ROUTES:
+        return MIDDLEWARE_ROUTES[request.path_info]
+    if request.path_info.startswith(settings.STATIC_URL):
+        return "static"
+    return "(unmatched)"
+
+
+def loggable_path(request: HttpRequest) -> str:
+    """The path, never the query string (where clients put passwords and tokens), secret parameters hidden."""
+    path = request.path
+    match = request.resolver_match
+    if match is not None:
+        for name in SECRET_PARAMETERS:
+            value = match.kwargs.get(name)
+            if isinstance(value, str) and value:
+                path = path.replace(value, REDACTED)
+    return path[:500]
+
+
+def log_requests(get_response: Handler) -> Handler:
+    def middleware(request: HttpRequest) -> HttpResponseBase:
+        started = time.perf_counter()
+        response = get_response(request)
+        seconds = time.perf_counter() - started
+        route = route_of(request)
+        metrics.HTTP_REQUESTS.labels(route, request.method or "", str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(route).observe(seconds)
+        if request.path_info in PROBE_PATHS and response.status_code == 200:
+            return response  # a probe every few seconds would drown the log; a failing one is logged
+        duration_ms = round(seconds * 1000, 1)
+        path = loggable_path(request)
+        log.info(
+            "%s %s %d %.1f ms",
+            request.method,
+            path,
+            response.status_code,
+            duration_ms,
+            extra={
+                "method": request.method,
+                "path": path,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "client": str(request.META.get("REMOTE_ADDR") or "")[:64],
+            },
+        )
+        return response
+
+    return middleware
