@@ -316,8 +316,12 @@ def _balanced_filter(text: str) -> bool:
         if depth < 0:
             return False
     return depth == 0 and text.startswith("(") and text.endswith(")")
+
+
 class Legacy(Section):
     devise_pepper: str = Field(description="Devise's pepper from the original Portus, if it set one")
+
+
 class Metrics(Section):
     enabled: bool
     token: str = Field(description="bearer token a scraper must send; empty: none asked")

@@ -260,6 +260,8 @@ def _verify_in_directory(
     if cache_key is not None:
         cache.set(cache_key, (user.pk, user.credential_version), settings.PORTUS.credential_cache.seconds)
     return _succeeded(user, tag, address, standing)
+
+
 def _imported_token_accepted(user: User, token: ApplicationToken, key: str, ttl: int) -> Verification:
     """An imported token matched: remembered under the credentials' key (the next check is a digest
     lookup), then checked like any other token (owner enabled, not locked; last use written)."""
