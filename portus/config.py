@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -91,6 +91,8 @@ class Delete(Section):
 
 
 class Registry(Section):
+    # Off: /v2/token takes application tokens only (sign-in through a provider leaves no password to send).
+    token_passwords: Toggle
     jwt_expiration_time: Valued[int] = Field(
         ge=1, description="the registry needs a token to live 60 seconds (minutes, not seconds)"
     )
@@ -192,6 +194,123 @@ class Webhooks(Section):
     max_body_bytes: int = Field(ge=1)
 
 
+# -- sign-in through OAuth providers and OpenID Connect (oauth.*) ------------------------------------------------
+
+
+def _refuse_incomplete(section: str, enabled: bool, required: dict[str, str], urls: dict[str, str]) -> None:
+    """An enabled provider needs its credentials, and its server addresses must be http(s) URLs."""
+    if not enabled:
+        return
+    for key, value in required.items():
+        if not value.strip():
+            raise PydanticCustomError(
+                "provider_setting",
+                "{key} must be set when {section}.enabled is true (or set {variable})",
+                {"key": f"{section}.{key}", "section": section, "variable": env_name((*section.split("."), key))},
+            )
+    for key, value in urls.items():
+        if value and not value.startswith(("https://", "http://")):
+            raise PydanticCustomError(
+                "provider_setting",
+                "{key} must be an http(s) URL such as https://host.example.com, not {value} (or set {variable})",
+                {
+                    "key": f"{section}.{key}",
+                    "section": section,
+                    "value": repr(value),
+                    "variable": env_name((*section.split("."), key)),
+                },
+            )
+
+
+class ProviderSection(Section):
+    enabled: bool
+    trusted: bool = Field(description="people may create an account through it even when signup.enabled is false")
+    domain: str = Field(description="only e-mail addresses (verified by the provider) in this domain; empty: any")
+
+
+class GoogleOptions(Section):
+    hd: str = Field(description="the Google Workspace domain (the `hd` claim) people must belong to; empty: any")
+
+
+class GoogleOAuth2(ProviderSection):
+    id: str
+    secret: str
+    options: GoogleOptions
+
+    @model_validator(mode="after")
+    def _complete(self) -> GoogleOAuth2:
+        _refuse_incomplete("oauth.google_oauth2", self.enabled, {"id": self.id, "secret": self.secret}, {})
+        return self
+
+
+class GitHubOAuth(ProviderSection):
+    client_id: str
+    client_secret: str
+    organization: str
+    team: str
+    server: str = Field(description="GitHub Enterprise Server's address; empty: github.com")
+
+    @model_validator(mode="after")
+    def _complete(self) -> GitHubOAuth:
+        required = {"client_id": self.client_id, "client_secret": self.client_secret}
+        if self.team:  # a team is named within an organization
+            required["organization"] = self.organization
+        _refuse_incomplete("oauth.github", self.enabled, required, {"server": self.server})
+        return self
+
+
+class GitLabOAuth(ProviderSection):
+    application_id: str
+    secret: str
+    group: str
+    server: str = Field(description="a self-hosted GitLab's address; empty: gitlab.com")
+
+    @model_validator(mode="after")
+    def _complete(self) -> GitLabOAuth:
+        required = {"application_id": self.application_id, "secret": self.secret}
+        _refuse_incomplete("oauth.gitlab", self.enabled, required, {"server": self.server})
+        return self
+
+
+class BitbucketOptions(Section):
+    team: str = Field(description="the Bitbucket workspace people must belong to; empty: any")
+
+
+class BitbucketOAuth(ProviderSection):
+    key: str
+    secret: str
+    options: BitbucketOptions
+
+    @model_validator(mode="after")
+    def _complete(self) -> BitbucketOAuth:
+        _refuse_incomplete("oauth.bitbucket", self.enabled, {"key": self.key, "secret": self.secret}, {})
+        return self
+
+
+class OpenIDConnect(ProviderSection):
+    name: str = Field(min_length=1, description="the button's label")
+    issuer: str = Field(description="the issuer URL; its /.well-known/openid-configuration is read")
+    client_id: str
+    client_secret: str
+    pkce: bool
+    username_claim: str = Field(min_length=1, description="the claim that proposes the user name")
+
+    @model_validator(mode="after")
+    def _complete(self) -> OpenIDConnect:
+        required = {"issuer": self.issuer, "client_id": self.client_id, "client_secret": self.client_secret}
+        _refuse_incomplete("oauth.openid_connect", self.enabled, required, {"issuer": self.issuer})
+        return self
+
+
+class OAuth(Section):
+    local_login: Toggle
+    google_oauth2: GoogleOAuth2
+    github: GitHubOAuth
+    gitlab: GitLabOAuth
+    bitbucket: BitbucketOAuth
+    openid_connect: OpenIDConnect
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a setting's value came from: a YAML file, or a variable (with the text it held)."""
@@ -230,6 +349,7 @@ class PortusConfig(Section):
     security: Security
     pagination: Pagination
     webhooks: Webhooks
+    oauth: OAuth
 
     _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
 
@@ -505,6 +625,10 @@ def _describe(error: Any, origins: Mapping[tuple[str, ...], Origin], defaults: s
     origin = _origin_of(origins, path) or Origin(defaults, default=True)
     where = origin.where
 
+    if kind == "provider_setting":  # a provider's settings that only make sense together: name who turned it on
+        enabled = _origin_of(origins, (*error["ctx"]["section"].split("."), "enabled"))
+        source = enabled.where + (f"={enabled.raw!r}" if enabled.is_variable else "") if enabled else where
+        return f"{source}: {error['msg']}."
     if kind == "extra_forbidden":
         siblings = _keys(_SECTIONS[loc[:-1]]) if loc[:-1] in _SECTIONS else ["value"]
         close = difflib.get_close_matches(loc[-1], siblings, n=1)
