@@ -4,6 +4,7 @@ so no provider row is ever created by hand; and where each provider's API answer
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from portus.config import OAuth
 
@@ -69,3 +70,25 @@ def social_providers(oauth: OAuth) -> dict[str, dict[str, Any]]:
         app = _app(oidc.client_id, oidc.client_secret, server_url=oidc.issuer, oauth_pkce_enabled=oidc.pkce)
         providers["openid_connect"] = {"APPS": [{**app, "provider_id": OIDC_APP_ID, "name": oidc.name}]}
     return providers
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def authorize_origins(oauth: OAuth) -> list[str]:
+    """Where the sign-in buttons' forms are redirected to (the providers' authorize pages): the pages'
+    Content-Security-Policy allows exactly these as form targets besides Portus itself."""
+    origins = []
+    if oauth.google_oauth2.enabled:
+        origins.append("https://accounts.google.com")
+    if oauth.github.enabled:
+        origins.append(_origin(oauth.github.server) if oauth.github.server else GITHUB_URL)
+    if oauth.gitlab.enabled:
+        origins.append(_origin(gitlab_url(oauth.gitlab.server)))
+    if oauth.bitbucket.enabled:
+        origins.append("https://bitbucket.org")
+    if oauth.openid_connect.enabled:
+        origins.append(_origin(oauth.openid_connect.issuer))
+    return origins
