@@ -425,3 +425,13 @@ def test_the_provider_apps_come_from_the_settings_alone() -> None:
     assert oidc["settings"] == {"server_url": "https://id.example.com/realms/main", "oauth_pkce_enabled": True}
     assert providers["gitlab"]["APPS"][0]["settings"]["gitlab_url"] == "https://gitlab.com"
     assert social_providers(load_config(environ={}).oauth) == {}
+
+
+def test_the_pages_let_the_sign_in_buttons_reach_only_the_enabled_providers(
+    world: World, enable: Any, client: Client
+) -> None:
+    assert "form-action 'self';" in client.get("/login/")["Content-Security-Policy"]
+    enable("github", server="https://github.example.com")
+    enable("google_oauth2")
+    policy = client.get("/login/")["Content-Security-Policy"]
+    assert "form-action 'self' https://accounts.google.com https://github.example.com;" in policy
