@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -197,35 +197,46 @@ class Webhooks(Section):
 # -- sign-in through OAuth providers and OpenID Connect (oauth.*) ------------------------------------------------
 
 
-def _refuse_incomplete(section: str, enabled: bool, required: dict[str, str], urls: dict[str, str]) -> None:
-    """An enabled provider needs its credentials, and its server addresses must be http(s) URLs."""
-    if not enabled:
-        return
-    for key, value in required.items():
-        if not value.strip():
-            raise PydanticCustomError(
-                "provider_setting",
-                "{key} must be set when {section}.enabled is true (or set {variable})",
-                {"key": f"{section}.{key}", "section": section, "variable": env_name((*section.split("."), key))},
-            )
-    for key, value in urls.items():
-        if value and not value.startswith(("https://", "http://")):
-            raise PydanticCustomError(
-                "provider_setting",
-                "{key} must be an http(s) URL such as https://host.example.com, not {value} (or set {variable})",
-                {
-                    "key": f"{section}.{key}",
-                    "section": section,
-                    "value": repr(value),
-                    "variable": env_name((*section.split("."), key)),
-                },
-            )
-
-
 class ProviderSection(Section):
+    """One sign-in provider; an enabled one needs its credentials, and its addresses must be http(s) URLs."""
+
+    SECTION: ClassVar[str]
+    CREDENTIALS: ClassVar[tuple[str, ...]]
+    URLS: ClassVar[tuple[str, ...]] = ()
+
     enabled: bool
     trusted: bool = Field(description="people may create an account through it even when signup.enabled is false")
     domain: str = Field(description="only e-mail addresses (verified by the provider) in this domain; empty: any")
+
+    def required(self) -> tuple[str, ...]:
+        return self.CREDENTIALS
+
+    @model_validator(mode="after")
+    def _complete(self) -> ProviderSection:
+        if not self.enabled:
+            return self
+        path = ("oauth", self.SECTION)
+        for key in self.required():
+            if not str(getattr(self, key)).strip():
+                raise PydanticCustomError(
+                    "provider_setting",
+                    "{key} must be set when {section}.enabled is true (or set {variable})",
+                    {"key": ".".join((*path, key)), "section": ".".join(path), "variable": env_name((*path, key))},
+                )
+        for key in self.URLS:
+            value = getattr(self, key)
+            if value and not value.startswith(("https://", "http://")):
+                raise PydanticCustomError(
+                    "provider_setting",
+                    "{key} must be an http(s) URL such as https://host.example.com, not {value} (or set {variable})",
+                    {
+                        "key": ".".join((*path, key)),
+                        "section": ".".join(path),
+                        "value": repr(value),
+                        "variable": env_name((*path, key)),
+                    },
+                )
+        return self
 
 
 class GoogleOptions(Section):
@@ -233,43 +244,39 @@ class GoogleOptions(Section):
 
 
 class GoogleOAuth2(ProviderSection):
+    SECTION = "google_oauth2"
+    CREDENTIALS = ("id", "secret")
+
     id: str
     secret: str
     options: GoogleOptions
 
-    @model_validator(mode="after")
-    def _complete(self) -> GoogleOAuth2:
-        _refuse_incomplete("oauth.google_oauth2", self.enabled, {"id": self.id, "secret": self.secret}, {})
-        return self
-
 
 class GitHubOAuth(ProviderSection):
+    SECTION = "github"
+    CREDENTIALS = ("client_id", "client_secret")
+    URLS = ("server",)
+
     client_id: str
     client_secret: str
     organization: str
     team: str
     server: str = Field(description="GitHub Enterprise Server's address; empty: github.com")
 
-    @model_validator(mode="after")
-    def _complete(self) -> GitHubOAuth:
-        required = {"client_id": self.client_id, "client_secret": self.client_secret}
-        if self.team:  # a team is named within an organization
-            required["organization"] = self.organization
-        _refuse_incomplete("oauth.github", self.enabled, required, {"server": self.server})
-        return self
+    def required(self) -> tuple[str, ...]:
+        # A team is named within an organization.
+        return (*self.CREDENTIALS, "organization") if self.team else self.CREDENTIALS
 
 
 class GitLabOAuth(ProviderSection):
+    SECTION = "gitlab"
+    CREDENTIALS = ("application_id", "secret")
+    URLS = ("server",)
+
     application_id: str
     secret: str
     group: str
     server: str = Field(description="a self-hosted GitLab's address; empty: gitlab.com")
-
-    @model_validator(mode="after")
-    def _complete(self) -> GitLabOAuth:
-        required = {"application_id": self.application_id, "secret": self.secret}
-        _refuse_incomplete("oauth.gitlab", self.enabled, required, {"server": self.server})
-        return self
 
 
 class BitbucketOptions(Section):
@@ -277,29 +284,25 @@ class BitbucketOptions(Section):
 
 
 class BitbucketOAuth(ProviderSection):
+    SECTION = "bitbucket"
+    CREDENTIALS = ("key", "secret")
+
     key: str
     secret: str
     options: BitbucketOptions
 
-    @model_validator(mode="after")
-    def _complete(self) -> BitbucketOAuth:
-        _refuse_incomplete("oauth.bitbucket", self.enabled, {"key": self.key, "secret": self.secret}, {})
-        return self
-
 
 class OpenIDConnect(ProviderSection):
+    SECTION = "openid_connect"
+    CREDENTIALS = ("issuer", "client_id", "client_secret")
+    URLS = ("issuer",)
+
     name: str = Field(min_length=1, description="the button's label")
     issuer: str = Field(description="the issuer URL; its /.well-known/openid-configuration is read")
     client_id: str
     client_secret: str
     pkce: bool
     username_claim: str = Field(min_length=1, description="the claim that proposes the user name")
-
-    @model_validator(mode="after")
-    def _complete(self) -> OpenIDConnect:
-        required = {"issuer": self.issuer, "client_id": self.client_id, "client_secret": self.client_secret}
-        _refuse_incomplete("oauth.openid_connect", self.enabled, required, {"issuer": self.issuer})
-        return self
 
 
 class OAuth(Section):

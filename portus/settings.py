@@ -288,6 +288,8 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_QUERY_EMAIL = True  # GitHub and Bitbucket: read the addresses (and their verified flags)
 SOCIALACCOUNT_LOGIN_ON_GET = False  # the buttons POST: a link elsewhere cannot start a sign-in
+# The callback URL sent to providers: https behind a TLS proxy too (the host is one ALLOWED_HOSTS accepts).
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if USE_SSL else "http"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
