@@ -12,14 +12,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from allauth.socialaccount.models import SocialAccount
+from allauth.socialaccount.models import SocialAccount, SocialLogin
 from django.conf import settings
 from django.test import Client
 
 from portus.accounts.actions import create_token, create_user, set_enabled
 from portus.accounts.models import User
 from portus.accounts.providers import social_providers
-from portus.accounts.social import PortusSocialAccountAdapter
+from portus.accounts.social import PortusSocialAccountAdapter, proposed_username
 from portus.config import ConfigError, load_config
 from portus.registry.models import Activity, Namespace
 from tests.conftest import PASSWORD, World
@@ -435,3 +435,30 @@ def test_the_pages_let_the_sign_in_buttons_reach_only_the_enabled_providers(
     enable("google_oauth2")
     policy = client.get("/login/")["Content-Security-Policy"]
     assert "form-action 'self' https://accounts.google.com https://github.example.com;" in policy
+
+
+def test_a_bot_is_never_signed_in_through_a_provider(
+    world: World, double: ProviderDouble, enable: Any, client: Client
+) -> None:
+    enable("github")
+    create_user(username="ci-bot", email="bot@example.com", bot=True, actor=world.admin)
+    response = through(client, double, "github", Person(**{**JANE.__dict__, "email": "bot@example.com"}))
+    assert response.status_code == 403 and "bots sign in with application tokens only" in response.content.decode()
+    assert not SocialAccount.objects.exists() and signed_in_as(client) is None
+
+
+@pytest.mark.parametrize(
+    ("claim", "claims", "proposed"),
+    [
+        ("preferred_username", {"preferred_username": "Jane.Doe", "email": "x@example.com"}, "jane.doe"),
+        ("email", {"preferred_username": "Jane.Doe", "email": "j.doe+ci@example.com"}, "j.doe-ci-example.com"),
+        ("nickname", {"email": "jd@example.com"}, "jd"),  # no such claim: the address's local part
+        ("preferred_username", {"preferred_username": "--__--"}, ""),  # nothing fits: the person types one
+    ],
+)
+def test_openid_connect_proposes_the_user_name_from_the_configured_claim(
+    portus_config: Any, claim: str, claims: dict[str, str], proposed: str
+) -> None:
+    portus_config("oauth.openid_connect.username_claim", claim)
+    login = SocialLogin(account=SocialAccount(provider="oidc", uid="1", extra_data={"userinfo": claims}))
+    assert proposed_username(login, {"email": claims.get("email")}) == proposed
