@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -95,6 +95,8 @@ class Delete(Section):
 
 
 class Registry(Section):
+    # Off: /v2/token takes application tokens only (sign-in through a provider leaves no password to send).
+    token_passwords: Toggle
     jwt_expiration_time: Valued[int] = Field(
         ge=1, description="the registry needs a token to live 60 seconds (minutes, not seconds)"
     )
@@ -330,6 +332,124 @@ class Metrics(Section):
 
 class Log(Section):
     format: LogFormat
+# -- sign-in through OAuth providers and OpenID Connect (oauth.*) ------------------------------------------------
+
+
+class ProviderSection(Section):
+    """One sign-in provider; an enabled one needs its credentials, and its addresses must be http(s) URLs."""
+
+    SECTION: ClassVar[str]
+    CREDENTIALS: ClassVar[tuple[str, ...]]
+    URLS: ClassVar[tuple[str, ...]] = ()
+
+    enabled: bool
+    trusted: bool = Field(description="people may create an account through it even when signup.enabled is false")
+    domain: str = Field(description="only e-mail addresses (verified by the provider) in this domain; empty: any")
+
+    def required(self) -> tuple[str, ...]:
+        return self.CREDENTIALS
+
+    @model_validator(mode="after")
+    def _complete(self) -> ProviderSection:
+        if not self.enabled:
+            return self
+        path = ("oauth", self.SECTION)
+        for key in self.required():
+            if not str(getattr(self, key)).strip():
+                raise PydanticCustomError(
+                    "provider_setting",
+                    "{key} must be set when {section}.enabled is true (or set {variable})",
+                    {"key": ".".join((*path, key)), "section": ".".join(path), "variable": env_name((*path, key))},
+                )
+        for key in self.URLS:
+            value = getattr(self, key)
+            if value and not value.startswith(("https://", "http://")):
+                raise PydanticCustomError(
+                    "provider_setting",
+                    "{key} must be an http(s) URL such as https://host.example.com, not {value} (or set {variable})",
+                    {
+                        "key": ".".join((*path, key)),
+                        "section": ".".join(path),
+                        "value": repr(value),
+                        "variable": env_name((*path, key)),
+                    },
+                )
+        return self
+
+
+class GoogleOptions(Section):
+    hd: str = Field(description="the Google Workspace domain (the `hd` claim) people must belong to; empty: any")
+
+
+class GoogleOAuth2(ProviderSection):
+    SECTION = "google_oauth2"
+    CREDENTIALS = ("id", "secret")
+
+    id: str
+    secret: str
+    options: GoogleOptions
+
+
+class GitHubOAuth(ProviderSection):
+    SECTION = "github"
+    CREDENTIALS = ("client_id", "client_secret")
+    URLS = ("server",)
+
+    client_id: str
+    client_secret: str
+    organization: str
+    team: str
+    server: str = Field(description="GitHub Enterprise Server's address; empty: github.com")
+
+    def required(self) -> tuple[str, ...]:
+        # A team is named within an organization.
+        return (*self.CREDENTIALS, "organization") if self.team else self.CREDENTIALS
+
+
+class GitLabOAuth(ProviderSection):
+    SECTION = "gitlab"
+    CREDENTIALS = ("application_id", "secret")
+    URLS = ("server",)
+
+    application_id: str
+    secret: str
+    group: str
+    server: str = Field(description="a self-hosted GitLab's address; empty: gitlab.com")
+
+
+class BitbucketOptions(Section):
+    team: str = Field(description="the Bitbucket workspace people must belong to; empty: any")
+
+
+class BitbucketOAuth(ProviderSection):
+    SECTION = "bitbucket"
+    CREDENTIALS = ("key", "secret")
+
+    key: str
+    secret: str
+    options: BitbucketOptions
+
+
+class OpenIDConnect(ProviderSection):
+    SECTION = "openid_connect"
+    CREDENTIALS = ("issuer", "client_id", "client_secret")
+    URLS = ("issuer",)
+
+    name: str = Field(min_length=1, description="the button's label")
+    issuer: str = Field(description="the issuer URL; its /.well-known/openid-configuration is read")
+    client_id: str
+    client_secret: str
+    pkce: bool
+    username_claim: str = Field(min_length=1, description="the claim that proposes the user name")
+
+
+class OAuth(Section):
+    local_login: Toggle
+    google_oauth2: GoogleOAuth2
+    github: GitHubOAuth
+    gitlab: GitLabOAuth
+    bitbucket: BitbucketOAuth
+    openid_connect: OpenIDConnect
 
 
 @dataclass(frozen=True)
@@ -374,6 +494,7 @@ class PortusConfig(Section):
     legacy: Legacy
     metrics: Metrics
     log: Log
+    oauth: OAuth
 
     _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
     # Settings of the original Portus that a file or variable set and that this Portus does not
@@ -636,7 +757,6 @@ ORIGINAL_ONLY_SETTINGS: tuple[str, ...] = (
     "email.smtp.ca_file",
     "email.smtp.authentication",
     "delete.garbage_collector",
-    "oauth",
     "check_ssl_usage",
     "user_permission.create_webhook",
     "user_permission.manage_webhook",
@@ -719,6 +839,10 @@ def _describe(error: Any, origins: Mapping[tuple[str, ...], Origin], defaults: s
     origin = _origin_of(origins, path) or Origin(defaults, default=True)
     where = origin.where
 
+    if kind == "provider_setting":  # a provider's settings that only make sense together: name who turned it on
+        enabled = _origin_of(origins, (*error["ctx"]["section"].split("."), "enabled"))
+        source = enabled.where + (f"={enabled.raw!r}" if enabled.is_variable else "") if enabled else where
+        return f"{source}: {error['msg']}."
     if kind == "extra_forbidden":
         siblings = _keys(_SECTIONS[loc[:-1]]) if loc[:-1] in _SECTIONS else ["value"]
         close = difflib.get_close_matches(loc[-1], siblings, n=1)

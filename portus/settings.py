@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from portus.accounts.providers import social_providers
 from portus.config import SECRET_FILE_NAME, ConfigError, data_dir, env_value, load_config, parse_bool, parse_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -142,6 +143,15 @@ INSTALLED_APPS = [
     "portus.importer",
     "portus.web",
     "portus.api",
+    # Sign-in through OAuth providers and OpenID Connect (oauth.*; see the section below).
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.gitlab",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.bitbucket_oauth2",
+    "allauth.socialaccount.providers.openid_connect",
 ]
 
 # The app serves its own static files (whitenoise) unless a proxy in front does; RAILS_SERVE_STATIC_FILES is
@@ -168,6 +178,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "portus.urls"
@@ -282,6 +293,28 @@ if PORTUS_ENV == "test":
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# -- sign-in through OAuth providers and OpenID Connect: django-allauth, configured from oauth.* alone ---------------
+# Only its provider flows are served (portus/web/provider_urls.py); the sign-in, sign-up and password pages stay
+# Portus's own. portus.accounts.social holds the Portus rules (restrictions, sign-up, user names).
+SOCIALACCOUNT_PROVIDERS = social_providers(PORTUS.oauth)
+ACCOUNT_ADAPTER = "portus.accounts.social.PortusAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "portus.accounts.social.PortusSocialAccountAdapter"
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email"]
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_USERNAME_MIN_LENGTH = 1
+# The first sign-in always asks for a user name (prefilled from the provider): it is also a namespace.
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+# An existing account is found by an address the provider says is verified, never by another one.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_QUERY_EMAIL = True  # GitHub and Bitbucket: read the addresses (and their verified flags)
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the buttons POST: a link elsewhere cannot start a sign-in
+# The callback URL sent to providers: https behind a TLS proxy too (the host is one ALLOWED_HOSTS accepts).
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if USE_SSL else "http"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("portus.registry_endpoints.urls")),
     path("_ping", ping, name="ping"),
     path("api/", include("portus.api.urls")),
+    path("accounts/", include("portus.web.provider_urls")),
     path("", include("portus.web.urls")),
 ]
 

@@ -42,7 +42,7 @@ def test_the_originals_config_local_is_read_and_its_unsupported_keys_are_listed(
         "pagination": {"per_page": 10, "limit": 10, "before_after": 2},
     }
     (config_dir / "config-local.yml").write_text(yaml.safe_dump(original_local))
-    config = load_config(environ={"PORTUS_OAUTH_GITHUB_ENABLED": "true"}, default_path=config_dir / "config.yml")
+    config = load_config(environ={"PORTUS_CHECK_SSL_USAGE_ENABLED": "true"}, default_path=config_dir / "config.yml")
     assert config.machine_fqdn == "portus.example.org" and config.delete.enabled is True
     left_out = config.unsupported_original_settings
     for key in (
@@ -53,7 +53,7 @@ def test_the_originals_config_local_is_read_and_its_unsupported_keys_are_listed(
         "user_permission.create_webhook",
         "pagination.limit",
         "pagination.before_after",
-        "PORTUS_OAUTH_GITHUB_ENABLED",
+        "PORTUS_CHECK_SSL_USAGE_ENABLED",
     ):
         assert key in left_out
 

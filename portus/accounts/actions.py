@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -194,3 +195,26 @@ def update_profile(*, user: User, actor: Actor, email: str | None = None, displa
     user.save(update_fields=list(changed))
     record(actor, "user.update", user.username, fields=sorted(changed))
     return user
+
+
+def sign_in_methods(user: User) -> int:
+    """How many ways USER has to sign in on the pages: a usable password (while the form is shown) and each
+    linked provider account."""
+    password = user.has_usable_password() and settings.PORTUS.oauth.local_login.enabled
+    linked: int = SocialAccount.objects.filter(user=user).count()
+    return int(password) + linked
+
+
+@transaction.atomic
+def unlink_provider(*, account: SocialAccount, actor: Actor) -> None:
+    """Unlink a provider account from its user, never the user's last way to sign in."""
+    user = account.user
+    User.objects.select_for_update().filter(pk=user.pk).first()  # two unlinks at once cannot both pass
+    if sign_in_methods(user) <= 1:
+        raise ActionError(
+            "This is your last way to sign in: link another provider"
+            + (" or set a password" if settings.PORTUS.oauth.local_login.enabled else "")
+            + " first."
+        )
+    account.delete()
+    record(actor, "user.unlink_provider", f"{user.username}/{account.provider}", uid=account.uid)

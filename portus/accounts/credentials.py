@@ -38,6 +38,10 @@ class Failure(enum.Enum):
     LOCKED = "too many failed sign-ins; this account is locked for a while, try again later or reset your password"
     THROTTLED = "too many failed sign-ins from your address; wait and try again"
     UNREACHABLE = "the LDAP directory cannot be reached; try again later, or tell an administrator"
+    PASSWORDS_OFF = (
+        "passwords are not accepted here; create an application token on your Portus profile page "
+        "and give it as the password"
+    )
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,12 @@ def _refused(standing: throttle.Standing, user: User | None) -> Verification | N
     return None
 
 
-def verify(username: str, password: str, *, address: str = "", allow_tokens: bool = True) -> Verification:
+def verify(
+    username: str, password: str, *, address: str = "", allow_tokens: bool = True, allow_passwords: bool = True
+) -> Verification:
     """Who USERNAME is if PASSWORD (or an application token) proves it, asked from the client ADDRESS
-    (see portus.accounts.throttle for what is counted against it)."""
+    (see portus.accounts.throttle for what is counted against it). With allow_passwords False only an
+    application token can prove it (registry.token_passwords.enabled: false)."""
     if allow_tokens and password.startswith(TOKEN_PREFIX):
         found = verify_token(password, username)
         if found.failure is not Failure.BAD_CREDENTIALS:
@@ -184,6 +191,9 @@ def verify(username: str, password: str, *, address: str = "", allow_tokens: boo
             throttle.count_address_failure(address)
             return found
         # Otherwise a password that merely starts like a token: checked as a password below.
+    if not allow_passwords:
+        # Refused before any hash or lookup: the answer says nothing about the password or the account.
+        return Verification(None, Failure.PASSWORDS_OFF)
     ttl = settings.PORTUS.credential_cache.seconds
     key = _cache_key(username, password)
     remembered = cache.get(key) if ttl else None

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -138,7 +139,8 @@ def namespaces_for(
 def authenticate(credentials: Credentials | None, account: str | None, address: str = "") -> User | None:
     if credentials is None:
         return None
-    result = verify(credentials.username, credentials.password, address=address)
+    allow_passwords = settings.PORTUS.registry.token_passwords.enabled
+    result = verify(credentials.username, credentials.password, address=address, allow_passwords=allow_passwords)
     if result.failure is Failure.THROTTLED:
         raise TokenRequestError(
             429,

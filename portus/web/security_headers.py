@@ -9,14 +9,17 @@ from http import HTTPStatus
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from portus.accounts.providers import authorize_origins
+
 GRAVATAR = "https://www.gravatar.com"
 API_PREFIX = "/api/"
 REGISTRY_PREFIX = "/v2/"
 API_DOCS = "/api/docs"
 
 
-def content_security_policy(*, gravatar: bool, inline_styles: bool = False) -> str:
-    """Our own scripts, styles and images only: no inline script, no other site (Gravatar when it is on)."""
+def content_security_policy(*, gravatar: bool, inline_styles: bool = False, form_targets: tuple[str, ...] = ()) -> str:
+    """Our own scripts, styles and images only: no inline script, no other site (Gravatar when it is on).
+    FORM_TARGETS: the sign-in providers a button's form is redirected to (browsers hold redirects to it too)."""
     images = "'self' data:" + (f" {GRAVATAR}" if gravatar else "")
     styles = "'self'" + (" 'unsafe-inline'" if inline_styles else "")
     return "; ".join(
@@ -27,7 +30,7 @@ def content_security_policy(*, gravatar: bool, inline_styles: bool = False) -> s
             f"img-src {images}",
             "object-src 'none'",
             "base-uri 'none'",
-            "form-action 'self'",
+            " ".join(("form-action 'self'", *form_targets)),
             "frame-ancestors 'none'",
         )
     )
@@ -75,6 +78,7 @@ class SecurityHeadersMiddleware:
                 gravatar=settings.PORTUS.gravatar.enabled,
                 # Swagger UI (django-ninja's API docs page) styles its elements inline.
                 inline_styles=path.startswith(API_DOCS),
+                form_targets=tuple(authorize_origins(settings.PORTUS.oauth)),
             ),
         )
         if not path.startswith(settings.STATIC_URL):

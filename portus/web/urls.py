@@ -71,6 +71,7 @@ urlpatterns = [
     # Profile
     path("profile/", profile.Profile.as_view(), name="profile"),
     path("profile/password/", profile.PasswordChange.as_view(), name="password-change"),
+    path("profile/providers/<int:account_pk>/unlink/", profile.ProviderUnlink.as_view(), name="provider-unlink"),
     path("profile/tokens/", profile.ProfileTokenCreate.as_view(), name="token-create"),
     path("profile/tokens/<int:token_pk>/revoke/", profile.ProfileTokenRevoke.as_view(), name="token-revoke"),
     # Administration

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -17,11 +18,27 @@ from portus.accounts.actions import create_user
 from portus.web.forms import SignInForm, SignUpForm
 from portus.web.views.action_form import ActionFormView
 
+LOCAL_LOGIN_OFF = "Passwords are turned off here; sign in through one of the providers on the sign-in page."
+
+
+def sign_in_providers(request: HttpRequest) -> list[tuple[str, str]]:
+    """(name, login URL) of each provider configured in oauth.*; each button POSTs to its URL."""
+    providers = get_social_adapter(request).list_providers(request)
+    return [(provider.name, provider.get_login_url(request, process="login")) for provider in providers]
+
 
 class SignInView(auth_views.LoginView):
     template_name = "web/auth/login.html"
     authentication_form = SignInForm
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.PORTUS.oauth.local_login.enabled:  # hidden is not enough: refuse the password too
+            raise PermissionDenied(LOCAL_LOGIN_OFF)
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "sign_in_providers": sign_in_providers(self.request)}
 
     def form_invalid(self, form: SignInForm) -> HttpResponse:  # type: ignore[override]
         response = super().form_invalid(form)
@@ -47,6 +64,8 @@ class SignUp(ActionFormView):
         if settings.PORTUS.ldap.enabled:
             # A local account would take the name of a directory user who has not signed in yet.
             raise PermissionDenied("Sign in with your LDAP account: the first sign-in creates your Portus account.")
+        if not settings.PORTUS.oauth.local_login.enabled:
+            raise PermissionDenied("Accounts with passwords are turned off here; sign in through a provider instead.")
         if request.user.is_authenticated:
             return redirect("web:dashboard")
         return super().dispatch(request, *args, **kwargs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from allauth.socialaccount.adapter import get_adapter as get_social_adapter
+from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponse
@@ -14,6 +16,7 @@ from django.utils import timezone
 from portus import policy
 from portus.accounts import actions as account_actions
 from portus.accounts.models import ApplicationToken, User
+from portus.accounts.social import provider_name
 from portus.accounts.throttle import client_address
 from portus.errors import ActionError
 from portus.web.forms import PasswordChangeForm, ProfileForm, TokenForm, proves_identity
@@ -90,6 +93,32 @@ class TokenRevokeView(ActionFormView):
         return tokens_context(self.owner)
 
 
+def _account_label(account: SocialAccount) -> str:
+    """Who the provider account is, as the provider calls them (login, user name or address)."""
+    data = account.extra_data or {}
+    claims = data.get("userinfo") or data.get("id_token") or data
+    for key in ("login", "username", "preferred_username", "email"):
+        if claims.get(key):
+            return str(claims[key])
+    return ""
+
+
+def sign_in_context(request: Any, owner: User) -> dict[str, Any]:
+    """The provider accounts linked to OWNER, and the providers they may still link (by their connect URL)."""
+    linked = list(SocialAccount.objects.filter(user=owner).order_by("provider", "pk"))
+    providers = get_social_adapter(request).list_providers(request)
+    taken = {account.provider for account in linked}
+    return {
+        "linked_accounts": [(account, provider_name(account.provider), _account_label(account)) for account in linked],
+        "linkable_providers": [
+            (provider.name, provider.get_login_url(request, process="connect"))
+            for provider in providers
+            if provider.sub_id not in taken
+        ],
+        "has_password": owner.has_usable_password(),
+    }
+
+
 def _profile_initial(user: User) -> dict[str, str]:
     return {"email": user.email, "display_name": user.display_name}
 
@@ -114,6 +143,7 @@ class ProfilePage(LoginRequiredMixin, ActionFormView):
             "profile_form": ProfileForm(initial=_profile_initial(self.owner)),
             "password_form": PasswordChangeForm(self.owner),
             **tokens_context(self.owner),
+            **sign_in_context(self.request, self.owner),
         }
         return {**page, **context, self.form_slot: context["form"]}
 
@@ -160,3 +190,16 @@ class ProfileTokenCreate(ProfilePage, TokenCreateView):
 
 class ProfileTokenRevoke(ProfilePage, TokenRevokeView):
     pass
+
+
+class ProviderUnlink(ProfilePage):
+    """Unlink one of the user's own provider accounts (never the last way to sign in)."""
+
+    http_method_names = ["post"]
+
+    def act(self, form: Any) -> str:
+        account = SocialAccount.objects.filter(user=self.owner, pk=self.kwargs["account_pk"]).first()
+        if account is None:
+            raise Http404("No such linked account.")
+        account_actions.unlink_provider(account=account, actor=self.owner)
+        return f"{provider_name(account.provider)} unlinked; it no longer signs you in."
