@@ -332,6 +332,8 @@ class Metrics(Section):
 
 class Log(Section):
     format: LogFormat
+
+
 # -- sign-in through OAuth providers and OpenID Connect (oauth.*) ------------------------------------------------
 
 
