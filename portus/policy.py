@@ -27,6 +27,7 @@ from portus.registry.models import (
     Visibility,
 )
 from portus.security.models import AllowlistEntry
+from portus.webhooks.models import Webhook
 
 # The caller's role in each team (None: not a member), when the caller has read them already (the token
 # service reads them with the namespaces). A team missing from the mapping is looked up.
@@ -347,3 +348,31 @@ def visible_allowlist(
     if _user(principal) is None:
         return queryset.none()
     return queryset.filter(Q(namespace__isnull=True) | Q(namespace__in=visible_namespaces(principal)))
+
+
+# -- outgoing webhooks -------------------------------------------------------------------------------
+
+
+def can_manage_webhooks(principal: Principal, namespace: Namespace) -> bool:
+    """See, add, change, delete and retrigger a namespace's webhooks: its owners and admins (a webhook
+    carries credentials and says where every push goes). The global namespace's: admins only."""
+    if is_admin(principal):
+        return True
+    if namespace.kind == NamespaceKind.GLOBAL:
+        return False
+    return role_in(principal, namespace) == Role.OWNER
+
+
+def manageable_webhooks(principal: Principal, queryset: QuerySet[Webhook] | None = None) -> QuerySet[Webhook]:
+    """The webhooks PRINCIPAL may manage (can_manage_webhooks, as a query)."""
+    queryset = Webhook.objects.all() if queryset is None else queryset
+    if is_admin(principal):
+        return queryset
+    user = _user(principal)
+    if user is None:
+        return queryset.none()
+    owned_teams = TeamMembership.objects.filter(user_id=user.pk, role=Role.OWNER).values("team_id")
+    return queryset.filter(
+        Q(namespace__kind=NamespaceKind.PERSONAL, namespace__owner_id=user.pk)
+        | Q(namespace__kind=NamespaceKind.TEAM, namespace__team_id__in=owned_teams)
+    )

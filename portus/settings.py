@@ -137,6 +137,7 @@ INSTALLED_APPS = [
     "portus.accounts",
     "portus.registry",
     "portus.security",
+    "portus.webhooks",
     "portus.background",
     "portus.web",
     "portus.api",
