@@ -115,18 +115,20 @@ class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, host: str, port: int, address: IPAddress, timeout: float):
         super().__init__(host, port, timeout=timeout)
         self.address = address
+        self.limit = timeout
 
     def connect(self) -> None:
-        self.sock = _connect(self.address, self.port, self.timeout)
+        self.sock = _connect(self.address, self.port, self.limit)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, address: IPAddress, timeout: float):
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self.address = address
+        self.limit = timeout
 
     def connect(self) -> None:
-        sock = _connect(self.address, self.port, self.timeout)
+        sock = _connect(self.address, self.port, self.limit)
         # The certificate is checked against the host name, not the address.
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
