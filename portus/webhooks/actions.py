@@ -122,12 +122,16 @@ def _record(actor: Actor, action: str, webhook: Webhook, **data: Any) -> None:
     )
 
 
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
 @transaction.atomic
 def create_webhook(*, namespace: Namespace, fields: WebhookFields, actor: Actor) -> tuple[Webhook, str]:
     """A new webhook and its signing secret (generated when FIELDS has none), shown to its creator once."""
     if fields.name is None or fields.url is None:
         raise ActionError("A webhook needs a name and an address.")
-    secret = fields.secret if fields.secret else secrets.token_urlsafe(32)
+    secret = fields.secret if fields.secret else new_secret()
     webhook = Webhook(namespace=namespace)
     _apply(webhook, WebhookFields(**{**fields.__dict__, "secret": secret}))
     webhook.save()
@@ -147,6 +151,13 @@ def update_webhook(*, webhook: Webhook, fields: WebhookFields, actor: Actor) -> 
     else:
         _record(actor, "webhook.update", webhook, changed=changed)
     return webhook
+
+
+def regenerate_secret(*, webhook: Webhook, actor: Actor) -> str:
+    """A new random signing secret for WEBHOOK, returned to be shown once; the old one stops matching."""
+    secret = new_secret()
+    update_webhook(webhook=webhook, fields=WebhookFields(secret=secret), actor=actor)
+    return secret
 
 
 @transaction.atomic
