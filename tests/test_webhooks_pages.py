@@ -95,7 +95,7 @@ POSTS = {
         "enabled": "on",
     },
     "enabled": {"enabled": "false"},
-    "header": {"name": "X-Evil", "value": "1"},
+    "header": {"header-name": "X-Evil", "header-value": "1"},
     "header-remove": {},
     "secret": {},
     "delete": {},
@@ -249,12 +249,12 @@ def test_headers_are_added_changed_and_removed_and_their_values_never_shown(worl
     webhook = make_webhook(world)
     client = client_as(world, "owner")
     base = f"/namespaces/{world.namespace.pk}/webhooks/{webhook.pk}"
-    response = client.post(f"{base}/headers/", {"name": "X-Team", "value": "acme-secret-value"})
+    response = client.post(f"{base}/headers/", {"header-name": "X-Team", "header-value": "acme-secret-value"})
     assert response.status_code == 302
     assert {h.name: h.value for h in webhook.headers.all()} == {"X-Token": HEADER_VALUE, "X-Team": "acme-secret-value"}
     page = client.get(f"{base}/").content.decode()
     assert "X-Team" in page and "acme-secret-value" not in page
-    refused = client.post(f"{base}/headers/", {"name": "X-Portus-Signature-256", "value": "forged"}, follow=True)
+    refused = client.post(f"{base}/headers/", {"header-name": "X-Portus-Signature-256", "header-value": "forged"}, follow=True)
     assert "is set by Portus on every delivery" in refused.content.decode()
     header = webhook.headers.get(name="X-Team")
     client.post(f"{base}/headers/{header.pk}/remove/")

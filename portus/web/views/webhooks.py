@@ -25,6 +25,7 @@ from portus.webhooks.models import Webhook, WebhookDelivery
 
 # Characters of each logged header block and body shown on the deliveries page (the API has the rest).
 SHOWN_LOG = 8000
+HEADER_PREFIX = "header"
 
 
 class WebhooksPage(LoginRequiredMixin, ObjectPage):
@@ -100,7 +101,8 @@ class WebhookCreate(WebhooksPage, SecretShownOnce):
 
 
 def _edit_context(webhook: Webhook) -> dict[str, Any]:
-    return {"headers": webhook.headers.all(), "header_form": WebhookHeaderForm()}
+    # Prefixed: its fields sit on the same page as the settings' own "name".
+    return {"headers": webhook.headers.all(), "header_form": WebhookHeaderForm(prefix=HEADER_PREFIX)}
 
 
 class WebhookEdit(WebhookPage, ActionFormView):
@@ -151,6 +153,7 @@ class WebhookEnabled(WebhookPage, ActionFormView):
 class WebhookHeaderSet(WebhookPage, ActionFormView):
     http_method_names = ["post"]
     form_class = WebhookHeaderForm
+    prefix = HEADER_PREFIX
 
     def act(self, form: WebhookHeaderForm) -> str:
         name, value = form.cleaned_data["name"], form.cleaned_data["value"]
