@@ -25,7 +25,13 @@ STATUS = {"admin": 200, "owner": 200, "contributor": 403, "viewer": 403, "outsid
 
 def make_webhook(world: World, **fields: object) -> Webhook:
     given = WebhookFields(
-        **{"name": "ci", "url": "https://ci.example.com/hook", "username": "portus", "password": PASSWORD_SENT, **fields}
+        **{
+            "name": "ci",
+            "url": "https://ci.example.com/hook",
+            "username": "portus",
+            "password": PASSWORD_SENT,
+            **fields,
+        }
     )
     webhook = actions.create_webhook(namespace=world.namespace, fields=given, actor=world.owner)[0]
     actions.set_header(webhook=webhook, name="X-Token", value=HEADER_VALUE, actor=world.owner)
@@ -86,7 +92,12 @@ def test_webhook_pages_open_to_namespace_owners_and_admins_only(world: World, pa
 
 
 POSTS = {
-    "new": {"name": "evil", "url": "https://evil.example.com/", "request_method": "POST", "content_type": "application/json"},
+    "new": {
+        "name": "evil",
+        "url": "https://evil.example.com/",
+        "request_method": "POST",
+        "content_type": "application/json",
+    },
     "edit": {
         "name": "ci",
         "url": "https://evil.example.com/",
@@ -186,7 +197,10 @@ def test_owner_adds_a_webhook_and_sees_its_secret_once(world: World) -> None:
     shown = re.search(r'id="webhook-secret" type="text" readonly value="([^"]+)"', response.content.decode())
     assert shown is not None and shown.group(1) == webhook.secret
     assert Activity.objects.filter(action="webhook.create", actor=world.owner).exists()
-    for url in (f"/namespaces/{world.namespace.pk}/webhooks/", f"/namespaces/{world.namespace.pk}/webhooks/{webhook.pk}/"):
+    for url in (
+        f"/namespaces/{world.namespace.pk}/webhooks/",
+        f"/namespaces/{world.namespace.pk}/webhooks/{webhook.pk}/",
+    ):
         page = client.get(url).content.decode()
         assert "deploy.example.com" in page
         assert webhook.secret not in page and PASSWORD_SENT not in page
@@ -254,7 +268,9 @@ def test_headers_are_added_changed_and_removed_and_their_values_never_shown(worl
     assert {h.name: h.value for h in webhook.headers.all()} == {"X-Token": HEADER_VALUE, "X-Team": "acme-secret-value"}
     page = client.get(f"{base}/").content.decode()
     assert "X-Team" in page and "acme-secret-value" not in page
-    refused = client.post(f"{base}/headers/", {"header-name": "X-Portus-Signature-256", "header-value": "forged"}, follow=True)
+    refused = client.post(
+        f"{base}/headers/", {"header-name": "X-Portus-Signature-256", "header-value": "forged"}, follow=True
+    )
     assert "is set by Portus on every delivery" in refused.content.decode()
     header = webhook.headers.get(name="X-Team")
     client.post(f"{base}/headers/{header.pk}/remove/")

@@ -4,18 +4,17 @@ and its deliveries with a retrigger button; for the namespace's owners and admin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, Model, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.generic import TemplateView
 
 from portus import policy
-from portus.web.access import SignedInRequest
 from portus.web.forms import WebhookEditForm, WebhookEnabledForm, WebhookForm, WebhookHeaderForm
 from portus.web.lookups import paginate, visible_namespace_or_404
 from portus.web.views.action_form import ActionFormView, ObjectPage
@@ -26,13 +25,13 @@ from portus.webhooks.models import Webhook, WebhookDelivery
 # Characters of each logged header block and body shown on the deliveries page (the API has the rest).
 SHOWN_LOG = 8000
 HEADER_PREFIX = "header"
+Found = TypeVar("Found", bound=Model)
 
 
 class WebhooksPage(LoginRequiredMixin, ObjectPage):
     """A page about a namespace's webhooks: a webhook carries credentials and says where every push goes,
     so only the namespace's owners and admins see them (policy.can_manage_webhooks)."""
 
-    request: SignedInRequest
     lookup = staticmethod(visible_namespace_or_404)
     may = staticmethod(policy.can_manage_webhooks)
     denied = "Only the owners of this namespace (and administrators) may see and change its webhooks."
@@ -46,7 +45,9 @@ class WebhookPage(WebhooksPage):
 
     def load(self) -> None:
         super().load()
-        found = policy.manageable_webhooks(self.request.user).filter(namespace=self.object, pk=self.kwargs["webhook_pk"])
+        found = policy.manageable_webhooks(self.request.user).filter(
+            namespace=self.object, pk=self.kwargs["webhook_pk"]
+        )
         webhook = found.select_related("namespace__registry").first()
         if webhook is None:
             raise Http404("No such webhook.")
@@ -57,6 +58,14 @@ class WebhookPage(WebhooksPage):
 
     def get_success_url(self) -> str:
         return reverse("web:webhook", args=[self.object.pk, self.webhook.pk])
+
+
+def _one_or_404(queryset: QuerySet[Found], pk: int, what: str) -> Found:
+    """The row PK of QUERYSET (a webhook's headers or deliveries), else a 404 naming WHAT."""
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"No such {what}.")
+    return found
 
 
 class WebhookList(WebhooksPage, TemplateView):
@@ -165,9 +174,7 @@ class WebhookHeaderRemove(WebhookPage, ActionFormView):
     http_method_names = ["post"]
 
     def act(self, form: forms.Form) -> str:
-        header = self.webhook.headers.filter(pk=self.kwargs["header_pk"]).first()
-        if header is None:
-            raise Http404("No such header.")
+        header = _one_or_404(self.webhook.headers.all(), self.kwargs["header_pk"], "header")
         actions.remove_header(header=header, actor=self.request.user)
         return f"Header {header.name} removed."
 
@@ -208,9 +215,7 @@ class DeliveryRetrigger(WebhookPage, ActionFormView):
     http_method_names = ["post"]
 
     def act(self, form: forms.Form) -> str:
-        delivery = self.webhook.deliveries.filter(pk=self.kwargs["delivery_pk"]).first()
-        if delivery is None:
-            raise Http404("No such delivery.")
+        delivery = _one_or_404(self.webhook.deliveries.all(), self.kwargs["delivery_pk"], "delivery")
         actions.retrigger_delivery(delivery=delivery, actor=self.request.user)
         return "Queued the delivery again; the worker sends it shortly."
 
