@@ -250,14 +250,16 @@ def visible_activities(principal: Principal, queryset: QuerySet[Activity] | None
         return queryset
     user = _user(principal)
     namespaces = visible_namespaces(principal).values("pk")
+    # A webhook's lines name its address: only those who manage the namespace's webhooks read them.
+    not_webhooks = ~Q(action__startswith="webhook.")
     if user is None:
-        return queryset.filter(namespace_id__in=namespaces)
+        return queryset.filter(namespace_id__in=namespaces).filter(not_webhooks)
     teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
     return queryset.filter(
         Q(namespace_id__in=namespaces)
         | Q(namespace__isnull=True, team_id__in=teams)
         | Q(namespace__isnull=True, team__isnull=True, actor_id=user.pk)
-    )
+    ).filter(not_webhooks | Q(namespace_id__in=_webhook_namespaces(user)))
 
 
 # -- API: users, tokens, registries, repositories (added with the REST API) ---------------------
@@ -363,6 +365,14 @@ def can_manage_webhooks(principal: Principal, namespace: Namespace) -> bool:
     return role_in(principal, namespace) == Role.OWNER
 
 
+def _webhook_namespaces(user: User) -> QuerySet[Namespace]:
+    """The namespaces whose webhooks USER (not an admin) manages: their personal one, their teams' as owner."""
+    owned_teams = TeamMembership.objects.filter(user_id=user.pk, role=Role.OWNER).values("team_id")
+    return Namespace.objects.filter(
+        Q(kind=NamespaceKind.PERSONAL, owner_id=user.pk) | Q(kind=NamespaceKind.TEAM, team_id__in=owned_teams)
+    )
+
+
 def manageable_webhooks(principal: Principal, queryset: QuerySet[Webhook] | None = None) -> QuerySet[Webhook]:
     """The webhooks PRINCIPAL may manage (can_manage_webhooks, as a query)."""
     queryset = Webhook.objects.all() if queryset is None else queryset
@@ -371,8 +381,4 @@ def manageable_webhooks(principal: Principal, queryset: QuerySet[Webhook] | None
     user = _user(principal)
     if user is None:
         return queryset.none()
-    owned_teams = TeamMembership.objects.filter(user_id=user.pk, role=Role.OWNER).values("team_id")
-    return queryset.filter(
-        Q(namespace__kind=NamespaceKind.PERSONAL, namespace__owner_id=user.pk)
-        | Q(namespace__kind=NamespaceKind.TEAM, namespace__team_id__in=owned_teams)
-    )
+    return queryset.filter(namespace_id__in=_webhook_namespaces(user))

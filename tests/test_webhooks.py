@@ -480,3 +480,26 @@ def test_nobody_but_an_admin_manages_the_global_namespaces_webhooks(world: World
     global_namespace = Namespace.objects.get(registry=world.registry, kind="global")
     assert policy.can_manage_webhooks(world.admin, global_namespace)
     assert not policy.can_manage_webhooks(world.owner, global_namespace)
+
+
+@pytest.mark.parametrize(
+    ("persona", "shown"),
+    [
+        ("admin", True),
+        ("owner", True),
+        ("contributor", False),
+        ("viewer", False),
+        ("outsider", False),
+        ("anonymous", False),
+    ],
+)
+def test_webhook_activity_lines_are_read_only_by_those_who_manage_the_webhooks(
+    world: World, persona: str, shown: bool
+) -> None:
+    # Public: everyone sees the namespace's other lines, but a webhook's name its address.
+    world.namespace.visibility = "public"
+    world.namespace.save()
+    make_webhook(world, "https://ci.example.com/hook?token=abc")
+    visible = policy.visible_activities(world.persona(persona))
+    assert visible.filter(action="webhook.create").exists() is shown
+    assert visible.filter(action="namespace.create", namespace=world.namespace).exists()
