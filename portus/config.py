@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import ipaddress
 import os
 import secrets
 from collections.abc import Iterator, Mapping
@@ -13,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -452,6 +462,24 @@ class OAuth(Section):
     gitlab: GitLabOAuth
     bitbucket: BitbucketOAuth
     openid_connect: OpenIDConnect
+def _networks(text: str) -> str:
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a network (write 10.1.0.0/16 or 192.168.5.7)") from None
+    return text
+
+
+class WebhooksOutgoing(Section):
+    enabled: bool
+    timeout: float = Field(gt=0, description="seconds to connect, and for each read of the answer")
+    max_response_bytes: int = Field(ge=0, description="bytes of a receiver's answer read and kept")
+    max_attempts: int = Field(ge=1)
+    allow_private_addresses: bool
+    allowed_networks: Annotated[str, AfterValidator(_networks)] = Field(
+        description="comma-separated networks a webhook may reach although they are not public"
+    )
 
 
 @dataclass(frozen=True)
@@ -497,6 +525,7 @@ class PortusConfig(Section):
     metrics: Metrics
     log: Log
     oauth: OAuth
+    webhooks_outgoing: WebhooksOutgoing
 
     _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
     # Settings of the original Portus that a file or variable set and that this Portus does not

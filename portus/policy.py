@@ -27,6 +27,7 @@ from portus.registry.models import (
     Visibility,
 )
 from portus.security.models import AllowlistEntry
+from portus.webhooks.models import Webhook
 
 # The caller's role in each team (None: not a member), when the caller has read them already (the token
 # service reads them with the namespaces). A team missing from the mapping is looked up.
@@ -249,14 +250,16 @@ def visible_activities(principal: Principal, queryset: QuerySet[Activity] | None
         return queryset
     user = _user(principal)
     namespaces = visible_namespaces(principal).values("pk")
+    # A webhook's lines name its address: only those who manage the namespace's webhooks read them.
+    not_webhooks = ~Q(action__startswith="webhook.")
     if user is None:
-        return queryset.filter(namespace_id__in=namespaces)
+        return queryset.filter(namespace_id__in=namespaces).filter(not_webhooks)
     teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
     return queryset.filter(
         Q(namespace_id__in=namespaces)
         | Q(namespace__isnull=True, team_id__in=teams)
         | Q(namespace__isnull=True, team__isnull=True, actor_id=user.pk)
-    )
+    ).filter(not_webhooks | Q(namespace_id__in=_webhook_namespaces(user)))
 
 
 # -- API: users, tokens, registries, repositories (added with the REST API) ---------------------
@@ -347,3 +350,35 @@ def visible_allowlist(
     if _user(principal) is None:
         return queryset.none()
     return queryset.filter(Q(namespace__isnull=True) | Q(namespace__in=visible_namespaces(principal)))
+
+
+# -- outgoing webhooks -------------------------------------------------------------------------------
+
+
+def can_manage_webhooks(principal: Principal, namespace: Namespace) -> bool:
+    """See, add, change, delete and retrigger a namespace's webhooks: its owners and admins (a webhook
+    carries credentials and says where every push goes). The global namespace's: admins only."""
+    if is_admin(principal):
+        return True
+    if namespace.kind == NamespaceKind.GLOBAL:
+        return False
+    return role_in(principal, namespace) == Role.OWNER
+
+
+def _webhook_namespaces(user: User) -> QuerySet[Namespace]:
+    """The namespaces whose webhooks USER (not an admin) manages: their personal one, their teams' as owner."""
+    owned_teams = TeamMembership.objects.filter(user_id=user.pk, role=Role.OWNER).values("team_id")
+    return Namespace.objects.filter(
+        Q(kind=NamespaceKind.PERSONAL, owner_id=user.pk) | Q(kind=NamespaceKind.TEAM, team_id__in=owned_teams)
+    )
+
+
+def manageable_webhooks(principal: Principal, queryset: QuerySet[Webhook] | None = None) -> QuerySet[Webhook]:
+    """The webhooks PRINCIPAL may manage (can_manage_webhooks, as a query)."""
+    queryset = Webhook.objects.all() if queryset is None else queryset
+    if is_admin(principal):
+        return queryset
+    user = _user(principal)
+    if user is None:
+        return queryset.none()
+    return queryset.filter(namespace_id__in=_webhook_namespaces(user))

@@ -139,6 +139,7 @@ INSTALLED_APPS = [
     "portus.accounts",
     "portus.registry",
     "portus.security",
+    "portus.webhooks",
     "portus.background",
     "portus.importer",
     "portus.web",

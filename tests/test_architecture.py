@@ -28,8 +28,10 @@ ENTRY_POINTS = (
 
 # What each package may not import: everything that sits above it.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "portus.registry": ENTRY_POINTS,
-    "portus.accounts": ENTRY_POINTS,
+    "portus.registry": (*ENTRY_POINTS, "portus.webhooks"),
+    "portus.accounts": (*ENTRY_POINTS, "portus.webhooks"),
+    "portus.security": (*ENTRY_POINTS, "portus.webhooks"),
+    "portus.webhooks": ENTRY_POINTS,
     "portus.policy": ENTRY_POINTS,
     "portus.importer": ENTRY_POINTS,
     "portus.registry_endpoints": ("portus.background", "portus.web", "portus.api", "portus.cli", "portus.server"),
@@ -47,6 +49,7 @@ LOCAL_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
     ("portus.cli.admin", "portus.registry.deletion"): NEEDS_DJANGO,
     ("portus.cli.security", "portus.security.advisories"): NEEDS_DJANGO,
     ("portus.security.apps", "portus.security.scans"): "AppConfig.ready: models exist only once the apps are loaded",
+    ("portus.webhooks.apps", "portus.webhooks.actions"): "AppConfig.ready: models exist only once the apps are loaded",
     ("portus.cli.admin", "portus.accounts.actions"): NEEDS_DJANGO,
     ("portus.cli.admin", "portus.registry.models"): NEEDS_DJANGO,
     ("portus.cli.admin", "portus.registry.actions"): NEEDS_DJANGO,

@@ -488,3 +488,79 @@ class AllowlistEntryCreate(Body):
 
 class AllowlistFilters(Schema):
     namespace: str | None = Field(None, max_length=150, description='Namespace name or "id:N"; "-" for global.')
+
+
+# -- outgoing webhooks ---------------------------------------------------------------------------------------
+
+RequestMethodName = Literal["GET", "POST"]
+ContentTypeName = Literal["application/json", "application/x-www-form-urlencoded"]
+
+
+class WebhookHeaderOut(Schema):
+    name: str
+    value: str
+
+
+class WebhookOut(Schema):
+    id: int
+    namespace: str
+    name: str
+    url: str
+    request_method: RequestMethodName
+    content_type: ContentTypeName
+    username: str
+    has_password: bool = Field(..., description="The password is never shown again.")
+    has_secret: bool = Field(..., description="Deliveries carry X-Portus-Signature-256 when true.")
+    enabled: bool
+    headers: list[WebhookHeaderOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(..., description="The signing secret, shown this once.")
+
+
+class WebhookCreate(Body):
+    name: str = Field(..., min_length=1, max_length=255)
+    url: str = Field(..., min_length=1, max_length=2000)
+    request_method: RequestMethodName = "POST"
+    content_type: ContentTypeName = "application/json"
+    username: str = Field("", max_length=255)
+    password: str = Field("", max_length=1000)
+    secret: str = Field("", max_length=1000, description="Empty: Portus generates one and returns it once.")
+    enabled: bool = True
+
+
+class WebhookUpdate(Body):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    url: str | None = Field(None, min_length=1, max_length=2000)
+    request_method: RequestMethodName | None = None
+    content_type: ContentTypeName | None = None
+    username: str | None = Field(None, max_length=255)
+    password: str | None = Field(None, max_length=1000, description="Empty clears it.")
+    secret: str | None = Field(None, max_length=1000, description="Empty clears it (no signature).")
+    enabled: bool | None = None
+
+
+class WebhookHeaderSet(Body):
+    value: str = Field(..., max_length=4000)
+
+
+class WebhookDeliveryOut(Schema):
+    id: int
+    uuid: str
+    event: str
+    state: Literal["pending", "delivered", "failed"]
+    status: int | None
+    error: str
+    attempts: int
+    request_header: str
+    request_body: str
+    response_header: str
+    response_body: str
+    duration: float | None
+    next_attempt_at: datetime | None = Field(None, description="When a pending delivery is tried again.")
+    retrigger_of: int | None
+    created_at: datetime
+    delivered_at: datetime | None

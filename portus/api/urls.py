@@ -26,6 +26,7 @@ from portus.api import (
     tokens,
     users,
     vulnerabilities,
+    webhooks,
 )
 from portus.api.auth import SIGNED_IN, NoCredentials
 from portus.api.params import refuse_nul_characters
@@ -80,6 +81,7 @@ api.add_router("/v1/users", users.router)
 api.add_router("/v1", tokens.router)
 api.add_router("/v1/teams", teams.router)
 api.add_router("/v1/namespaces", namespaces.router)
+api.add_router("/v1/namespaces", webhooks.router)
 api.add_router("/v1/repositories", repositories.router)
 api.add_router("/v1/tags", tags.router)
 api.add_router("/v1/registries", registries.router)

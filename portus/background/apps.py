@@ -1,4 +1,5 @@
-"""The background app: subscribes the worker's wake-up to the registry events the intake stores."""
+"""The background app: subscribes the worker's wake-up to the registry events the intake stores and the
+webhook deliveries the actions queue."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.db import transaction
 
 from portus.background.wakeup import notify_in_transaction, wake_local_workers
 from portus.registry.signals import registry_events_stored
+from portus.webhooks.signals import deliveries_queued
 
 
 def wake_workers(**_: Any) -> None:
@@ -25,3 +27,4 @@ class BackgroundConfig(AppConfig):
 
     def ready(self) -> None:
         registry_events_stored.connect(wake_workers, dispatch_uid="portus.background.wake_workers")
+        deliveries_queued.connect(wake_workers, dispatch_uid="portus.background.wake_workers_for_webhooks")

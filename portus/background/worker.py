@@ -37,6 +37,7 @@ from portus.security import scans
 from portus.security.advisories import AdvisoryImportError
 from portus.security.backends import ScanBackend
 from portus.security.models import Scan, ScanState
+from portus.webhooks import delivery as webhook_delivery
 
 log = logging.getLogger("portus.background")
 STATUS_EVERY = 1.0  # seconds between two writes of the events status row
@@ -71,6 +72,7 @@ class Worker:
         self._scan_status_written = 0.0
         self._last_scan_error = ""
         self._databases_checked = 0.0
+        self.deliveries_done = 0
 
     # -- process plumbing ---------------------------------------------------------------------
 
@@ -101,6 +103,7 @@ class Worker:
                 try:
                     busy = (
                         self.handle_one_event()
+                        or self.handle_one_delivery()
                         or self.handle_one_sync()
                         or self.handle_database_check()
                         or self.handle_one_scan()
@@ -233,6 +236,19 @@ class Worker:
                 "updated_at",
             ]
         )
+
+    # -- outgoing webhooks ---------------------------------------------------------------------------
+
+    def handle_one_delivery(self) -> bool:
+        """Claim one due webhook delivery, send it outside any transaction, save it if the claim holds."""
+        if not settings.PORTUS.webhooks_outgoing.enabled:
+            return False
+        claimed = webhook_delivery.claim(self.name)
+        if claimed is None:
+            return False
+        webhook_delivery.deliver(*claimed)
+        self.deliveries_done += 1
+        return True
 
     # -- security scanning --------------------------------------------------------------------------
 

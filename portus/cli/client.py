@@ -104,6 +104,21 @@ RESOURCES: dict[str, Resource] = {
         writable=(),
         aliases=("vulnerability", "vulns", "findings"),
     ),
+    # A namespace's webhooks (owners and admins): portusctl get webhooks NAMESPACE [--id N]
+    "webhooks": Resource(
+        "namespaces/{namespace}/webhooks",
+        ("id", "name", "url", "request_method", "content_type", "enabled", "has_secret"),
+        parent="namespace",
+        aliases=("webhook",),
+    ),
+    # portusctl get deliveries NAMESPACE --webhook ID
+    "deliveries": Resource(
+        "namespaces/{namespace}/webhooks/{webhook}/deliveries",
+        ("id", "uuid", "event", "state", "status", "attempts", "created_at", "error"),
+        parent="namespace",
+        writable=(),
+        aliases=("delivery", "webhook_deliveries"),
+    ),
     "activities": Resource(
         "activities",
         ("created_at", "actor", "action", "target"),
@@ -258,7 +273,13 @@ def collection_path(conn: Connection, name: str, res: Resource, fields: dict[str
         raise CommandError(f"{name} belong to a {res.parent}: add --{res.parent} NAME.")
     if res.parent == "repository":
         value = _repository_id(conn, str(value))
-    return res.path.format(**{res.parent: quote(str(value), safe="")})
+    parts = {res.parent: quote(str(value), safe="")}
+    if "{webhook}" in res.path:
+        webhook = fields.pop("webhook", None)
+        if webhook is None:
+            raise CommandError(f"{name} belong to a webhook: add --webhook ID (portusctl get webhooks NAMESPACE).")
+        parts["webhook"] = quote(str(webhook), safe="")
+    return res.path.format(**parts)
 
 
 def item_path(conn: Connection, name: str, res: Resource, ident: str, fields: dict[str, Any]) -> str:
@@ -328,6 +349,10 @@ def _prepare(
     ident, fields, options = parse_rest(args.rest)
     conn = connect(args, options)
     name, res = resource_named(args.resource)
+    if res.parent == "namespace" and ident is not None and "namespace" not in fields:
+        # portusctl get webhooks NAMESPACE [--id N]: the word after the resource names the namespace.
+        fields["namespace"] = ident
+        ident = fields.pop("id", None)
     output = options.get("output", args.output)
     if output not in ("table", "json"):
         raise CommandError(f"-o {output!r}: use table or json.")
@@ -457,6 +482,15 @@ def delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def retrigger(args: argparse.Namespace) -> int:
+    """Send a webhook delivery again: portusctl retrigger NAMESPACE --webhook ID --delivery ID."""
+    conn = connect(args)
+    path = f"namespaces/{quote(args.namespace, safe='')}/webhooks/{args.webhook}/deliveries/{args.delivery}/retrigger"
+    again = conn.request("post", path).json()
+    show(again, RESOURCES["deliveries"].columns, args.output)
+    return 0
+
+
 def bootstrap(args: argparse.Namespace) -> int:
     conn = connect(args)
     password = read_password(args)
@@ -538,6 +572,13 @@ def register(sub: Any) -> None:
     p.add_argument("image", nargs="?", help="team/app:1.0 for one tag, team/app for every tag of the repository")
     p.add_argument("--all", action="store_true", help="every image of every repository (administrators)")
     p.set_defaults(handler=scan)
+
+    p = sub.add_parser("retrigger", help="API: send a webhook delivery again (a new delivery the worker sends)")
+    _connection_options(p)
+    p.add_argument("namespace", help="the webhook's namespace")
+    p.add_argument("--webhook", type=int, required=True, help="the webhook's id (portusctl get webhooks NAMESPACE)")
+    p.add_argument("--delivery", type=int, required=True, help="the delivery's id (portusctl get deliveries ...)")
+    p.set_defaults(handler=retrigger)
 
     p = sub.add_parser("bootstrap", help="API: create the first admin of an empty Portus and print a token")
     _connection_options(p)

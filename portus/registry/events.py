@@ -22,7 +22,7 @@ from portus.registry.activity import record
 from portus.registry.client import ManifestInfo, NotFound, RegistryClient
 from portus.registry.models import EventState, Namespace, Registry, RegistryEvent, Repository, Tag
 from portus.registry.names import split_repository_name
-from portus.registry.signals import manifest_pushed
+from portus.registry.signals import manifest_pushed, registry_event_applied
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +184,12 @@ def apply_pull(event: RegistryEvent) -> Outcome:
 
 
 def apply_event(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
-    if event.action == "push":
-        return apply_push(event, info)
-    if event.action == "delete":
-        return apply_delete(event, info)
     if event.action == "pull":
         return apply_pull(event)
-    return Outcome(EventState.SKIPPED, f"action {event.action!r} is not handled")
+    if event.action not in ("push", "delete"):
+        return Outcome(EventState.SKIPPED, f"action {event.action!r} is not handled")
+    outcome = apply_push(event, info) if event.action == "push" else apply_delete(event, info)
+    namespace = find_namespace(event.registry, event.repository)[0]
+    if outcome.state == EventState.DONE and namespace is not None:
+        registry_event_applied.send(sender=RegistryEvent, event=event, namespace=namespace)
+    return outcome

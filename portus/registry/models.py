@@ -3,13 +3,11 @@ and the marks a running synchronization leaves."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -17,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from portus.errors import ActionError
+from portus.sealing import SealBroken, seal, unseal
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -32,10 +31,8 @@ def _secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _sealer() -> Fernet:
-    # The sealing key comes from the secret key, so a copy of the database alone does not give the secret away.
-    key = hashlib.sha256(b"portus-notification-secret-seal:" + settings.SECRET_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+# The sealing key comes from the secret key, so a copy of the database alone does not give the secret away.
+NOTIFICATION_SECRET = "notification-secret"
 
 
 class Registry(models.Model):
@@ -86,14 +83,14 @@ class Registry(models.Model):
         """Give the registry a new random notification secret (saved by the caller) and return it."""
         secret = secrets.token_urlsafe(32)
         self.notification_secret_digest = _secret_digest(secret)
-        self.notification_secret_sealed = _sealer().encrypt(secret.encode()).decode()
+        self.notification_secret_sealed = seal(secret, purpose=NOTIFICATION_SECRET)
         return secret
 
     def notification_secret(self) -> str:
         """The bearer secret the registry must send; SecretUnavailable when the secret key changed since."""
         try:
-            return _sealer().decrypt(self.notification_secret_sealed.encode()).decode()
-        except InvalidToken:
+            return unseal(self.notification_secret_sealed, purpose=NOTIFICATION_SECRET)
+        except SealBroken:
             raise SecretUnavailable(
                 f"the notification secret of registry {self.name!r} was sealed with another secret key; "
                 f"run `portusctl registry rotate-secret {self.name}` and put the new config on the registry."
@@ -373,6 +370,9 @@ class RegistryEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     result = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The event object exactly as the registry sent it (one member of the envelope's "events"): the body
+    # outgoing webhooks send, as the original Portus did. Empty for events stored before it was kept.
+    payload = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -12,3 +12,7 @@ registry_events_stored = Signal()
 # Sent inside the transaction that applied a push (kwargs: registry, repository (full name), digest), so
 # the security app can queue the digest's scans, committed (or rolled back) with the tag.
 manifest_pushed = Signal()
+
+# Sent inside the transaction that applied a push or a deletion event (kwargs: event (the RegistryEvent),
+# namespace), only when the event was applied (state done), so outgoing webhooks are queued with it.
+registry_event_applied = Signal()

@@ -189,8 +189,11 @@ def event_time(event: Event, received_at: dt.datetime) -> dt.datetime:
     return min(_rfc3339(event.timestamp), received_at + CLOCK_SKEW)
 
 
-def event_to_store(event: Event, registry: Registry, received_at: dt.datetime) -> RegistryEvent | None:
-    """The row to store, or None for an event Portus has no use for (blobs, mounts, its own reads)."""
+def event_to_store(
+    event: Event, registry: Registry, received_at: dt.datetime, payload: dict[str, Any] | None = None
+) -> RegistryEvent | None:
+    """The row to store, or None for an event Portus has no use for (blobs, mounts, its own reads).
+    PAYLOAD is the event object as received, kept for outgoing webhooks."""
     action, media_type, tag = event.action, event.target.media_type, event.target.tag
     is_manifest = media_type in MANIFEST_MEDIA_TYPES
     if action == "push" and not (is_manifest and tag):
@@ -213,6 +216,7 @@ def event_to_store(event: Event, registry: Registry, received_at: dt.datetime) -
         actor=event.actor.name,
         occurred_at=event_time(event, received_at),
         received_at=received_at,
+        payload=payload or {},
     )
 
 
@@ -229,8 +233,9 @@ def parse_envelope(body: bytes, registry: Registry) -> tuple[list[RegistryEvent]
     wanted: dict[str, RegistryEvent] = {}
     ignored = 0
     received_at = timezone.now()
-    for event in envelope.events:
-        row = event_to_store(event, registry, received_at)
+    # Validated, so data["events"] is the list envelope.events was read from, member for member.
+    for event, payload in zip(envelope.events, data["events"], strict=True):
+        row = event_to_store(event, registry, received_at, payload)
         if row is None:
             ignored += 1
         else:

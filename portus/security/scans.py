@@ -32,6 +32,7 @@ from portus.security.clair import ClairBackend
 from portus.security.dummy import DummyBackend
 from portus.security.harbor import HarborBackend
 from portus.security.models import Backend, Scan, ScanFinding, ScanState, ScanSummary
+from portus.security.signals import scan_finished
 
 log = logging.getLogger("portus.security")
 MAX_BACKOFF = 600  # seconds
@@ -257,6 +258,8 @@ def save(claimed: Claimed, outcome: ScanOutcome) -> None:
             batch_size=1000,
         )
         summary.refresh(scan.manifest_digest)
+        scan.refresh_from_db()
+        scan_finished.send(sender=Scan, scan=scan)
 
 
 def release(claimed: Claimed, error: str) -> bool:

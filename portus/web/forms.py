@@ -15,6 +15,7 @@ from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User, validate_username
 from portus.registry.models import Role, Team, Visibility
 from portus.registry.names import MAX_NAMESPACE_NAME, InvalidName, check_namespace_name
+from portus.webhooks.models import ContentType, RequestMethod
 
 ROLE_CHOICES = Role.choices
 VISIBILITY_CHOICES = Visibility.choices
@@ -311,3 +312,68 @@ class AllowlistForm(forms.Form):
     def __init__(self, *args: Any, scopes: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["scope"]).choices = scopes
+
+
+class WebhookForm(forms.Form):
+    """A new webhook; the address itself is checked by the action (http or https, no credentials in it)."""
+
+    name = forms.CharField(max_length=255, help_text="What it is for, such as “ci” or “deploy”.")
+    url = forms.CharField(
+        label="Address",
+        max_length=2000,
+        widget=forms.URLInput(attrs={"placeholder": "https://ci.example.com/hook"}),
+        help_text="An http:// or https:// address; private and loopback addresses only where the administrator "
+        "allows them.",
+    )
+    request_method = forms.ChoiceField(
+        label="Method", choices=RequestMethod.choices, initial=RequestMethod.POST, widget=forms.RadioSelect
+    )
+    content_type = forms.ChoiceField(
+        label="Body", choices=ContentType.choices, initial=ContentType.JSON, widget=forms.RadioSelect
+    )
+    username = forms.CharField(
+        label="Basic auth user", max_length=255, required=False, help_text="Sent with the password when both are set."
+    )
+    password = forms.CharField(
+        label="Basic auth password",
+        max_length=1000,
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Kept sealed; never shown again.",
+    )
+    enabled = forms.BooleanField(label="Enabled: send deliveries", required=False, initial=True)
+
+
+class WebhookEditForm(WebhookForm):
+    """Changing a webhook: an empty password keeps the one stored (it is never sent back to the page)."""
+
+    clear_password = forms.BooleanField(label="Remove the stored password", required=False)
+    field_order = ["name", "url", "request_method", "content_type", "username", "password", "clear_password"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["password"].help_text = "Leave empty to keep the stored one; kept sealed, never shown again."
+
+
+class WebhookHeaderForm(forms.Form):
+    """A header sent with every delivery; setting one whose name exists replaces its value."""
+
+    name = forms.CharField(label="Header", max_length=255, widget=forms.TextInput(attrs={"placeholder": "X-Token"}))
+    value = forms.CharField(
+        max_length=4000,
+        required=False,
+        strip=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Kept sealed and never shown again; set the same header again to change it.",
+    )
+
+
+class WebhookEnabledForm(forms.Form):
+    """The on/off button of a webhook in the list."""
+
+    enabled = forms.TypedChoiceField(
+        choices=[("true", "on"), ("false", "off")],
+        coerce=lambda value: value == "true",
+        error_messages=_choose("Use the Enable or Disable button."),
+    )

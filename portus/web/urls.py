@@ -16,6 +16,7 @@ from portus.web.views import (
     security,
     tags,
     teams,
+    webhooks,
 )
 
 app_name = "web"
@@ -40,6 +41,45 @@ urlpatterns = [
     path("namespaces/<int:pk>/visibility/", namespaces.NamespaceVisibility.as_view(), name="namespace-visibility"),
     path("namespaces/<int:pk>/transfer/", namespaces.NamespaceTransfer.as_view(), name="namespace-transfer"),
     path("namespaces/<int:pk>/delete/", namespaces.NamespaceDelete.as_view(), name="namespace-delete"),
+    # A namespace's webhooks and their deliveries
+    path("namespaces/<int:pk>/webhooks/", webhooks.WebhookList.as_view(), name="namespace-webhooks"),
+    path("namespaces/<int:pk>/webhooks/new/", webhooks.WebhookCreate.as_view(), name="webhook-create"),
+    path("namespaces/<int:pk>/webhooks/<int:webhook_pk>/", webhooks.WebhookEdit.as_view(), name="webhook"),
+    path(
+        "namespaces/<int:pk>/webhooks/<int:webhook_pk>/enabled/",
+        webhooks.WebhookEnabled.as_view(),
+        name="webhook-enabled",
+    ),
+    path(
+        "namespaces/<int:pk>/webhooks/<int:webhook_pk>/headers/",
+        webhooks.WebhookHeaderSet.as_view(),
+        name="webhook-header-set",
+    ),
+    path(
+        "namespaces/<int:pk>/webhooks/<int:webhook_pk>/headers/<int:header_pk>/remove/",
+        webhooks.WebhookHeaderRemove.as_view(),
+        name="webhook-header-remove",
+    ),
+    path(
+        "namespaces/<int:pk>/webhooks/<int:webhook_pk>/secret/",
+        webhooks.WebhookSecret.as_view(),
+        name="webhook-secret",
+    ),
+    path(
+        "namespaces/<int:pk>/webhooks/<int:webhook_pk>/delete/",
+        webhooks.WebhookDelete.as_view(),
+        name="webhook-delete",
+    ),
+    path(
+        "namespaces/<int:pk>/webhooks/<int:webhook_pk>/deliveries/",
+        webhooks.DeliveryList.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(
+        "namespaces/<int:pk>/webhooks/<int:webhook_pk>/deliveries/<int:delivery_pk>/retrigger/",
+        webhooks.DeliveryRetrigger.as_view(),
+        name="webhook-retrigger",
+    ),
     # Teams
     path("teams/", teams.team_list, name="teams"),
     path("teams/new/", teams.TeamCreate.as_view(), name="team-create"),

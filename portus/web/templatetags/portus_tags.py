@@ -127,6 +127,14 @@ ACTIVITY_PHRASES = {
     "user.unlock": "unlocked account",
     "user.update": "updated the profile of",
     "registry.require_secret": "required the notification secret of registry",
+    "webhook.create": "added the webhook",
+    "webhook.delete": "deleted the webhook",
+    "webhook.disable": "disabled the webhook",
+    "webhook.enable": "enabled the webhook",
+    "webhook.remove_header": "removed a header of the webhook",
+    "webhook.retrigger": "sent a delivery again of the webhook",
+    "webhook.set_header": "set a header of the webhook",
+    "webhook.update": "changed the webhook",
 }
 
 

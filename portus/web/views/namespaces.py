@@ -88,6 +88,7 @@ def namespace_detail(request: PageRequest, pk: int) -> HttpResponse:
         "can_manage": policy.can_manage_namespace(user, namespace),
         "can_change_visibility": policy.can_change_visibility(user, namespace),
         "can_push": policy.can_push(user, namespace),
+        "can_manage_webhooks": policy.can_manage_webhooks(user, namespace),
     }
     return render(request, "web/namespaces/detail.html", context)
 
