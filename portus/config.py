@@ -462,6 +462,8 @@ class OAuth(Section):
     gitlab: GitLabOAuth
     bitbucket: BitbucketOAuth
     openid_connect: OpenIDConnect
+
+
 def _networks(text: str) -> str:
     for part in filter(None, (p.strip() for p in text.split(","))):
         try:
