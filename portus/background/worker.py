@@ -18,6 +18,7 @@ import secrets
 import signal
 import socket
 import time
+from collections import deque
 from typing import Any
 
 from django.conf import settings
@@ -56,6 +57,7 @@ class Worker:
         self._status_written = 0.0
         self._last_event_error = ""
         self.backends: dict[str, ScanBackend] | None = None
+        self.claimed_scans: deque[scans.Claimed] = deque()  # claimed in a batch, not started yet
         self.scans_done = 0
         self._scan_status_written = 0.0
         self._last_scan_error = ""
@@ -105,6 +107,7 @@ class Worker:
                     break
                 self.waiter.wait(settings.PORTUS.background.poll_interval)
         finally:
+            self.give_back_scans()
             self.write_event_status(force=True)
             self.write_scan_status(force=True)
             self.waiter.close()
@@ -229,14 +232,17 @@ class Worker:
         return self.backends
 
     def handle_one_scan(self) -> bool:
-        """Claim one scan, run its backend outside any transaction, save it if the claim still holds."""
+        """Run one claimed scan (claiming a batch of security.claim_batch when none is left) outside any
+        transaction, and save it if the claim still holds."""
         if not settings.PORTUS.background.security_scanning.enabled:
             return False
         backends = self.scan_backends()
-        claimed = scans.claim_scan(self.name, backends)
-        if claimed is None:
+        if not self.claimed_scans:
+            self.claimed_scans.extend(scans.claim_scans(self.name, backends, settings.PORTUS.security.claim_batch))
+        if not self.claimed_scans:
             return False
-        error = scans.run(claimed, backends[claimed.scan.backend])
+        claimed = self.claimed_scans.popleft()
+        error = scans.run(claimed, backends[claimed.scan.backend], stopping=lambda: self.stopping)
         if error:
             self._last_scan_error = error
             TaskStatus.objects.update_or_create(
@@ -245,7 +251,17 @@ class Worker:
             )
         else:
             self.scans_done += 1
+        if self.stopping:
+            self.give_back_scans()
         return True
+
+    def give_back_scans(self) -> None:
+        """Return the scans claimed but not started, so another worker takes them without waiting for
+        their leases."""
+        if self.claimed_scans:
+            given = scans.give_back(self.claimed_scans)
+            self.claimed_scans.clear()
+            log.info("gave back %d claimed scans not started", given)
 
     def handle_database_check(self) -> bool:
         """Every security.database_check_interval: queue again what a moved database would change."""

@@ -4,7 +4,9 @@ Aqua and Sysdig adapters plug in unchanged.
 ``GET /api/v1/metadata`` (capabilities, ``vulnerability-database-updated-at``), ``POST /api/v1/scan``
 with the registry URL and a pull-only Bearer token our token service signs for that one repository,
 then ``GET /api/v1/scan/{id}/report`` until 200: a 302 says wait ``Refresh-After`` seconds
-(``Retry-After`` when absent, else 5 s), a 404 says the adapter forgot the request (resubmit)."""
+(``Retry-After`` when absent, else 5 s), a 404 says the adapter forgot the request (resubmit).
+The request id is stored on the scan row as soon as the adapter gives it: a worker that stops (or dies)
+while waiting leaves it there, and the next claim polls that request instead of submitting again."""
 
 from __future__ import annotations
 
@@ -158,8 +160,11 @@ class HarborBackend:
             raise BackendError(f"scan request: the answer holds no id: {response.text[:200]!r}") from exc
 
     def report(self, metadata: Metadata, target: ScanTarget, digest: str, media_type: str) -> dict[str, Any]:
+        """Poll for DIGEST's report: the request an earlier claim left in flight if there is one (submitted
+        only when there is none, or the adapter answers 404). Waits through ``target.pause``, so a
+        stopping worker gives the scan back at once, its request id kept on the scan row."""
         deadline = time.monotonic() + self.report_timeout
-        request_id = self.submit(metadata, target, digest, media_type)
+        request_id = target.in_flight.get(digest) or self.submit_remembered(metadata, target, digest, media_type)
         resubmits = 0
         while True:
             response = self._call(
@@ -169,7 +174,7 @@ class HarborBackend:
                 return dict(response.json())
             if response.status_code == 404 and resubmits < RESUBMITS:
                 resubmits += 1
-                request_id = self.submit(metadata, target, digest, media_type)
+                request_id = self.submit_remembered(metadata, target, digest, media_type)
                 continue
             if response.status_code != 302:
                 raise BackendError(f"report {request_id}: {error_text(response)}")
@@ -178,7 +183,15 @@ class HarborBackend:
                 raise BackendError(f"report {request_id} not ready after {self.report_timeout} s")
             if not target.still_ours():
                 raise BackendError("the scan was taken over while waiting for the report")
-            time.sleep(wait)
+            target.pause(wait)
+
+    def submit_remembered(self, metadata: Metadata, target: ScanTarget, digest: str, media_type: str) -> str:
+        """Submit a scan request and store its id on the scan row before waiting for it."""
+        request_id = self.submit(metadata, target, digest, media_type)
+        target.in_flight[digest] = request_id
+        if not target.remember(dict(target.in_flight)):
+            raise BackendError("the scan was taken over after its request was submitted")
+        return request_id
 
     def cached_metadata(self) -> Metadata:
         """The metadata, asked again at most every METADATA_SECONDS while scanning (not per scan)."""
