@@ -142,6 +142,11 @@ class Scan(models.Model):
     def __str__(self) -> str:
         return f"{self.backend} scan of {self.manifest_digest} ({self.state})"
 
+    @property
+    def shown_state(self) -> str:
+        """The state as people see it: a done scan made without advisories is NO_ADVISORIES, not done."""
+        return NO_ADVISORIES if self.state == ScanState.DONE and self.no_advisories else str(self.state)
+
 
 class ScanFinding(models.Model):
     """One vulnerability one backend found in one digest (an index: in one of its platforms)."""
