@@ -40,7 +40,9 @@ def blob_reads(stack: Stack) -> int:
 
 def api_report(stack: Stack, tag: Tag, token: str) -> dict[str, object]:
     answer = requests.get(
-        f"{stack.portus_url}/api/v1/tags/{tag.pk}/vulnerabilities", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        f"{stack.portus_url}/api/v1/tags/{tag.pk}/vulnerabilities",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
     )
     assert answer.status_code == 200, answer.text
     return dict(answer.json())

@@ -110,13 +110,20 @@ def test_a_worker_waiting_on_a_slow_adapter_stops_promptly_on_sigterm_and_the_sc
         }
         image = make_image(stack.tmp / "image")
         done = skopeo(
-            "copy", "--dest-tls-verify=false", "--dest-creds", f"owner:{PASSWORD}", image.reference, stack.ref("acme/app")
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            f"owner:{PASSWORD}",
+            image.reference,
+            stack.ref("acme/app"),
         )
         assert done.returncode == 0, done.stderr
         first = start_worker(stack.tmp / "first.log", **env)
         workers = [first]
         try:
-            wait_for(lambda: adapter.polls > 0, what="first worker waiting on the report")
+            wait_for(
+                lambda: any(s.backend_requests for s in Scan.objects.all()), what="first worker waiting on the report"
+            )
             [request_id] = adapter.reports
             assert Scan.objects.get().backend_requests == {image.manifest_digest: request_id}
             first.send_signal(signal.SIGTERM)

@@ -40,6 +40,9 @@ from portus.security.models import Scan, ScanState
 
 log = logging.getLogger("portus.background")
 STATUS_EVERY = 1.0  # seconds between two writes of the events status row
+# While scans keep the worker busy, the event queue is looked at this often (not before every scan):
+# pushes still show within a fraction of a second, and a scan-all does not pay an event query per scan.
+BUSY_EVENT_CHECK = 0.1
 
 
 class LostClaim(Exception):
@@ -62,6 +65,9 @@ class Worker:
         self._scan_status_written = 0.0
         self._last_scan_error = ""
         self._databases_checked = 0.0
+        self._scanning = False  # the last turn ran a scan
+        self._events_checked = 0.0  # when the event queue was last found empty
+        self._sync_checked = 0.0
 
     # -- process plumbing ---------------------------------------------------------------------
 
@@ -90,12 +96,7 @@ class Worker:
             while not self.stopping:
                 close_old_connections()
                 try:
-                    busy = (
-                        self.handle_one_event()
-                        or self.handle_one_sync()
-                        or self.handle_database_check()
-                        or self.handle_one_scan()
-                    )
+                    busy = self.handle_one_step()
                     self.write_event_status()
                     self.write_scan_status()
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
@@ -115,6 +116,23 @@ class Worker:
                 client.close()
             close_old_connections()
             log.info("background worker %s stopped after %d events", self.name, self.events_done)
+
+    def handle_one_step(self) -> bool:
+        """One turn: an event, else the sync task, else a database check, else a scan. While scanning,
+        the event queue and the sync task are looked at every BUSY_EVENT_CHECK and STATUS_EVERY seconds."""
+        now = time.monotonic()
+        if not self._scanning or now - self._events_checked >= BUSY_EVENT_CHECK:
+            if self.handle_one_event():
+                return True
+            self._events_checked = now
+            if not self._scanning or now - self._sync_checked >= STATUS_EVERY:
+                self._sync_checked = now
+                if self.handle_one_sync():
+                    return True
+        if self.handle_database_check():
+            return True
+        self._scanning = self.handle_one_scan()
+        return self._scanning
 
     # -- registry events ----------------------------------------------------------------------
 

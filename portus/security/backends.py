@@ -41,6 +41,8 @@ class ScanTarget:
     remember: Callable[[dict[str, str]], bool] = field(default=lambda requests: True, compare=False)
     # True once the worker was asked to stop: a backend waiting for its scanner raises ScanInterrupted.
     stopping: Callable[[], bool] = field(default=lambda: False, compare=False)
+    # The manifest's media type as a tag already knows it ("": look it up).
+    media_type: str = field(default="", compare=False)
 
     def pause(self, seconds: float) -> None:
         """Wait SECONDS for the scanner, looking at ``stopping`` at least every 0.2 s (a SIGTERM stops
@@ -164,7 +166,7 @@ def read_images(target: ScanTarget) -> list[tuple[str, str, str, dict[str, Any]]
 def images_to_scan(target: ScanTarget) -> list[tuple[str, str, str, dict[str, Any]]]:
     """Like ``read_images``, but a digest a tag already knows as a plain image is not read again
     (scanners that pull the image themselves need only its media type)."""
-    known = Tag.objects.filter(digest=target.digest).values_list("media_type", flat=True).first()
+    known = target.media_type or Tag.objects.filter(digest=target.digest).values_list("media_type", flat=True).first()
     if known in IMAGE_MANIFESTS:
         return [("", target.digest, str(known), {})]
     return read_images(target)

@@ -5,8 +5,8 @@ Aqua and Sysdig adapters plug in unchanged.
 with the registry URL and a pull-only Bearer token our token service signs for that one repository,
 then ``GET /api/v1/scan/{id}/report`` until 200: a 302 says wait ``Refresh-After`` seconds
 (``Retry-After`` when absent, else 5 s), a 404 says the adapter forgot the request (resubmit).
-The request id is stored on the scan row as soon as the adapter gives it: a worker that stops (or dies)
-while waiting leaves it there, and the next claim polls that request instead of submitting again."""
+The request id is stored on the scan row before the first wait: a worker that stops (or dies) while
+waiting leaves it there, and the next claim polls that request instead of submitting again."""
 
 from __future__ import annotations
 
@@ -84,6 +84,9 @@ class HarborBackend:
         self.session = session or requests.Session()
         self.session.trust_env = False
         self._metadata: tuple[float, Metadata] | None = None
+        # Pull tokens by (registry, repository): signed once and handed to the adapter while more than
+        # half of their lifetime is left (the same scope each time; a scan-all signs one per repository).
+        self._tokens: dict[tuple[int, str], tuple[float, str]] = {}
 
     def _headers(self, **extra: str) -> dict[str, str]:
         headers = dict(extra)
@@ -137,9 +140,21 @@ class HarborBackend:
             return BackendHealth(False, str(exc))
         return BackendHealth(True, f"{metadata.scanner} answers.", parse_time(metadata.database_updated_at))
 
+    def token(self, target: ScanTarget) -> str:
+        key = (target.registry.pk, target.repository)
+        now = time.monotonic()
+        known = self._tokens.get(key)
+        if known is None or known[0] < now:
+            lifetime = settings.PORTUS.registry.jwt_expiration_time * 60
+            known = (now + lifetime / 2, pull_token(target))
+            if len(self._tokens) > 1000:
+                self._tokens.clear()
+            self._tokens[key] = known
+        return known[1]
+
     def submit(self, metadata: Metadata, target: ScanTarget, digest: str, media_type: str) -> str:
         request: dict[str, Any] = {
-            "registry": {"url": self.registry_url or target.registry.base_url, "authorization": pull_token(target)},
+            "registry": {"url": self.registry_url or target.registry.base_url, "authorization": self.token(target)},
             "artifact": {"repository": target.repository, "digest": digest, "mime_type": media_type},
         }
         if metadata.version == "1.1":
@@ -164,7 +179,8 @@ class HarborBackend:
         only when there is none, or the adapter answers 404). Waits through ``target.pause``, so a
         stopping worker gives the scan back at once, its request id kept on the scan row."""
         deadline = time.monotonic() + self.report_timeout
-        request_id = target.in_flight.get(digest) or self.submit_remembered(metadata, target, digest, media_type)
+        request_id = target.in_flight.get(digest) or self.submit(metadata, target, digest, media_type)
+        remembered = request_id in target.in_flight.values()
         resubmits = 0
         while True:
             response = self._call(
@@ -174,24 +190,24 @@ class HarborBackend:
                 return dict(response.json())
             if response.status_code == 404 and resubmits < RESUBMITS:
                 resubmits += 1
-                request_id = self.submit_remembered(metadata, target, digest, media_type)
+                request_id = self.submit(metadata, target, digest, media_type)
+                remembered = False
                 continue
             if response.status_code != 302:
                 raise BackendError(f"report {request_id}: {error_text(response)}")
             wait = wait_seconds(response)
             if time.monotonic() + wait > deadline:
                 raise BackendError(f"report {request_id} not ready after {self.report_timeout} s")
-            if not target.still_ours():
+            if not remembered:
+                # Stored before the first wait (a report ready at once costs no write): a worker stopped or
+                # killed from here on leaves the id to the next claim.
+                target.in_flight[digest] = request_id
+                if not target.remember(dict(target.in_flight)):
+                    raise BackendError("the scan was taken over after its request was submitted")
+                remembered = True
+            elif not target.still_ours():
                 raise BackendError("the scan was taken over while waiting for the report")
             target.pause(wait)
-
-    def submit_remembered(self, metadata: Metadata, target: ScanTarget, digest: str, media_type: str) -> str:
-        """Submit a scan request and store its id on the scan row before waiting for it."""
-        request_id = self.submit(metadata, target, digest, media_type)
-        target.in_flight[digest] = request_id
-        if not target.remember(dict(target.in_flight)):
-            raise BackendError("the scan was taken over after its request was submitted")
-        return request_id
 
     def cached_metadata(self) -> Metadata:
         """The metadata, asked again at most every METADATA_SECONDS while scanning (not per scan)."""

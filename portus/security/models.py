@@ -78,9 +78,7 @@ class Inventory(models.Model):
 
 # What a scan or a summary made against an empty advisory database says instead of "0 findings".
 NO_ADVISORIES = "no_advisories"
-NO_ADVISORIES_MESSAGE = (
-    "no advisories imported: run `portusctl vulndb import PATH` or set security.builtin.advisories"
-)
+NO_ADVISORIES_MESSAGE = "no advisories imported: run `portusctl vulndb import PATH` or set security.builtin.advisories"
 
 
 class ScanState(models.TextChoices):

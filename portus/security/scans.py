@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -183,6 +184,7 @@ class Claimed:
     scan: Scan
     claim: str
     claimed_at: float = field(default_factory=time.monotonic)
+    media_type: str = ""  # the manifest's media type as a tag knows it ("" when no tag does)
 
 
 def free_scans(now: dt.datetime) -> Q:
@@ -203,9 +205,10 @@ def _candidates(now: dt.datetime, backends: list[str], count: int) -> list[int]:
 
 
 def claim_scans(worker: str, backends: Iterable[str], count: int = 1) -> list[Claimed]:
-    """Claim (one compare-and-set UPDATE) up to COUNT of the oldest free scans of BACKENDS; four
-    statements for the whole batch. Each keeps its own lease: one the worker has not started yet is
-    renewed before it starts (``run``), and given back untouched if the worker stops (``give_back``)."""
+    """Claim (one compare-and-set UPDATE) up to COUNT of the oldest free scans of BACKENDS: five
+    statements for the whole batch, the tags' media types included. Each keeps its own lease: one the
+    worker has not started yet is renewed before it starts (``run``), and given back untouched if the
+    worker stops (``give_back``)."""
     now = timezone.now()
     names = list(backends)
     free = free_scans(now) & Q(backend__in=names)
@@ -220,11 +223,12 @@ def claim_scans(worker: str, backends: Iterable[str], count: int = 1) -> list[Cl
         )
         if taken:
             rows = list(Scan.objects.filter(claim=claim).select_related("registry").order_by("pk"))
+            digests = {scan.manifest_digest for scan in rows}
             # Running wins over every other state of the digest's scans: no need to recount.
-            ScanSummary.objects.filter(manifest_digest__in={scan.manifest_digest for scan in rows}).update(
-                state=ScanState.RUNNING
-            )
-            return [Claimed(scan, claim) for scan in rows]
+            ScanSummary.objects.filter(manifest_digest__in=digests).update(state=ScanState.RUNNING)
+            # What a scanner that pulls the image itself needs to know, for the batch in one query.
+            media_types = dict(Tag.objects.filter(digest__in=digests).values_list("digest", "media_type"))
+            return [Claimed(scan, claim, media_type=media_types.get(scan.manifest_digest, "")) for scan in rows]
     return []
 
 
@@ -292,7 +296,7 @@ def save(claimed: Claimed, outcome: ScanOutcome) -> None:
                 ],
                 batch_size=1000,
             )
-        summary.store(scan.manifest_digest)
+        summary.store(scan.manifest_digest, sole=dict(Counter(f.severity.value for f in outcome.findings)))
 
 
 def release(claimed: Claimed, error: str) -> bool:
@@ -346,6 +350,7 @@ def run(claimed: Claimed, backend: ScanBackend, stopping: Callable[[], bool] = l
         in_flight=dict(scan.backend_requests or {}),
         remember=lambda in_flight: remember(claimed, in_flight),
         stopping=stopping,
+        media_type=claimed.media_type,
     )
     try:
         outcome = backend.scan(target)

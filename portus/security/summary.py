@@ -13,11 +13,11 @@ from portus.security.severity import Severity
 STATE_PRECEDENCE = (ScanState.RUNNING, ScanState.PENDING, ScanState.FAILED, ScanState.DONE)
 
 
-def counted_findings(digest: str) -> QuerySet[ScanFinding]:
-    """The findings of DIGEST that count. The allowlist leaves its entries out here (asked only when
-    there is an allowlist at all: the usual installation pays one cheap query, not one per namespace)."""
+def counted_findings(digest: str, allowlist: bool = True) -> QuerySet[ScanFinding]:
+    """The findings of DIGEST that count: the allowlist leaves its entries out (ALLOWLIST=False: there is
+    no allowlist entry at all, so nothing is left out and no namespace needs to be looked up)."""
     findings = ScanFinding.objects.filter(scan__manifest_digest=digest, scan__state=ScanState.DONE)
-    if not AllowlistEntry.objects.exists():
+    if not allowlist:
         return findings
     return findings.exclude(vulnerability_id__in=AllowlistEntry.ids_for_digest(digest))
 
@@ -33,27 +33,32 @@ def without_advisories(scans: list[tuple[str, bool]]) -> bool:
     return bool(done) and all(done)
 
 
-def store(digest: str) -> bool:
+def store(digest: str, sole: dict[str, int] | None = None) -> bool:
     """Recompute DIGEST's summary row (removed when no scan of it is left); False when it was removed.
-    Four statements when the row exists and no allowlist entry does: the scan path calls this per scan."""
+    SOLE: the findings by severity of the scan just stored, used when it is the digest's only scan and
+    there is no allowlist (three statements then: the scan path calls this per scan)."""
     scans = list(Scan.objects.filter(manifest_digest=digest).values_list("state", "scanned_at", "no_advisories"))
     if not scans:
         ScanSummary.objects.filter(manifest_digest=digest).delete()
         return False
-    found = dict(
-        ScanFinding.objects.filter(scan__manifest_digest=digest, scan__state=ScanState.DONE)
-        .values_list("severity")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    by_severity = (
-        dict(counted_findings(digest).values_list("severity").annotate(n=Count("id")).order_by()) if found else {}
+    # The usual installation has no allowlist: one cheap look, then a single count of the findings.
+    allowlist = AllowlistEntry.objects.exists()
+    if sole is not None and len(scans) == 1 and not allowlist:
+        by_severity = sole
+    else:
+        by_severity = dict(
+            counted_findings(digest, allowlist).values_list("severity").annotate(n=Count("id")).order_by()
+        )
+    every = (
+        ScanFinding.objects.filter(scan__manifest_digest=digest, scan__state=ScanState.DONE).count()
+        if allowlist
+        else sum(by_severity.values())
     )
     counts = {severity.value.lower(): by_severity.get(severity.value, 0) for severity in Severity}
     fields = {
         **counts,
         "state": overall_state({state for state, _, _ in scans}),
-        "allowlisted": sum(found.values()) - sum(counts.values()),
+        "allowlisted": every - sum(counts.values()),
         "no_advisories": without_advisories([(state, no_advisories) for state, _, no_advisories in scans]),
         "scanned_at": max((at for _, at, _ in scans if at is not None), default=None),
         "updated_at": timezone.now(),
