@@ -276,10 +276,15 @@ class Worker:
     def give_back_scans(self) -> None:
         """Return the scans claimed but not started, so another worker takes them without waiting for
         their leases."""
-        if self.claimed_scans:
+        if not self.claimed_scans:
+            return
+        try:
             given = scans.give_back(self.claimed_scans)
-            self.claimed_scans.clear()
+        except Exception:  # noqa: BLE001 - their leases run out instead; another worker takes them then
+            log.exception("could not give back %d claimed scans", len(self.claimed_scans))
+        else:
             log.info("gave back %d claimed scans not started", given)
+        self.claimed_scans.clear()
 
     def handle_database_check(self) -> bool:
         """Every security.database_check_interval: queue again what a moved database would change."""
