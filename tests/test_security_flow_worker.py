@@ -68,7 +68,11 @@ def test_a_worker_killed_mid_scan_leaves_the_scan_to_another_which_completes_it_
         workers = [first]
         try:
             wait_for(lambda: Tag.objects.filter(digest=image.manifest_digest).exists(), what="the push applied")
-            wait_for(lambda: held_by(first) is not None and adapter.polls > 0, what="first worker mid-scan")
+            # Mid-scan: the request submitted, its id stored on the scan, the worker waiting for the report.
+            wait_for(
+                lambda: (held := held_by(first)) is not None and bool(held.backend_requests),
+                what="first worker mid-scan",
+            )
             orphan = held_by(first)
             assert orphan is not None
             os.kill(first.pid, signal.SIGKILL)

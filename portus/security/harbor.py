@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
+import urllib3
 from django.conf import settings
 
 from portus.security.backends import (
@@ -53,7 +54,24 @@ class Metadata:
     database_updated_at: str  # as the adapter wrote it; "" when it does not say
 
 
-def wait_seconds(response: requests.Response) -> float:
+class Answer:
+    """An adapter's answer: the status, the headers (any case) and the body. The calls go through
+    urllib3's keep-alive pool directly: a third of requests' CPU per call, which a scan-all feels."""
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], body: bytes):
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def wait_seconds(response: Answer) -> float:
     """How long a 302 asks us to wait: Refresh-After, else Retry-After, else 5 s."""
     for header in ("Refresh-After", "Retry-After"):
         value = response.headers.get(header, "").strip()
@@ -64,7 +82,7 @@ def wait_seconds(response: requests.Response) -> float:
     return DEFAULT_WAIT
 
 
-def error_text(response: requests.Response) -> str:
+def error_text(response: Answer) -> str:
     try:
         message = response.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):
@@ -75,14 +93,14 @@ def error_text(response: requests.Response) -> str:
 class HarborBackend:
     name = "harbor"
 
-    def __init__(self, session: requests.Session | None = None):
+    def __init__(self) -> None:
         config = settings.PORTUS.security.harbor
         self.base = config.server.rstrip("/") + "/api/v1"
         self.registry_url = config.registry_url.rstrip("/")
         self.authorization = config.authorization
         self.report_timeout = config.timeout
-        self.session = session or requests.Session()
-        self.session.trust_env = False
+        # One keep-alive connection pool per backend (one per worker); no proxy variables, no retries.
+        self.pool = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
         self._metadata: tuple[float, Metadata] | None = None
         # Pull tokens by (registry, repository): signed once and handed to the adapter while more than
         # half of their lifetime is left (the same scope each time; a scan-all signs one per repository).
@@ -94,11 +112,12 @@ class HarborBackend:
             headers["Authorization"] = self.authorization
         return headers
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _call(self, method: str, path: str, *, headers: dict[str, str], data: str | None = None) -> Answer:
         try:
-            return self.session.request(method, self.base + path, timeout=(5, 60), allow_redirects=False, **kwargs)
-        except requests.RequestException as exc:
+            answer = self.pool.request(method, self.base + path, body=data, headers=headers, redirect=False)
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
             raise BackendError(f"cannot reach the scanner adapter at {self.base}: {exc}") from exc
+        return Answer(answer.status, answer.headers, answer.data)
 
     def metadata(self) -> Metadata:
         response = self._call("GET", "/metadata", headers=self._headers(Accept=METADATA_ACCEPT))
