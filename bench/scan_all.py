@@ -1,16 +1,19 @@
 """Scan-all throughput against a fast Harbor scanner adapter double with a limit of its own.
 
-In one run, in a throw-away SQLite database: 10,000 tags with distinct digests; the adapter double
-(tests/support/scanners.py, the wire format of the pluggable scanner spec, not pulling images) serves
-at most --limit scan requests per second. It prints:
-- the double's own limit, measured by hammering it directly with --workers threads (request + report);
+In one run, in a throw-away SQLite database: --digests tags with distinct digests. For each limit in
+--limits, the adapter double (tests/support/scanners.py, the wire format of the pluggable scanner spec,
+not pulling images) runs in a process of its own, like a real adapter, serving at most LIMIT scan
+requests per second. The run prints, per limit, in one line each:
+- the double's own rate, measured by hammering it directly with --workers threads (request + report);
 - `rescan_all()` (queueing every digest for the Harbor backend);
-- the scan-all itself: --workers background workers (threads, each the worker's `handle_one_scan`
-  step) until nothing is left, as scans/s and as a fraction of the double's measured limit.
-A fraction near 1 means the adapter, not Portus, bounds the throughput.
+- the scan-all itself: --workers `portusctl background --until-idle` processes (how an installation
+  runs several workers) until nothing is left, as scans/s between the first and the last stored
+  result, and as a fraction of the double's measured rate.
+A fraction near 1 means the adapter, not Portus, bounds the throughput; at a limit Portus cannot
+reach, the scans/s are Portus's own ceiling on this machine.
 
 Usage, from the repository root:
-    python3 bench/scan_all.py [--digests 10000] [--limit 200] [--workers 4]
+    python3 bench/scan_all.py [--digests 10000] [--limits 100 400] [--workers 4]
 Not a test: the figures depend on the machine and on whatever else runs on it.
 """
 
@@ -19,6 +22,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import resource
+import subprocess
 import sys
 import threading
 import time
@@ -26,7 +32,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.support import load, prepare_environment  # noqa: E402
+from bench.support import ROOT, load, prepare_environment  # noqa: E402
+
+
+def serve_double(limit: float) -> None:
+    """The adapter double in this process, until stdin closes (run by the bench as a subprocess)."""
+    from tests.support.scanners import AdapterState, harbor_adapter
+
+    vulnerabilities = [
+        {"id": f"CVE-2024-{n:04d}", "package": "openssl", "version": "1", "severity": s}
+        for n, s in enumerate(["Critical", "High", "Medium", "Low"])
+    ]
+    state = AdapterState(vulnerabilities=vulnerabilities, not_ready_polls=0, pull=False, max_per_second=limit)
+    with harbor_adapter(state) as running:
+        print(running.url, flush=True)
+        sys.stdin.read()
+        print(len(state.requests), flush=True)
 
 
 def hammer(url: str, count: int, threads: int) -> float:
@@ -56,14 +77,95 @@ def hammer(url: str, count: int, threads: int) -> float:
     return (count // threads * threads) / (time.perf_counter() - started)
 
 
+def profile(args: argparse.Namespace, data_dir: Path, n: int) -> list[str]:
+    """With --profile: each worker runs under cProfile, its statistics in the data directory."""
+    return ["-m", "cProfile", "-o", str(data_dir / f"worker-{n}.prof")] if args.profile else []
+
+
+def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
+    from django.conf import settings
+    from django.db.models import Max, Min
+
+    from portus.security import scans
+    from portus.security.models import Scan, ScanFinding, ScanState
+
+    double = subprocess.Popen(
+        [sys.executable, __file__, "--serve-double", str(limit)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert double.stdout is not None and double.stdin is not None
+    url = double.stdout.readline().strip()
+    try:
+        hammered = max(int(limit * 5), 200) // args.workers * args.workers
+        direct = hammer(url, hammered, args.workers)
+        settings.PORTUS = settings.PORTUS.replaced("security.harbor.server", url)
+        started = time.perf_counter()
+        queued = scans.rescan_all()
+        queue_seconds = time.perf_counter() - started
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PORTUS_DATA_DIR": str(data_dir),
+            "PORTUS_BACKGROUND_SYNC_STRATEGY": "disabled",
+            "PORTUS_BACKGROUND_LEASE_VALUE": "300",
+            "PORTUS_BACKGROUND_SECURITY_SCANNING_ENABLED": "true",
+            "PORTUS_SECURITY_BUILTIN_ENABLED": "false",
+            "PORTUS_SECURITY_HARBOR_SERVER": url,
+            "PORTUS_DB_TIMEOUT": "30",
+        }
+        started = time.perf_counter()
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        workers = [
+            subprocess.Popen(
+                [sys.executable, *profile(args, data_dir, n), "-m", "portus.cli", "background", "--until-idle"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(data_dir / f"worker-{n}.log", "ab"),  # noqa: SIM115 - closed with the process
+            )
+            for n in range(args.workers)
+        ]
+        for worker in workers:
+            worker.wait()
+        wall = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    finally:
+        double.stdin.close()
+        asked = int(double.stdout.readline().strip() or 0)
+        double.wait()
+    done = Scan.objects.filter(state=ScanState.DONE)
+    count = done.count()
+    span = done.aggregate(first=Min("scanned_at"), last=Max("scanned_at"))
+    seconds = (span["last"] - span["first"]).total_seconds() if count > 1 else float("nan")
+    rate = (count - 1) / seconds if count > 1 else 0.0
+    print(
+        f"limit {limit:.0f}/s: adapter double alone {direct:.0f} scans/s | Portus {rate:.0f} scans/s "
+        f"({count} of {queued} done, {args.workers} worker processes, {seconds:.1f} s from first to last result, "
+        f"{wall:.1f} s with start-up; rescan_all() {queue_seconds:.1f} s) | ratio {rate / direct:.2f} "
+        f"| workers' CPU {cpu / max(count, 1) * 1000:.1f} ms per scan (start-up included) "
+        f"| {ScanFinding.objects.count()} findings stored, {asked - hammered} scan requests from Portus",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--digests", type=int, default=10_000)
-    parser.add_argument("--limit", type=float, default=200.0, help="the adapter double's own scans per second")
+    parser.add_argument("--limits", type=float, nargs="+", default=[100.0, 400.0], help="the double's scans/s")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--profile", action="store_true", help="run the workers under cProfile")
+    parser.add_argument("--serve-double", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_double is not None:
+        serve_double(args.serve_double)
+        return
     print(f"bench/scan_all.py, {load()}", flush=True)
-    prepare_environment("portus-bench-scan-all-")
+    data_dir = prepare_environment("portus-bench-scan-all-")
     import django
 
     django.setup()
@@ -71,80 +173,38 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from portus.background.worker import Worker
     from portus.registry.client import OCI_MANIFEST
     from portus.registry.models import Namespace, Registry, Repository, Tag
     from portus.registry.signing import signing_key
-    from portus.security import scans
-    from portus.security.models import Scan, ScanFinding, ScanState
-    from tests.support.scanners import AdapterState, harbor_adapter
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode=WAL")
-    vulnerabilities = [
-        {"id": f"CVE-2024-{n:04d}", "package": "openssl", "version": "1", "severity": s}
-        for n, s in enumerate(["Critical", "High", "Medium", "Low"])
-    ]
-    state = AdapterState(vulnerabilities=vulnerabilities, not_ready_polls=0, pull=False, max_per_second=args.limit)
-    with harbor_adapter(state) as running:
-        settings.PORTUS = (
-            settings.PORTUS.replaced("background.security_scanning.enabled", True)
-            .replaced("security.builtin.enabled", False)
-            .replaced("security.harbor.server", running.url)
-            .replaced("background.lease", 300)
-        )
-        registry = Registry.objects.create(name="bench", hostname="registry.bench:5000")
-        namespace = Namespace.objects.create(registry=registry, name="", kind="global", visibility="public")
-        repository = Repository.objects.create(namespace=namespace, name="app")
-        Tag.objects.bulk_create(
-            [
-                Tag(
-                    repository=repository,
-                    name=f"t{i}",
-                    digest="sha256:" + hashlib.sha256(str(i).encode()).hexdigest(),
-                    media_type=OCI_MANIFEST,
-                )
-                for i in range(args.digests)
-            ],
-            batch_size=1000,
-        )
-        signing_key()  # written once here, not raced by the worker threads' first tokens
-        direct = hammer(running.url, min(args.digests, int(args.limit * 5)), args.workers)
-        print(f"adapter double alone: {direct:.0f} scans/s (its configured limit {args.limit:.0f}/s)", flush=True)
-        state.next_slot = 0.0
-        asked_before = len(state.requests)
-        started = time.perf_counter()
-        queued = scans.rescan_all()
-        print(f"rescan_all(): {queued} scans queued in {time.perf_counter() - started:.1f} s", flush=True)
-
-        def work(name: str) -> None:
-            from django.db import close_old_connections
-
-            worker = Worker(name)
-            while worker.handle_one_scan():
-                pass
-            close_old_connections()
-
-        started = time.perf_counter()
-        if args.workers == 1:
-            work("bench-0")  # in this thread, so a profiler sees it
-        else:
-            threads = [threading.Thread(target=work, args=(f"bench-{n}",)) for n in range(args.workers)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        elapsed = time.perf_counter() - started
-        done = Scan.objects.filter(state=ScanState.DONE).count()
-        findings = ScanFinding.objects.count()
-        rate = done / elapsed
-        print(
-            f"scan-all of {args.digests} digests with {args.workers} workers: {done} done in {elapsed:.1f} s = "
-            f"{rate:.0f} scans/s, {rate / direct:.2f} of the adapter double's {direct:.0f}/s "
-            f"({findings} findings stored; {len(state.requests) - asked_before} scan requests)",
-            flush=True,
-        )
+    settings.PORTUS = (
+        settings.PORTUS.replaced("background.security_scanning.enabled", True)
+        .replaced("security.builtin.enabled", False)
+        .replaced("security.harbor.server", "http://127.0.0.1:9")
+    )
+    registry = Registry.objects.create(name="bench", hostname="registry.bench:5000")
+    namespace = Namespace.objects.create(registry=registry, name="", kind="global", visibility="public")
+    repository = Repository.objects.create(namespace=namespace, name="app")
+    Tag.objects.bulk_create(
+        [
+            Tag(
+                repository=repository,
+                name=f"t{i}",
+                digest="sha256:" + hashlib.sha256(str(i).encode()).hexdigest(),
+                media_type=OCI_MANIFEST,
+            )
+            for i in range(args.digests)
+        ],
+        batch_size=1000,
+    )
+    signing_key()  # written once here, not raced by the workers' first tokens
+    for limit in args.limits:
+        one_limit(limit, args, data_dir)
+    if args.profile:
+        print(f"worker profiles: {data_dir}/worker-*.prof", flush=True)
 
 
 if __name__ == "__main__":

@@ -194,6 +194,7 @@ class Builtin(Section):
 class Security(Section):
     max_attempts: int = Field(ge=1)
     database_check_interval: int = Field(ge=1)
+    claim_batch: int = Field(ge=1, le=1000)
     clair: Clair
     harbor: Harbor
     dummy: Dummy

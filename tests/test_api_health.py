@@ -23,7 +23,7 @@ http: {{addr: "{addr}"}}
 
 def fresh_tasks() -> None:
     now = timezone.now()
-    for name in ("registry-events", "registry-sync"):
+    for name in ("registry-events", "registry-sync", "security-scanning"):
         TaskStatus.objects.update_or_create(
             name=name, defaults={"last_run_at": now, "last_success_at": now, "updated_at": now}
         )
@@ -43,7 +43,8 @@ def test_health_is_200_with_registry_up_and_worker_fresh_and_503_otherwise(api: 
         up = api.get("health", "admin")
         assert up.status == 200, up.body
         assert up.body["healthy"] and up.body["database"]["ok"] and up.body["registries"]["test"]["ok"]
-        assert set(up.body["background"]) == {"registry-events", "registry-sync"}
+        # Scanning is on by default: its task is watched like the others.
+        assert set(up.body["background"]) == {"registry-events", "registry-sync", "security-scanning"}
         assert api.get("health", "anonymous").body == {
             "healthy": True,
             "message": "All checks pass.",
@@ -71,6 +72,7 @@ def test_worker_that_never_ran_is_reported_and_disabled_tasks_are_not(api: Api, 
     assert "Never ran" in body["background"]["registry-events"]["message"]
     portus_config("background.registry.enabled", False)
     portus_config("background.sync.enabled", False)
+    portus_config("background.security_scanning.enabled", False)
     assert api.get("health", "admin").body["background"] == {}
 
 
@@ -86,7 +88,10 @@ def test_failed_last_run_makes_the_task_unhealthy(api: Api) -> None:
 def test_only_admins_see_which_check_fails_and_why(api: Api) -> None:
     admin = api.get("health", "admin").body
     assert "Cannot reach http://registry.test/v2/" in admin["registries"]["test"]["message"]
-    assert admin["message"] == "Down: registry test, background task registry-events, background task registry-sync."
+    assert admin["message"] == (
+        "Down: registry test, background task registry-events, background task registry-sync, "
+        "background task security-scanning."
+    )
     for persona in ("anonymous", "outsider"):
         answer = api.get("health", persona)
         assert answer.status == 503

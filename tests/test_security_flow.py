@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -214,12 +215,14 @@ def test_the_summary_counts_only_what_counted_findings_returns(world: World, sca
     scans.enqueue(world.registry, "acme/app", DIGEST)
     worker_with(Scripted(outcome(Severity.HIGH, Severity.LOW))).handle_one_scan()
     original = summary.counted_findings
-    summary.counted_findings = lambda digest: original(digest).exclude(vulnerability_id="CVE-2024-0")  # type: ignore[assignment]
+    summary.counted_findings = lambda digest, allowlist=True: original(digest, allowlist).exclude(  # type: ignore[assignment]
+        vulnerability_id="CVE-2024-0"
+    )
     try:
         row = summary.refresh(DIGEST)
     finally:
         summary.counted_findings = original  # type: ignore[assignment]
-    assert row is not None and (row.high, row.low, row.allowlisted) == (0, 1, 1)
+    assert row is not None and (row.high, row.low) == (0, 1)
 
 
 def test_the_dummy_backend_reports_findings_that_follow_the_digest(world: World, scanning: Configure) -> None:
@@ -277,3 +280,30 @@ def test_the_scheduled_import_reads_the_configured_folder_when_due_and_only_then
     assert "1" in scans.import_due_advisories()
     assert advisory_database_version().advisories == 1
     assert scans.import_due_advisories() == ""  # imported less than import_interval ago
+
+
+def test_a_worker_claims_scans_in_one_batch_and_gives_back_those_it_did_not_start_when_it_stops(
+    world: World, scanning: Configure
+) -> None:
+    scanning("security.claim_batch", 3)
+    digests = ["sha256:" + c * 64 for c in "cdef"]
+    for digest in digests:
+        scans.enqueue(world.registry, "acme/app", digest)
+    worker = worker_with(Scripted(outcome(Severity.HIGH)))
+    worker.stopping = True  # SIGTERM arrived while the first scan ran
+    assert worker.handle_one_scan() is True
+    states = dict(Scan.objects.values_list("manifest_digest", "state"))
+    assert states == {
+        digests[0]: ScanState.DONE,
+        digests[1]: ScanState.PENDING,  # claimed with the first, never started: given back, free at once
+        digests[2]: ScanState.PENDING,
+        digests[3]: ScanState.PENDING,  # beyond the batch: never claimed
+    }
+    given = Scan.objects.filter(manifest_digest__in=digests[1:3])
+    assert {(s.attempts, s.claim, s.lease_until) for s in given} == {(0, "", None)}
+    assert ScanSummary.objects.get(manifest_digest=digests[1]).state == ScanState.PENDING
+    assert worker.claimed_scans == deque()
+    # Another worker takes them at once (no lease to wait for), oldest first.
+    claimed = scans.claim_scans("other", ["dummy"], 3)
+    assert [c.scan.manifest_digest for c in claimed] == digests[1:]
+    assert len({c.claim for c in claimed}) == 1 and all(c.scan.attempts == 1 for c in claimed)

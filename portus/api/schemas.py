@@ -408,7 +408,8 @@ class ActivityFilters(Schema):
 # -- security scanning -----------------------------------------------------------------------------
 
 SeverityName = Literal["Critical", "High", "Medium", "Low", "Negligible", "Unknown"]
-ScanStateName = Literal["pending", "running", "done", "failed", "unscanned"]
+# no_advisories: done, but against an empty advisory database (the built-in backend before any import).
+ScanStateName = Literal["pending", "running", "done", "failed", "unscanned", "no_advisories"]
 
 
 class SeverityCounts(Schema):
@@ -449,9 +450,16 @@ class VulnerabilityReport(Schema):
     repository: str
     tag: str
     digest: str
-    state: ScanStateName = Field(..., description="Over every backend; unscanned when no scan was asked for.")
+    state: ScanStateName = Field(
+        ...,
+        description="Over every backend; unscanned when no scan was asked for; no_advisories when every finished "
+        "scan was made without an advisory database (nothing is known yet: not a clean result).",
+    )
+    message: str = Field(
+        "", description="Why the findings are incomplete: set when a backend scanned without an advisory database."
+    )
     scanned_at: datetime | None
-    counts: SeverityCounts
+    counts: SeverityCounts | None = Field(..., description="null while the state is no_advisories.")
     scans: list[ScanOut]
     findings: list[FindingOut]
 

@@ -33,7 +33,7 @@ from portus.errors import ActionError
 from portus.registry.client import RegistryError
 from portus.registry.models import Namespace
 from portus.security import actions, scans
-from portus.security.models import AllowlistEntry
+from portus.security.models import NO_ADVISORIES, AllowlistEntry
 from portus.security.reports import image_report, image_sbom
 from portus.security.sbom import CYCLONEDX_MEDIA_TYPE
 
@@ -62,14 +62,17 @@ def tag_vulnerabilities(request: HttpRequest, tag_id: ObjectId, filters: Query[F
         tag=tag.name,
         digest=tag.digest,
         state=cast(ScanStateName, report.state),
+        message=report.message,
         scanned_at=report.scanned_at,
-        counts=SeverityCounts(
+        counts=None
+        if report.state == NO_ADVISORIES
+        else SeverityCounts(
             **{severity.lower(): count for severity, count in report.counts.items()}, allowlisted=report.allowlisted
         ),
         scans=[
             ScanOut(
                 backend=scan.backend,
-                state=cast(ScanStateName, scan.state),
+                state=cast(ScanStateName, scan.shown_state),
                 reason=scan.reason,
                 scanned_at=scan.scanned_at,
                 database_version=scan.database_version,

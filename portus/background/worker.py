@@ -18,6 +18,7 @@ import secrets
 import signal
 import socket
 import time
+from collections import deque
 from typing import Any
 
 from django.conf import settings
@@ -51,6 +52,9 @@ SYNC_CHANGE_KINDS = (
     "deferred_deletions",
     "skipped",
 )
+# While scans keep the worker busy, the event queue is looked at this often (not before every scan):
+# pushes still show within a fraction of a second, and a scan-all does not pay an event query per scan.
+BUSY_EVENT_CHECK = 0.1
 
 
 class LostClaim(Exception):
@@ -68,11 +72,15 @@ class Worker:
         self._status_written = 0.0
         self._last_event_error = ""
         self.backends: dict[str, ScanBackend] | None = None
+        self.claimed_scans: deque[scans.Claimed] = deque()  # claimed in a batch, not started yet
         self.scans_done = 0
         self._scan_status_written = 0.0
         self._last_scan_error = ""
         self._databases_checked = 0.0
         self.deliveries_done = 0
+        self._scanning = False  # the last turn ran a scan
+        self._events_checked = 0.0  # when the event queue was last found empty
+        self._sync_checked = 0.0
 
     # -- process plumbing ---------------------------------------------------------------------
 
@@ -101,13 +109,7 @@ class Worker:
             while not self.stopping:
                 close_old_connections()
                 try:
-                    busy = (
-                        self.handle_one_event()
-                        or self.handle_one_delivery()
-                        or self.handle_one_sync()
-                        or self.handle_database_check()
-                        or self.handle_one_scan()
-                    )
+                    busy = self.handle_one_step()
                     self.write_event_status()
                     self.write_scan_status()
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
@@ -119,6 +121,7 @@ class Worker:
                     break
                 self.waiter.wait(settings.PORTUS.background.poll_interval)
         finally:
+            self.give_back_scans()
             self.write_event_status(force=True)
             self.write_scan_status(force=True)
             self.waiter.close()
@@ -126,6 +129,23 @@ class Worker:
                 client.close()
             close_old_connections()
             log.info("background worker %s stopped after %d events", self.name, self.events_done)
+
+    def handle_one_step(self) -> bool:
+        """One turn: an event, else a webhook delivery, else the sync task, else a database check, else a scan. While scanning,
+        the event queue and the sync task are looked at every BUSY_EVENT_CHECK and STATUS_EVERY seconds."""
+        now = time.monotonic()
+        if not self._scanning or now - self._events_checked >= BUSY_EVENT_CHECK:
+            if self.handle_one_event() or self.handle_one_delivery():
+                return True
+            self._events_checked = now
+            if not self._scanning or now - self._sync_checked >= STATUS_EVERY:
+                self._sync_checked = now
+                if self.handle_one_sync():
+                    return True
+        if self.handle_database_check():
+            return True
+        self._scanning = self.handle_one_scan()
+        return self._scanning
 
     # -- registry events ----------------------------------------------------------------------
 
@@ -258,14 +278,17 @@ class Worker:
         return self.backends
 
     def handle_one_scan(self) -> bool:
-        """Claim one scan, run its backend outside any transaction, save it if the claim still holds."""
+        """Run one claimed scan (claiming a batch of security.claim_batch when none is left) outside any
+        transaction, and save it if the claim still holds."""
         if not settings.PORTUS.background.security_scanning.enabled:
             return False
         backends = self.scan_backends()
-        claimed = scans.claim_scan(self.name, backends)
-        if claimed is None:
+        if not self.claimed_scans:
+            self.claimed_scans.extend(scans.claim_scans(self.name, backends, settings.PORTUS.security.claim_batch))
+        if not self.claimed_scans:
             return False
-        error = scans.run(claimed, backends[claimed.scan.backend])
+        claimed = self.claimed_scans.popleft()
+        error = scans.run(claimed, backends[claimed.scan.backend], stopping=lambda: self.stopping)
         metrics.SCANS_FINISHED.labels(claimed.scan.backend, "retry" if error else "done").inc()
         if error:
             self._last_scan_error = error
@@ -275,7 +298,22 @@ class Worker:
             )
         else:
             self.scans_done += 1
+        if self.stopping:
+            self.give_back_scans()
         return True
+
+    def give_back_scans(self) -> None:
+        """Return the scans claimed but not started, so another worker takes them without waiting for
+        their leases."""
+        if not self.claimed_scans:
+            return
+        try:
+            given = scans.give_back(self.claimed_scans)
+        except Exception:  # noqa: BLE001 - their leases run out instead; another worker takes them then
+            log.exception("could not give back %d claimed scans", len(self.claimed_scans))
+        else:
+            log.info("gave back %d claimed scans not started", given)
+        self.claimed_scans.clear()
 
     def handle_database_check(self) -> bool:
         """Every security.database_check_interval: queue again what a moved database would change."""

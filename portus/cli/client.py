@@ -383,14 +383,19 @@ def vulnerabilities(conn: Connection, res: Resource, image: str | None, fields: 
     if output == "json":
         show(report, res.columns, output)
         return 0
-    counts = report["counts"]
-    summary = ", ".join(f"{counts[s.lower()]} {s}" for s in SEVERITIES if counts[s.lower()])
-    allowlisted = f" ({counts['allowlisted']} allowlisted)" if counts["allowlisted"] else ""
     sys.stdout.write(f"{report['repository']}:{report['tag']}  {report['digest']}\n")
     sys.stdout.write(f"scan: {report['state']}, last scanned {cell(report['scanned_at'])}\n")
     for scan in report["scans"]:
         reason = f": {scan['reason']}" if scan["reason"] else ""
         sys.stdout.write(f"  {scan['backend']}: {scan['state']}{reason} (database {scan['database_version'] or '-'})\n")
+    if report.get("message"):
+        sys.stdout.write(f"note: {report['message']}\n")
+    counts = report["counts"]
+    if counts is None:  # no advisory database: nothing is known, which is not "none found"
+        sys.stdout.write("findings: unknown (no advisory database)\n")
+        return 0
+    summary = ", ".join(f"{counts[s.lower()]} {s}" for s in SEVERITIES if counts[s.lower()])
+    allowlisted = f" ({counts['allowlisted']} allowlisted)" if counts["allowlisted"] else ""
     sys.stdout.write(f"findings: {summary or 'none counted'}{allowlisted}\n")
     show(report["findings"], res.columns, output)
     return 0

@@ -5,6 +5,7 @@ talks to its scanner."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +21,11 @@ class BackendError(Exception):
     """The scanner could not scan now (unreachable, refused, broken answer): retried with backoff."""
 
 
+class ScanInterrupted(Exception):
+    """The worker is stopping while the backend waits: the scan goes back to the queue as it is, with the
+    requests in flight it remembered, and is not counted as a failed attempt."""
+
+
 @dataclass(frozen=True)
 class ScanTarget:
     """One image manifest digest and where the scanner can read it."""
@@ -29,6 +35,26 @@ class ScanTarget:
     digest: str
     # Called during long waits: renews the worker's lease; False means the scan was taken over (stop).
     still_ours: Callable[[], bool] = field(default=lambda: True, compare=False)
+    # The backend's requests in flight from an earlier claim (Harbor: scan request id per manifest digest).
+    in_flight: dict[str, str] = field(default_factory=dict, compare=False)
+    # Stores the requests in flight on the scan row (so a later claim resumes them); False: taken over.
+    remember: Callable[[dict[str, str]], bool] = field(default=lambda requests: True, compare=False)
+    # True once the worker was asked to stop: a backend waiting for its scanner raises ScanInterrupted.
+    stopping: Callable[[], bool] = field(default=lambda: False, compare=False)
+    # The manifest's media type as a tag already knows it ("": look it up).
+    media_type: str = field(default="", compare=False)
+
+    def pause(self, seconds: float) -> None:
+        """Wait SECONDS for the scanner, looking at ``stopping`` at least every 0.2 s (a SIGTERM stops
+        the wait within a second, not after the scanner's Refresh-After)."""
+        end = time.monotonic() + seconds
+        while True:
+            if self.stopping():
+                raise ScanInterrupted(f"stopped while waiting for the scanner on {self.digest}")
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.2))
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,8 @@ class ScanOutcome:
     findings: list[FoundVulnerability]
     database: DatabaseInfo
     notes: list[str] = field(default_factory=list)
+    # The backend had no vulnerability database to match against: no finding means "not known".
+    no_advisories: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,7 +166,7 @@ def read_images(target: ScanTarget) -> list[tuple[str, str, str, dict[str, Any]]
 def images_to_scan(target: ScanTarget) -> list[tuple[str, str, str, dict[str, Any]]]:
     """Like ``read_images``, but a digest a tag already knows as a plain image is not read again
     (scanners that pull the image themselves need only its media type)."""
-    known = Tag.objects.filter(digest=target.digest).values_list("media_type", flat=True).first()
+    known = target.media_type or Tag.objects.filter(digest=target.digest).values_list("media_type", flat=True).first()
     if known in IMAGE_MANIFESTS:
         return [("", target.digest, str(known), {})]
     return read_images(target)

@@ -16,6 +16,7 @@ from portus.security.backends import (
     ScanTarget,
 )
 from portus.security.builtin import scan_image
+from portus.security.models import NO_ADVISORIES_MESSAGE
 
 
 def database_info(version: DatabaseVersion) -> DatabaseInfo:
@@ -53,7 +54,9 @@ class BuiltinBackend:
             for platform in report.platforms
             for f in platform.findings
         ]
-        return ScanOutcome(findings, database_info(report.database), list(report.notes))
+        return ScanOutcome(
+            findings, database_info(report.database), list(report.notes), no_advisories=not report.database.advisories
+        )
 
     def database(self) -> DatabaseInfo:
         return database_info(advisory_database_version())
@@ -61,8 +64,5 @@ class BuiltinBackend:
     def health(self) -> BackendHealth:
         version = advisory_database_version()
         if not version.advisories:
-            return BackendHealth(
-                True,
-                "No advisories imported yet: run `portusctl vulndb import PATH` (or set security.builtin.advisories).",
-            )
+            return BackendHealth(True, f"{NO_ADVISORIES_MESSAGE[0].upper()}{NO_ADVISORIES_MESSAGE[1:]}.")
         return BackendHealth(True, f"{version.advisories} advisories.", version.updated_at)

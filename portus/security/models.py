@@ -76,6 +76,11 @@ class Inventory(models.Model):
         return self.manifest_digest
 
 
+# What a scan or a summary made against an empty advisory database says instead of "0 findings".
+NO_ADVISORIES = "no_advisories"
+NO_ADVISORIES_MESSAGE = "no advisories imported: run `portusctl vulndb import PATH` or set security.builtin.advisories"
+
+
 class ScanState(models.TextChoices):
     PENDING = "pending", "Pending"  # waiting for a worker (also: waiting for a retry after a failure)
     RUNNING = "running", "Running"  # claimed by a worker whose lease has not run out
@@ -116,6 +121,12 @@ class Scan(models.Model):
     database_version = models.CharField(max_length=255, blank=True)
     database_updated_at = models.DateTimeField(null=True, blank=True)
     notes = models.JSONField(default=list)  # what the backend could not read, in sentences
+    # Done, but against an empty advisory database (the built-in backend before any import): its zero
+    # findings mean "not known", never "clean". The next import's re-match turns it into a result.
+    no_advisories = models.BooleanField(default=False)
+    # A backend's requests in flight, kept across claims and restarts: Harbor's scan request id per
+    # image manifest digest, so a later claim polls the same request instead of submitting again.
+    backend_requests = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -128,6 +139,11 @@ class Scan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.backend} scan of {self.manifest_digest} ({self.state})"
+
+    @property
+    def shown_state(self) -> str:
+        """The state as people see it: a done scan made without advisories is NO_ADVISORIES, not done."""
+        return NO_ADVISORIES if self.state == ScanState.DONE and self.no_advisories else str(self.state)
 
 
 class ScanFinding(models.Model):
@@ -164,6 +180,8 @@ class ScanSummary(models.Model):
     negligible = models.PositiveIntegerField(default=0)
     unknown = models.PositiveIntegerField(default=0)
     allowlisted = models.PositiveIntegerField(default=0)  # findings left out of the counts
+    # Every done scan of the digest was made without advisories: the counts say nothing (not "clean").
+    no_advisories = models.BooleanField(default=False)
     scanned_at = models.DateTimeField(null=True, blank=True)  # the latest scan of any backend
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -10,12 +10,22 @@ from urllib.parse import quote
 
 from portus.registry.client import INDEXES, RegistryClient
 from portus.registry.models import Namespace, Tag
-from portus.security.models import AllowlistEntry, Backend, Inventory, Scan, ScanFinding, ScanState
+from portus.security.models import (
+    NO_ADVISORIES,
+    NO_ADVISORIES_MESSAGE,
+    AllowlistEntry,
+    Backend,
+    Inventory,
+    Scan,
+    ScanFinding,
+    ScanState,
+)
 from portus.security.sbom import cyclonedx_json
 from portus.security.severity import SEVERITY_ORDER, Severity
-from portus.security.summary import overall_state
+from portus.security.summary import overall_state, without_advisories
 
 UNSCANNED = "unscanned"  # no backend was asked to scan the image (scanning off, or pushed before it was on)
+# NO_ADVISORIES: every done scan was made against an empty advisory database; its counts mean nothing.
 SORTS = ("severity", "-severity", "package", "-package", "vulnerability_id", "-vulnerability_id")
 _RANK = {severity.value: rank for rank, severity in enumerate(SEVERITY_ORDER)}
 
@@ -49,7 +59,7 @@ class ShownFinding:
 @dataclass
 class ImageReport:
     digest: str
-    state: str  # a ScanState value, or UNSCANNED
+    state: str  # a ScanState value, UNSCANNED, or NO_ADVISORIES
     scans: list[Scan]
     findings: list[ShownFinding]  # after the filter, sorted
     counts: dict[str, int] = field(default_factory=dict)  # by Severity value over all findings, allowlisted left out
@@ -59,6 +69,12 @@ class ImageReport:
     @property
     def scanned_at(self) -> datetime | None:
         return max((scan.scanned_at for scan in self.scans if scan.scanned_at), default=None)
+
+    @property
+    def message(self) -> str:
+        """NO_ADVISORIES_MESSAGE when a done scan had no advisories to match against; else ""."""
+        missing = any(scan.state == ScanState.DONE and scan.no_advisories for scan in self.scans)
+        return NO_ADVISORIES_MESSAGE if missing else ""
 
 
 def backend_label(backend: str) -> str:
@@ -121,6 +137,8 @@ def image_report(
         if (not wanted or finding.severity in wanted) and (not text or text in finding.package.lower())
     ]
     state = overall_state({scan.state for scan in scans}) if scans else UNSCANNED
+    if state == ScanState.DONE and without_advisories([(scan.state, scan.no_advisories) for scan in scans]):
+        state = NO_ADVISORIES
     return ImageReport(
         digest=digest,
         state=state,

@@ -14,8 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
@@ -26,7 +28,14 @@ from portus.registry.client import RegistryClient
 from portus.registry.models import Registry, Repository, Tag
 from portus.security import summary
 from portus.security.advisories import advisory_database_version, import_advisories
-from portus.security.backends import BackendError, BackendHealth, ScanBackend, ScanOutcome, ScanTarget
+from portus.security.backends import (
+    BackendError,
+    BackendHealth,
+    ScanBackend,
+    ScanInterrupted,
+    ScanOutcome,
+    ScanTarget,
+)
 from portus.security.builtin_backend import BuiltinBackend
 from portus.security.clair import ClairBackend
 from portus.security.dummy import DummyBackend
@@ -84,7 +93,7 @@ def enqueue(registry: Registry, repository: str, digest: str) -> int:
             [Scan(manifest_digest=digest, backend=name, registry=registry, repository=repository) for name in missing],
             ignore_conflicts=True,
         )
-        summary.refresh(digest)
+        summary.store(digest)
     return len(missing)
 
 
@@ -104,7 +113,7 @@ def request_rescan(scans: QuerySet[Scan]) -> int:
     for start in range(0, len(digests), BATCH):
         chunk = digests[start : start + BATCH]
         count += scans.filter(manifest_digest__in=chunk).update(
-            state=ScanState.PENDING, attempts=0, claim="", lease_until=None, reason=""
+            state=ScanState.PENDING, attempts=0, claim="", lease_until=None, reason="", backend_requests={}
         )
         _mark_pending(chunk)
     return count
@@ -175,6 +184,8 @@ def rescan_outdated(backend: ScanBackend) -> int:
 class Claimed:
     scan: Scan
     claim: str
+    claimed_at: float = field(default_factory=time.monotonic)
+    media_type: str = ""  # the manifest's media type as a tag knows it ("" when no tag does)
 
 
 def free_scans(now: dt.datetime) -> Q:
@@ -183,48 +194,73 @@ def free_scans(now: dt.datetime) -> Q:
     return waiting | abandoned
 
 
-def _candidates(now: dt.datetime, backends: list[str]) -> list[int]:
+def _candidates(now: dt.datetime, backends: list[str], count: int) -> list[int]:
     """The oldest free scans: pending ones first (by the (state, id) index), else abandoned running ones."""
     mine = Scan.objects.filter(backend__in=backends)
     pending = mine.filter(Q(state=ScanState.PENDING) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
-    found = list(pending.order_by("pk").values_list("pk", flat=True)[:8])
+    found = list(pending.order_by("pk").values_list("pk", flat=True)[:count])
     if not found:
         abandoned = mine.filter(state=ScanState.RUNNING, lease_until__lt=now)
-        found = list(abandoned.order_by("pk").values_list("pk", flat=True)[:8])
+        found = list(abandoned.order_by("pk").values_list("pk", flat=True)[:count])
     return found
 
 
-def claim_scan(worker: str, backends: Iterable[str]) -> Claimed | None:
-    """Claim (compare-and-set) the oldest free scan of one of BACKENDS."""
+def claim_scans(worker: str, backends: Iterable[str], count: int = 1) -> list[Claimed]:
+    """Claim (one compare-and-set UPDATE) up to COUNT of the oldest free scans of BACKENDS: five
+    statements for the whole batch, the tags' media types included. Each keeps its own lease: one the
+    worker has not started yet is renewed before it starts (``run``), and given back untouched if the
+    worker stops (``give_back``)."""
     now = timezone.now()
     names = list(backends)
     free = free_scans(now) & Q(backend__in=names)
     lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
-    for pk in _candidates(now, names):
+    for _ in range(3):  # another worker may take the candidates first: look again
+        candidates = _candidates(now, names, count)
+        if not candidates:
+            return []
         claim = f"{worker}:{secrets.token_hex(4)}"[-64:]
-        taken = Scan.objects.filter(free, pk=pk).update(
+        taken = Scan.objects.filter(free, pk__in=candidates).update(
             state=ScanState.RUNNING, claim=claim, lease_until=now + lease, attempts=F("attempts") + 1
         )
         if taken:
-            scan = Scan.objects.select_related("registry").get(pk=pk)
+            rows = list(Scan.objects.filter(claim=claim).select_related("registry").order_by("pk"))
+            digests = {scan.manifest_digest for scan in rows}
             # Running wins over every other state of the digest's scans: no need to recount.
-            ScanSummary.objects.filter(manifest_digest=scan.manifest_digest).update(state=ScanState.RUNNING)
-            return Claimed(scan, claim)
-    return None
+            ScanSummary.objects.filter(manifest_digest__in=digests).update(state=ScanState.RUNNING)
+            # What a scanner that pulls the image itself needs to know, for the batch in one query.
+            media_types = dict(Tag.objects.filter(digest__in=digests).values_list("digest", "media_type"))
+            return [Claimed(scan, claim, media_type=media_types.get(scan.manifest_digest, "")) for scan in rows]
+    return []
+
+
+def claim_scan(worker: str, backends: Iterable[str]) -> Claimed | None:
+    """Claim (compare-and-set) the oldest free scan of one of BACKENDS."""
+    claimed = claim_scans(worker, backends, 1)
+    return claimed[0] if claimed else None
 
 
 def renew(claimed: Claimed) -> bool:
     """Extend our lease; False when the claim is no longer ours (stop working on it)."""
     lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
+    renewed = Scan.objects.filter(pk=claimed.scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
+        lease_until=timezone.now() + lease
+    )
+    claimed.claimed_at = time.monotonic()
+    return bool(renewed)
+
+
+def remember(claimed: Claimed, in_flight: dict[str, str]) -> bool:
+    """Store the backend's requests in flight on the scan row while the claim holds."""
     return bool(
         Scan.objects.filter(pk=claimed.scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
-            lease_until=timezone.now() + lease
+            backend_requests=in_flight
         )
     )
 
 
 def save(claimed: Claimed, outcome: ScanOutcome) -> None:
-    """Store OUTCOME as the scan's result if the claim still holds; raise LostClaim otherwise."""
+    """Store OUTCOME as the scan's result if the claim still holds; raise LostClaim otherwise. One
+    transaction: the scan row, its findings and the digest's summary."""
     scan = claimed.scan
     with transaction.atomic():
         finished = Scan.objects.filter(pk=scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
@@ -236,28 +272,32 @@ def save(claimed: Claimed, outcome: ScanOutcome) -> None:
             database_version=outcome.database.version[:255],
             database_updated_at=outcome.database.updated_at,
             notes=outcome.notes,
+            no_advisories=outcome.no_advisories,
+            backend_requests={},
         )
         if finished != 1:
             raise LostClaim(str(scan))
-        ScanFinding.objects.filter(scan=scan).delete()
-        ScanFinding.objects.bulk_create(
-            [
-                ScanFinding(
-                    scan=scan,
-                    vulnerability_id=f.vulnerability_id[:128],
-                    severity=f.severity.value,
-                    package=f.package[:255],
-                    installed_version=f.installed_version[:255],
-                    fixed_version=f.fixed_version[:255],
-                    summary=f.summary,
-                    link=f.link[:500],
-                    platform=f.platform[:64],
-                )
-                for f in outcome.findings
-            ],
-            batch_size=1000,
-        )
-        summary.refresh(scan.manifest_digest)
+        if scan.scanned_at is not None:  # findings exist only once a scan was stored
+            ScanFinding.objects.filter(scan=scan).delete()
+        if outcome.findings:
+            ScanFinding.objects.bulk_create(
+                [
+                    ScanFinding(
+                        scan=scan,
+                        vulnerability_id=f.vulnerability_id[:128],
+                        severity=f.severity.value,
+                        package=f.package[:255],
+                        installed_version=f.installed_version[:255],
+                        fixed_version=f.fixed_version[:255],
+                        summary=f.summary,
+                        link=f.link[:500],
+                        platform=f.platform[:64],
+                    )
+                    for f in outcome.findings
+                ],
+                batch_size=1000,
+            )
+        summary.store(scan.manifest_digest, sole=dict(Counter(f.severity.value for f in outcome.findings)))
         scan.refresh_from_db()
         scan_finished.send(sender=Scan, scan=scan)
 
@@ -275,20 +315,55 @@ def release(claimed: Claimed, error: str) -> bool:
         claim="",
         reason=error[:2000],
     )
-    summary.refresh(scan.manifest_digest)
+    summary.store(scan.manifest_digest)
     log.warning("%s attempt %d failed%s: %s", scan, attempts, " for good" if give_up else "", error)
     return give_up
 
 
-def run(claimed: Claimed, backend: ScanBackend) -> str:
-    """Run BACKEND on the claimed scan and store the outcome. Returns "" or the error it released with."""
+def give_back(claimed: Iterable[Claimed]) -> int:
+    """Put claimed scans back in the queue as they were (the worker is stopping): free at once, the
+    attempt not counted, the requests in flight kept for the next claim. Returns how many."""
+    by_claim: dict[str, list[Claimed]] = {}
+    for item in claimed:
+        by_claim.setdefault(item.claim, []).append(item)
+    count = 0
+    for claim, items in by_claim.items():
+        count += Scan.objects.filter(pk__in=[i.scan.pk for i in items], claim=claim, state=ScanState.RUNNING).update(
+            state=ScanState.PENDING, claim="", lease_until=None, attempts=F("attempts") - 1
+        )
+        for digest in sorted({i.scan.manifest_digest for i in items}):
+            summary.store(digest)
+    return count
+
+
+def run(claimed: Claimed, backend: ScanBackend, stopping: Callable[[], bool] = lambda: False) -> str:
+    """Run BACKEND on the claimed scan and store the outcome. Returns "" or the error it released with.
+    A scan claimed in a batch and not started within half a lease is renewed first (or dropped when
+    another worker took it over); one interrupted by STOPPING goes back to the queue untouched."""
     scan = claimed.scan
-    target = ScanTarget(scan.registry, scan.repository, scan.manifest_digest, still_ours=lambda: renew(claimed))
+    lease = settings.PORTUS.background.lease
+    if time.monotonic() - claimed.claimed_at > lease / 2 and not renew(claimed):
+        log.warning("%s was taken over before it started; leaving it", scan)
+        return ""
+    target = ScanTarget(
+        scan.registry,
+        scan.repository,
+        scan.manifest_digest,
+        still_ours=lambda: renew(claimed),
+        in_flight=dict(scan.backend_requests or {}),
+        remember=lambda in_flight: remember(claimed, in_flight),
+        stopping=stopping,
+        media_type=claimed.media_type,
+    )
     try:
         outcome = backend.scan(target)
         save(claimed, outcome)
     except LostClaim:
         log.warning("%s was taken over; dropping our result", scan)
+        return ""
+    except ScanInterrupted:
+        give_back([claimed])
+        log.info("%s given back: the worker is stopping", scan)
         return ""
     except BackendError as exc:
         error = f"{backend.name}: {exc}"

@@ -246,6 +246,8 @@ def scan_body(scan: Scan) -> dict[str, Any]:
             "backend": scan.backend,
             "state": scan.state,
             "database_version": scan.database_version,
+            # Done without an advisory database: 0 findings then means "not checked", not "clean".
+            "no_advisories": scan.no_advisories,
             "findings": sum(counts.values()),
             "severities": counts,
         },
