@@ -114,6 +114,29 @@ def can_delete(principal: Principal, namespace: Namespace, team_roles: TeamRoles
     return role == Role.CONTRIBUTOR and settings.PORTUS.delete.contributors
 
 
+DELETION_OFF_FOR_ADMINS = (
+    "Deletion is off on this Portus (the default). To allow it, set delete.enabled: true in "
+    "config/config-local.yml or PORTUS_DELETE_ENABLED=true, restart Portus, and let the registry delete "
+    "too (storage.delete.enabled: true in its config.yml; `portusctl registry config` writes it)."
+)
+DELETION_OFF = "Deletion is off on this Portus (the default); an administrator can turn it on (delete.enabled)."
+
+
+def deletion_refusal(principal: Principal, namespace: Namespace, what: str) -> str:
+    """Why PRINCIPAL may not delete WHAT in NAMESPACE, with what would allow it: the sentence the pages,
+    the API and portusctl show when can_delete says no."""
+    if not settings.PORTUS.delete.enabled:
+        return DELETION_OFF_FOR_ADMINS if is_admin(principal) else DELETION_OFF
+    if namespace.kind == NamespaceKind.GLOBAL:
+        return f"Only administrators may delete {what} in the global namespace."
+    if settings.PORTUS.delete.contributors:
+        return f"Only owners and contributors of {namespace.name} (or administrators) may delete {what}."
+    return (
+        f"Only owners of {namespace.name} (or administrators) may delete {what}; "
+        "contributors may when delete.contributors is on."
+    )
+
+
 def can_list_catalog(principal: Principal) -> bool:
     return principal is INTERNAL or is_admin(principal)
 

@@ -112,7 +112,7 @@ def test_tags_by_repository_name_and_by_id(server, capsys, portus_config) -> Non
     assert err.startswith("portusctl: 403 Forbidden: ") and err.count("\n") == 1
     portus_config("delete.enabled", True)
     # Allowed now; the image must go from the registry first, and this test's registry does not run.
-    status, _, err = run(capsys, "delete", "tags", str(tag.pk))
+    status, _, err = run(capsys, "delete", "tags", str(tag.pk), "--yes")
     assert status == 1
     assert err.startswith("portusctl: 502 Bad Gateway: Cannot reach the registry") and err.count("\n") == 1
     assert Tag.objects.filter(pk=tag.pk).exists()

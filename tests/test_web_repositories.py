@@ -67,13 +67,14 @@ def test_tag_deletion_keeps_the_tags_when_the_registry_cannot_be_reached(
     assert repository.tags.count() == 4
 
 
-def test_tag_deletion_page_warns_about_other_tags_on_the_same_image(
+def test_tag_deletion_page_names_the_other_tags_on_the_same_image_as_staying(
     world: World, repository: Repository, portus_config
 ) -> None:
     portus_config("delete.enabled", True)
     page = client_as(world, "owner").get(f"/repositories/{repository.pk}/tags/latest/delete/")
-    assert [t.name for t in page.context["same_image"]] == ["2.0", "latest"]
-    assert "go too" in page.content.decode()
+    assert [t.name for t in page.context["plan"].kept] == ["2.0"]
+    assert "point at the same image and stay" in page.content.decode()
+    assert "delete the whole image" in page.content.decode()
 
 
 def test_repository_deletion_keeps_everything_when_the_registry_cannot_be_reached(

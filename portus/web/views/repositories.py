@@ -168,7 +168,7 @@ class CommentDelete(CommentsPage):
 def repository_delete(request: SignedInRequest, pk: int) -> HttpResponse:
     repository = visible_repository_or_404(request.user, pk)
     if not policy.can_delete(request.user, repository.namespace):
-        raise PermissionDenied("You may not delete this repository (deletion may be off, or you are not an owner).")
+        raise PermissionDenied(policy.deletion_refusal(request.user, repository.namespace, "repositories"))
     tag_count = repository.tags.count()
     error = ""
     if request.method == "POST":
