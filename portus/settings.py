@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import stat
@@ -304,11 +305,24 @@ EMAIL_USE_SSL = _smtp.ssl_tls != ""  # "ssl" and "tls" both mean SMTP over TLS, 
 EMAIL_USE_TLS = _smtp.enable_starttls_auto and not EMAIL_USE_SSL  # Django refuses both at once
 DEFAULT_FROM_EMAIL = f"{PORTUS.email.name} <{PORTUS.email.from_}>"
 
+
+
+def _client_errors_in_one_line(record: logging.LogRecord) -> bool:
+    """A 4xx is the client's doing (a page it may not see, a missing object): Django logs the exception
+    that made it with its traceback; the line with the status and path says all there is."""
+    if getattr(record, "status_code", 500) < 500:
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"one_line_4xx": {"()": "django.utils.log.CallbackFilter", "callback": _client_errors_in_one_line}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["one_line_4xx"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("PORTUS_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # Django's own console handler (with PORTUS_DEBUG) would print each line a second time through the root's.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "django": {"handlers": [], "propagate": True}},
 }
