@@ -306,7 +306,6 @@ EMAIL_USE_TLS = _smtp.enable_starttls_auto and not EMAIL_USE_SSL  # Django refus
 DEFAULT_FROM_EMAIL = f"{PORTUS.email.name} <{PORTUS.email.from_}>"
 
 
-
 def _client_errors_in_one_line(record: logging.LogRecord) -> bool:
     """A 4xx is the client's doing (a page it may not see, a missing object): Django logs the exception
     that made it with its traceback; the line with the status and path says all there is."""
