@@ -22,6 +22,7 @@ from portus.registry.models import Tag
 
 router = Router(tags=["tags"])
 
+DELETION_ANSWERS = {200: DeletionOut, 204: None, ERRORS: Error, 502: Error}
 DRY_RUN = Query(False, description="Answer what would be deleted and kept (200) without deleting anything.")
 
 
@@ -65,7 +66,7 @@ def _delete(
 
 @router.delete(
     "/{tag_id}",
-    response={200: DeletionOut, 204: None, ERRORS: Error, 502: Error},
+    response=DELETION_ANSWERS,
     auth=SIGNED_IN,
     summary="Delete a tag (only that tag: other tags on the same image stay)",
     description="Deletes the tag in the registry, then in Portus. On a registry that deletes images by "
@@ -78,7 +79,7 @@ def delete_tag(request: HttpRequest, tag_id: ObjectId, dry_run: bool = DRY_RUN) 
 
 @router.delete(
     "/{tag_id}/image",
-    response={200: DeletionOut, 204: None, ERRORS: Error, 502: Error},
+    response=DELETION_ANSWERS,
     auth=SIGNED_IN,
     summary="Delete a tag's whole image: its digest and every tag on it",
     description="Deletes the manifest in the registry by digest, then every tag on it in Portus (and the "

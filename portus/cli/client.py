@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -77,15 +77,6 @@ RESOURCES: dict[str, Resource] = {
         writable=("delete",),
         aliases=("tag",),
     ),
-    # An image is named by one of its tags: portusctl delete images 42 deletes tag 42's digest and every tag on it.
-    "images": Resource(
-        "repositories/{repository}/tags",
-        ("id", "name", "digest", "size", "author", "pushed_at"),
-        parent="repository",
-        item="tags/{id}/image",
-        writable=("delete",),
-        aliases=("image",),
-    ),
     "comments": Resource(
         "repositories/{repository}/comments",
         ("id", "author", "created_at", "body"),
@@ -120,6 +111,8 @@ RESOURCES: dict[str, Resource] = {
         aliases=("activity",),
     ),
 }
+# An image is named by one of its tags: portusctl delete images 42 deletes tag 42's digest and every tag on it.
+RESOURCES["images"] = replace(RESOURCES["tags"], item="tags/{id}/image", aliases=("image",))
 ALIASES = {alias: name for name, res in RESOURCES.items() for alias in (name, *res.aliases)}
 
 
