@@ -39,9 +39,11 @@ def create_user(
     bot: bool = False,
     display_name: str = "",
     actor: Actor = None,
+    signed_up: bool = False,
 ) -> User:
     """Create a user and their personal namespace. With admin=None the first user becomes admin
-    when ``first_user_admin`` is on."""
+    when ``first_user_admin`` is on. ACTOR is whoever creates the account (None: Portus itself, as for
+    ``portusctl user create``); SIGNED_UP says the new user created it themselves (sign-up, bootstrap)."""
     try:
         validate_username(username)
     except ValidationError as exc:
@@ -61,8 +63,9 @@ def create_user(
     else:
         user.set_password(password)
     user.save()
-    record(actor or user, "user.create", username, admin=user.admin, bot=bot)
-    ensure_personal_namespace(user)
+    creator = user if signed_up else actor
+    record(creator, "user.signup" if signed_up else "user.create", username, admin=user.admin, bot=bot)
+    ensure_personal_namespace(user, actor=creator)
     return user
 
 

@@ -57,7 +57,7 @@ def create_registry(
         description="Images whose names have no namespace, such as `busybox`.",
     )
     for user in User.objects.filter(bot=False, personal_namespace__isnull=True):
-        ensure_personal_namespace(user, registry)
+        ensure_personal_namespace(user, registry, actor=actor)
     record(actor, "registry.create", registry.name, registry=registry.hostname)
     return registry
 
@@ -71,8 +71,9 @@ def rotate_notification_secret(*, registry: Registry, actor: Actor) -> str:
     return secret
 
 
-def ensure_personal_namespace(user: User, registry: Registry | None = None) -> Namespace | None:
-    """The user's personal namespace, made on the first registry when missing."""
+def ensure_personal_namespace(user: User, registry: Registry | None = None, *, actor: Actor) -> Namespace | None:
+    """The user's personal namespace, made on the first registry when missing; ACTOR is whoever's change
+    made it (the account's creator, the administrator adding the first registry)."""
     existing = Namespace.objects.filter(owner=user).first()
     if existing or user.bot:
         return existing
@@ -90,7 +91,7 @@ def ensure_personal_namespace(user: User, registry: Registry | None = None) -> N
         owner=user,
         visibility=Visibility.PRIVATE,
     )
-    record(user, "namespace.create", namespace.name, namespace=namespace, kind="personal")
+    record(actor, "namespace.create", namespace.name, namespace=namespace, kind="personal", owner=user.username)
     return namespace
 
 
