@@ -74,6 +74,15 @@ def team_role(principal: Principal, team: Team | int | None) -> str | None:
 # -- registry actions -------------------------------------------------------------------------------
 
 
+# What each visibility means, as the pages explain it beside the choice; can_pull below is the rule itself.
+WHO_MAY_PULL: dict[str, str] = {
+    Visibility.PRIVATE: "Only the owning team's members (or the owner of a personal namespace) and administrators "
+    "may see and pull its images.",
+    Visibility.PROTECTED: "Every signed-in user may see and pull its images; visitors without an account may not.",
+    Visibility.PUBLIC: "Anyone may see and pull its images, even without an account; they show on Explore.",
+}
+
+
 def can_pull(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> bool:
     if principal is INTERNAL or is_admin(principal):
         return True

@@ -200,7 +200,7 @@ def test_registry_config_writes_a_file(world: World, capsys, tmp_path: Path) -> 
         (["team", "add-member", "nope", "viewer", "--role", "viewer"], "no team called 'nope'"),
         (["team", "add-member", "acme", "viewer", "--role", "viewer"], "already a member of acme"),
         (["team", "create", "acme", "--owner", "owner"], "team called 'acme' already exists"),
-        (["team", "create", "Bad Name", "--owner", "owner"], "not a valid namespace name"),
+        (["team", "create", "Bad Name", "--owner", "owner"], "not a valid team name"),
         (["namespace", "create", "Not_Valid!", "--team", "acme"], "not a valid namespace name"),
         (
             ["namespace", "create", "acme", "--team", "acme"],

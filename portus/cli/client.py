@@ -60,7 +60,7 @@ RESOURCES: dict[str, Resource] = {
     ),
     "namespaces": Resource(
         "namespaces",
-        ("id", "name", "kind", "visibility", "team", "owner", "repository_count"),
+        ("id", "display_name", "kind", "visibility", "team", "owner", "repository_count"),
         aliases=("namespace",),
     ),
     "repositories": Resource(

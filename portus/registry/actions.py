@@ -97,7 +97,7 @@ def ensure_personal_namespace(user: User, registry: Registry | None = None, *, a
 
 @transaction.atomic
 def create_team(*, name: str, owner: User, description: str = "", actor: Actor) -> Team:
-    check_namespace_name(name)
+    check_namespace_name(name, "team")
     if Team.objects.filter(name=name).exists():
         raise ActionError(f"A team called {name!r} already exists; pick another name.")
     team = Team.objects.create(name=name, description=description)
@@ -345,7 +345,7 @@ def update_team(*, team: Team, actor: Actor, name: str | None = None, descriptio
     old_name = team.name
     fields = []
     if name is not None and name != team.name:
-        check_namespace_name(name)
+        check_namespace_name(name, "team")
         if Team.objects.filter(name=name).exclude(pk=team.pk).exists():
             raise ActionError(f"A team called {name!r} already exists; pick another name.")
         team.name = name

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
+from portus import policy
 from portus.accounts.models import User
 from portus.web.markdown import render_markdown
 
@@ -82,3 +83,9 @@ def short_digest(digest: str) -> str:
     """sha256:0123456789ab for sha256:0123...; enough to tell images apart."""
     algorithm, _, value = (digest or "").partition(":")
     return f"{algorithm}:{value[:12]}" if value else digest
+
+
+@register.filter
+def who_may_pull(visibility: str) -> str:
+    """What VISIBILITY means, in one sentence (policy.can_pull is the rule)."""
+    return policy.WHO_MAY_PULL.get(visibility, "")
