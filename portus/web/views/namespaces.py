@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 
 from portus import policy
+from portus.accounts.models import User
 from portus.principal import Principal
 from portus.registry import actions, deletion
 from portus.registry.models import Namespace, NamespaceKind, Repository, Team, TeamMembership
@@ -55,7 +56,7 @@ def namespace_list(request: SignedInRequest) -> HttpResponse:
     return render(request, "web/namespaces/list.html", context)
 
 
-def why_no_namespace_can_be_created(user: Principal) -> str:
+def why_no_namespace_can_be_created(user: User) -> str:
     """Why USER has no "New namespace" button: namespaces belong to teams, and USER creates in none."""
     if not policy.is_admin(user) and not settings.PORTUS.user_permission.create_namespace.enabled:
         return "Only administrators create namespaces on this installation (user_permission.create_namespace is off)."
