@@ -75,6 +75,15 @@ def team_role(principal: Principal, team: Team | int | None) -> str | None:
 # -- registry actions -------------------------------------------------------------------------------
 
 
+# What each visibility means, as the pages explain it beside the choice; can_pull below is the rule itself.
+WHO_MAY_PULL: dict[str, str] = {
+    Visibility.PRIVATE: "Only the owning team's members (or the owner of a personal namespace) and administrators "
+    "may see and pull its images.",
+    Visibility.PROTECTED: "Every signed-in user may see and pull its images; visitors without an account may not.",
+    Visibility.PUBLIC: "Anyone may see and pull its images, even without an account; they show on Explore.",
+}
+
+
 def can_pull(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> bool:
     if principal is INTERNAL or is_admin(principal):
         return True
@@ -113,6 +122,29 @@ def can_delete(principal: Principal, namespace: Namespace, team_roles: TeamRoles
     if role == Role.OWNER:
         return True
     return role == Role.CONTRIBUTOR and settings.PORTUS.delete.contributors
+
+
+DELETION_OFF_FOR_ADMINS = (
+    "Deletion is off on this Portus (the default). To allow it, set delete.enabled: true in "
+    "config/config-local.yml or PORTUS_DELETE_ENABLED=true, restart Portus, and let the registry delete "
+    "too (storage.delete.enabled: true in its config.yml; `portusctl registry config` writes it)."
+)
+DELETION_OFF = "Deletion is off on this Portus (the default); an administrator can turn it on (delete.enabled)."
+
+
+def deletion_refusal(principal: Principal, namespace: Namespace, what: str) -> str:
+    """Why PRINCIPAL may not delete WHAT in NAMESPACE, with what would allow it: the sentence the pages,
+    the API and portusctl show when can_delete says no."""
+    if not settings.PORTUS.delete.enabled:
+        return DELETION_OFF_FOR_ADMINS if is_admin(principal) else DELETION_OFF
+    if namespace.kind == NamespaceKind.GLOBAL:
+        return f"Only administrators may delete {what} in the global namespace."
+    if settings.PORTUS.delete.contributors:
+        return f"Only owners and contributors of {namespace.name} (or administrators) may delete {what}."
+    return (
+        f"Only owners of {namespace.name} (or administrators) may delete {what}; "
+        "contributors may when delete.contributors is on."
+    )
 
 
 def can_list_catalog(principal: Principal) -> bool:

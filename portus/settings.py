@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import secrets
 import stat
@@ -365,18 +366,40 @@ EMAIL_USE_SSL = _smtp.ssl_tls != ""  # "ssl" and "tls" both mean SMTP over TLS, 
 EMAIL_USE_TLS = _smtp.enable_starttls_auto and not EMAIL_USE_SSL  # Django refuses both at once
 DEFAULT_FROM_EMAIL = f"{PORTUS.email.name} <{PORTUS.email.from_}>"
 
+
+def _client_errors_in_one_line(record: logging.LogRecord) -> bool:
+    """A 4xx is the client's doing (a page it may not see, a missing object): Django logs the exception
+    that made it with its traceback; the line with the status and path says all there is."""
+    if getattr(record, "status_code", 500) < 500:
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"secrets": {"()": "portus.server.logs.HideSecrets"}},
+    "filters": {
+        "secrets": {"()": "portus.server.logs.HideSecrets"},
+        "one_line_4xx": {"()": "django.utils.log.CallbackFilter", "callback": _client_errors_in_one_line},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "portus.server.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": PORTUS.log.format, "filters": ["secrets"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": PORTUS.log.format,
+            "filters": ["secrets", "one_line_4xx"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("PORTUS_LOG_LEVEL", "INFO")},
-    # The request log (portus.request) has one line for every answer; Django's own adds one more for each 4xx.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "django.request": {"level": "ERROR"}},
+    # The request log (portus.request) has one line for every answer; Django's own adds one more for each
+    # 4xx, and its console handler (with PORTUS_DEBUG) would print each line a second time through the root's.
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.request": {"level": "ERROR"},
+        "django": {"handlers": [], "propagate": True},
+    },
 }

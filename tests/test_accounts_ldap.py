@@ -142,7 +142,7 @@ def test_first_ldap_sign_in_on_the_page_creates_the_user_with_a_personal_namespa
     assert alice.ldap and not alice.admin
     assert not alice.has_usable_password()
     assert Namespace.objects.filter(owner=alice, name="alice", registry=world.registry).exists()
-    assert Activity.objects.filter(action="user.create", target="alice", data__via="ldap").exists()
+    assert Activity.objects.filter(action="user.signup", target="alice", data__via="ldap").exists()
     # The second sign-in finds the same user.
     client.logout()
     assert sign_in(client, "alice", password_of("alice")) == ""

@@ -52,6 +52,14 @@ def test_get_follows_every_page(server, capsys) -> None:  # type: ignore[no-unty
     assert [r["name"] for r in json.loads(out)][0] == "r050"
 
 
+def test_get_namespaces_names_the_global_namespace_instead_of_a_blank(server, capsys) -> None:  # type: ignore[no-untyped-def]
+    status, out, _ = run(capsys, "get", "namespaces")
+    assert status == 0
+    header, *rows = out.splitlines()
+    assert header.split()[:3] == ["ID", "DISPLAY", "NAME"]
+    assert any(row.split()[1:3] == ["test", "(global)"] for row in rows), out
+
+
 def test_get_one_by_name_and_filter_with_fields(server, capsys) -> None:  # type: ignore[no-untyped-def]
     status, out, _ = run(capsys, "get", "namespaces", "acme")
     assert status == 0
@@ -112,7 +120,7 @@ def test_tags_by_repository_name_and_by_id(server, capsys, portus_config) -> Non
     assert err.startswith("portusctl: 403 Forbidden: ") and err.count("\n") == 1
     portus_config("delete.enabled", True)
     # Allowed now; the image must go from the registry first, and this test's registry does not run.
-    status, _, err = run(capsys, "delete", "tags", str(tag.pk))
+    status, _, err = run(capsys, "delete", "tags", str(tag.pk), "--yes")
     assert status == 1
     assert err.startswith("portusctl: 502 Bad Gateway: Cannot reach the registry") and err.count("\n") == 1
     assert Tag.objects.filter(pk=tag.pk).exists()

@@ -32,7 +32,7 @@ def test_only_admins_create_teams_for_someone_else(api: Api) -> None:
 def test_team_name_must_be_valid_and_free(api: Api) -> None:
     assert api.post("teams", {"name": "acme"}, "owner").status == 400
     bad = api.post("teams", {"name": "Not Valid"}, "owner")
-    assert bad.status == 400 and "namespace name" in bad.body["message"]
+    assert bad.status == 400 and "not a valid team name" in bad.body["message"]
 
 
 def test_owner_renames_and_describes_the_team(api: Api) -> None:

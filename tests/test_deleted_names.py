@@ -73,7 +73,7 @@ def test_a_user_who_already_has_a_deleted_namespaces_name_gets_no_personal_names
     late = create_user(username="late", password=PASSWORD)
     delete_namespace(namespace=team_namespace, actor=world.owner)
 
-    assert ensure_personal_namespace(late) is None
+    assert ensure_personal_namespace(late, actor=None) is None
     assert not Namespace.objects.filter(name="late").exists()
 
 

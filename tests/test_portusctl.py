@@ -200,7 +200,7 @@ def test_registry_config_writes_a_file(world: World, capsys, tmp_path: Path) -> 
         (["team", "add-member", "nope", "viewer", "--role", "viewer"], "no team called 'nope'"),
         (["team", "add-member", "acme", "viewer", "--role", "viewer"], "already a member of acme"),
         (["team", "create", "acme", "--owner", "owner"], "team called 'acme' already exists"),
-        (["team", "create", "Bad Name", "--owner", "owner"], "not a valid namespace name"),
+        (["team", "create", "Bad Name", "--owner", "owner"], "not a valid team name"),
         (["namespace", "create", "Not_Valid!", "--team", "acme"], "not a valid namespace name"),
         (
             ["namespace", "create", "acme", "--team", "acme"],
@@ -332,6 +332,12 @@ def test_portusctl_up_runs_portus_and_a_registry_that_take_a_push_then_stops_cle
         output.wait_for(rf"Portus is running at http://127\.0\.0\.1:{port}", deadline)
         password = output.wait_for(r"administrator: admin / (\S+)", deadline).group(1)
         registry_host = output.wait_for(r"registry:\s+(127\.0\.0\.1:\d+)", deadline).group(1)
+        push_hint = output.wait_for(r"  (skopeo copy .*)", deadline).group(1)
+        assert "docker.io" not in push_hint  # a local image: no internet needed
+        api_hint = output.wait_for(
+            r"export (PORTUSCTL_API_SERVER=\S+ PORTUSCTL_API_USER=admin PORTUSCTL_API_TOKEN=)", deadline
+        )
+        assert api_hint.group(1).startswith(f"PORTUSCTL_API_SERVER=http://127.0.0.1:{port} ")
         output.wait_for(r"Stop with Ctrl\+C", deadline)
         children = descendants(process.pid)
         assert len(children) >= 2  # the web server (and its workers) and docker-registry
@@ -345,6 +351,11 @@ def test_portusctl_up_runs_portus_and_a_registry_that_take_a_push_then_stops_cle
             assert time.monotonic() < deadline, "the registry started by `up` never answered"
             time.sleep(0.1)
 
+        # The printed command, as printed, with the password in place of its placeholder.
+        printed = push_hint.replace("admin:PASSWORD", f"admin:{password}").split()
+        assert printed[:2] == ["skopeo", "copy"]
+        as_printed = subprocess.run(printed, capture_output=True, text=True, timeout=60)
+        assert as_printed.returncode == 0, as_printed.stderr
         image = make_image(tmp_path / "image", tag="v1")
         pushed = skopeo(
             "copy",

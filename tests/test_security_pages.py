@@ -189,7 +189,7 @@ def test_deleting_a_tag_names_it_even_when_the_worker_forgot_it_first(
         Tag.objects.filter(pk=tag.pk).delete()
         return TagDeletion([], False)
 
-    monkeypatch.setattr(tags_view, "delete_image", worker_first)
+    monkeypatch.setattr(tags_view, "delete_tag", worker_first)
     owner = client_as(world, "owner")
     done = owner.post(f"/repositories/{tag.repository_id}/tags/latest/delete/", follow=True)
     assert "Deleted acme/app:latest." in done.content.decode()

@@ -94,7 +94,7 @@ def test_a_github_organization_member_picks_a_user_name_and_gets_an_account_and_
     assert not user.has_usable_password()
     assert SocialAccount.objects.get(user=user).provider == "github"
     assert Namespace.objects.filter(owner=user, name="jane.doe").exists()
-    assert Activity.objects.filter(action="user.create", target="jane.doe").exists()
+    assert Activity.objects.filter(action="user.signup", target="jane.doe").exists()
     assert signed_in_as(client) == "jane.doe"
     assert ("GET", "api.github.com", "/user/memberships/orgs/acme-corp") in double.requests
 

@@ -39,7 +39,7 @@ def test_outsider_sees_no_private_repository_nor_its_activity(world: World) -> N
 def test_activity_shows_lines_about_visible_things(world: World) -> None:
     other_team = create_team(name="other", owner=world.outsider, actor=world.outsider)
     create_namespace(name="elsewhere", team=other_team, actor=world.outsider)
-    lines = [line.target for line in client_as(world, "owner").get("/").context["activities"]]
+    lines = [line.activity.target for line in client_as(world, "owner").get("/").context["activities"]]
     assert "acme" in lines
     assert "elsewhere" not in lines and "other" not in lines
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import io
+import logging
 import re
 
 import pytest
@@ -45,3 +47,18 @@ def test_500_page_renders_without_the_database() -> None:
 def test_unknown_address_gets_the_404_page(client: Client, db: None) -> None:
     response = client.get("/no/such/page/")
     assert response.status_code == 404 and "Nothing here" in response.content.decode()
+
+
+def test_an_ordinary_403_or_404_is_one_line_in_the_log(world: World) -> None:
+    console = next(h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler))
+    log = io.StringIO()
+    old = console.setStream(log)
+    try:
+        client_as(world, "viewer").get("/admin/users/")  # PermissionDenied raised in the view
+        client_as(world, "viewer").get("/repositories/999/")  # Http404 raised in the view
+    finally:
+        console.setStream(old)  # type: ignore[arg-type]
+    lines = [line for line in log.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 2, lines
+    assert "Forbidden" in lines[0] and "Not Found" in lines[1]
+    assert not any("Traceback" in line for line in lines)

@@ -22,52 +22,23 @@ import pytest
 
 from portus.registry.distribution_config import render_distribution_config
 from portus.registry.models import Registry
-from tests.conftest import PASSWORD, make_world, require
+from tests.conftest import PASSWORD, make_world
 from tests.support.background import ROOT, start_worker, worker_env
+from tests.support.browser import launched_chromium, new_page, shot
 from tests.support.images import make_image
 from tests.support.registry import free_port, running_registry, skopeo
 from tests.support.web import add_repository
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-CHROMIUM = Path("/usr/bin/chromium")
-# A test run leaves the tracked tree as it was: docs/screenshots/ changes only through scripts/screenshots.
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Events go registry -> Portus -> worker; polling the page with this deadline, never a fixed sleep.
 DEADLINE_SECONDS = 60
 
 
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    require(CHROMIUM.exists(), "Chromium is not installed (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with launched_chromium(monkeypatch) as chromium:
         yield chromium
-        chromium.close()
-
-
-def new_page(browser: Any, width: int = 1280, height: int = 900, **options: Any) -> Any:
-    context = browser.new_context(viewport={"width": width, "height": height}, **options)
-    # A busy machine (two cores shared with other test runs) can be slow; a wait still has an end.
-    context.set_default_timeout(60_000)
-    return context.new_page()
-
-
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def poll_page(page: Any, done: Any, what: str) -> None:

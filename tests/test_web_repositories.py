@@ -67,13 +67,14 @@ def test_tag_deletion_keeps_the_tags_when_the_registry_cannot_be_reached(
     assert repository.tags.count() == 4
 
 
-def test_tag_deletion_page_warns_about_other_tags_on_the_same_image(
+def test_tag_deletion_page_names_the_other_tags_on_the_same_image_as_staying(
     world: World, repository: Repository, portus_config
 ) -> None:
     portus_config("delete.enabled", True)
     page = client_as(world, "owner").get(f"/repositories/{repository.pk}/tags/latest/delete/")
-    assert [t.name for t in page.context["same_image"]] == ["2.0", "latest"]
-    assert "go too" in page.content.decode()
+    assert [t.name for t in page.context["plan"].kept] == ["2.0"]
+    assert "point at the same image and stay" in page.content.decode()
+    assert "delete the whole image" in page.content.decode()
 
 
 def test_repository_deletion_keeps_everything_when_the_registry_cannot_be_reached(
@@ -189,3 +190,23 @@ def test_comment_without_javascript_goes_back_to_the_comments(world: World, repo
     assert response.status_code == 302 and response["Location"] == f"/repositories/{repository.pk}/#comments"
     refused = client_as(world, "viewer").post(f"/repositories/{repository.pk}/comments/", {"body": " "}, follow=True)
     assert "This field is required" in refused.content.decode() and Comment.objects.count() == 1
+
+
+def test_the_pull_command_names_latest_when_it_exists_and_offers_the_digest(world: World) -> None:
+    digest = "sha256:" + "d" * 64
+    repository = add_repository(world.namespace, "pulled", {"latest": digest, "9.9": "sha256:" + "e" * 64})
+    Tag.objects.filter(repository=repository, name="9.9").update(pushed_at=timezone.now() + dt.timedelta(hours=1))
+
+    page = client_as(world, "viewer").get(f"/repositories/{repository.pk}/").content.decode()
+
+    host = f"{world.registry.public_hostname}/acme/pulled"
+    assert f'value="docker pull {host}:latest"' in page
+    assert f'value="docker pull {host}@{digest}"' in page
+    assert f"docker pull {host}@sha256:{'e' * 64}" in page  # beside every digest the table shows
+
+
+def test_without_latest_the_pull_command_names_the_newest_tag(world: World) -> None:
+    repository = add_repository(world.namespace, "nolatest", {"1.0": "sha256:" + "d" * 64, "2.0": "sha256:" + "e" * 64})
+    Tag.objects.filter(repository=repository, name="2.0").update(pushed_at=timezone.now() + dt.timedelta(hours=1))
+    page = client_as(world, "viewer").get(f"/repositories/{repository.pk}/").content.decode()
+    assert f'value="docker pull {world.registry.public_hostname}/acme/nolatest:2.0"' in page

@@ -43,10 +43,12 @@ def create_user(
     display_name: str = "",
     ldap: bool = False,
     actor: Actor = None,
+    signed_up: bool = False,
 ) -> User:
     """Create a user and their personal namespace. With admin=None the first user becomes admin
     when ``first_user_admin`` is on. An LDAP user (ldap=True) signs in through the directory and
-    has no local password."""
+    has no local password. ACTOR is whoever creates the account (None: Portus itself, as for
+    ``portusctl user create``); SIGNED_UP says the new user created it themselves (sign-up, bootstrap)."""
     try:
         validate_username(username)
     except ValidationError as exc:
@@ -70,9 +72,10 @@ def create_user(
     else:
         user.set_password(password)
     user.save()
+    creator = user if signed_up else actor
     data: dict[str, Any] = {"admin": user.admin, "bot": bot, **({"via": "ldap"} if ldap else {})}
-    record(actor or user, "user.create", username, **data)
-    ensure_personal_namespace(user)
+    record(creator, "user.signup" if signed_up else "user.create", username, **data)
+    ensure_personal_namespace(user, actor=creator)
     return user
 
 

@@ -136,7 +136,10 @@ if INSTALLED:
             if user is None:
                 try:
                     user = create_user(
-                        username=username, email=guess_email(self.config, username, ldap_user.attrs), ldap=True
+                        username=username,
+                        email=guess_email(self.config, username, ldap_user.attrs),
+                        ldap=True,
+                        signed_up=True,
                     )
                 except ActionError as exc:
                     logger.warning("LDAP sign-in of %s: cannot create the user: %s", username, exc)

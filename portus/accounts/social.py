@@ -264,6 +264,7 @@ class PortusSocialAccountAdapter(DefaultSocialAccountAdapter):
                 email=chosen.get("email") or proposed.email or "",
                 password=None,  # signs in through the provider; a password can be set by a reset
                 display_name=" ".join(filter(None, [proposed.first_name, proposed.last_name]))[:150],
+                signed_up=True,
             )
         except ActionError as exc:
             raise ImmediateHttpResponse(refused_page(request, sociallogin.account.provider, str(exc))) from None

@@ -77,7 +77,7 @@ def delete_repository(request: HttpRequest, repository_id: ObjectId) -> Status[N
     actor = signed_in(request)
     repository = visible_repository(request, repository_id)
     if not policy.can_delete(actor, repository.namespace):
-        raise forbidden("You may not delete this repository (deletion may be disabled, or you are not an owner).")
+        raise forbidden(policy.deletion_refusal(actor, repository.namespace, "repositories"))
     try:
         delete_repository_images(repository=repository, actor=actor)
     except RegistryDeletionError as exc:

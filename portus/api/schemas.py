@@ -307,6 +307,17 @@ class TagOut(Schema):
     repository: str = Field(..., description="The repository's full name.")
 
 
+class DeletionOut(Schema):
+    """What a deletion removes and keeps: the answer to ?dry_run=true, before anything changes."""
+
+    repository: str
+    digest: str
+    deleted_tags: list[str] = Field(..., description="The tags that go, in the registry and in Portus.")
+    kept_tags: list[str] = Field(..., description="Other tags on the same image, which stay.")
+    repository_deleted: bool = Field(..., description="No tag would be left, so the repository goes too.")
+    dry_run: bool
+
+
 class TagFilters(Schema):
     q: str | None = Field(None, max_length=128, description="Part of the tag name.")
     digest: str | None = Field(None, max_length=100)

@@ -135,7 +135,7 @@ def bootstrap(request: HttpRequest, payload: Bootstrap) -> Status[BootstrapOut]:
     _check_password(payload.password)
     with transaction.atomic():
         user = actions.create_user(
-            username=payload.username, email=payload.email, password=payload.password, admin=True
+            username=payload.username, email=payload.email, password=payload.password, admin=True, signed_up=True
         )
         _, plain = actions.create_token(user=user, name="bootstrap", actor=user)
     return Status(201, BootstrapOut(user=user_out(find_user(key_for(user)) or user), token=plain))

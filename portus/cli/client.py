@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -60,7 +60,7 @@ RESOURCES: dict[str, Resource] = {
     ),
     "namespaces": Resource(
         "namespaces",
-        ("id", "name", "kind", "visibility", "team", "owner", "repository_count"),
+        ("id", "display_name", "kind", "visibility", "team", "owner", "repository_count"),
         aliases=("namespace",),
     ),
     "repositories": Resource(
@@ -126,6 +126,8 @@ RESOURCES: dict[str, Resource] = {
         aliases=("activity",),
     ),
 }
+# An image is named by one of its tags: portusctl delete images 42 deletes tag 42's digest and every tag on it.
+RESOURCES["images"] = replace(RESOURCES["tags"], item="tags/{id}/image", aliases=("image",))
 ALIASES = {alias: name for name, res in RESOURCES.items() for alias in (name, *res.aliases)}
 
 
@@ -479,11 +481,45 @@ def update(args: argparse.Namespace) -> int:
     return 0
 
 
+# Deletions whose reach is not obvious from the id: the API answers ?dry_run=true with what would go.
+PREVIEWED = ("tags", "images")
+
+
+def _deletion_summary(plan: dict[str, Any], done: bool) -> str:
+    names = ", ".join(f"{plan['repository']}:{tag}" for tag in plan["deleted_tags"])
+    lines = [f"{'deleted' if done else 'will delete'} {names} ({plan['digest']})"]
+    if plan["kept_tags"]:
+        lines.append(f"{'kept' if done else 'keeps'} {', '.join(plan['kept_tags'])} (same image)")
+    if plan["repository_deleted"]:
+        lines.append(f"{'deleted' if done else 'deletes'} {plan['repository']} too: no tag is left")
+    return "\n".join(lines) + "\n"
+
+
+def _confirmed(question: str) -> bool:
+    sys.stdout.write(question)
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def delete(args: argparse.Namespace) -> int:
     conn, name, res, ident, fields, output = _one_to_change(args, "delete", "ID")
-    conn.request("delete", item_path(conn, name, res, ident, fields))
-    if output == "table":
-        sys.stdout.write(f"deleted {name} {ident}\n")
+    yes = str(fields.pop("yes", "false")).lower() == "true"
+    path = item_path(conn, name, res, ident, fields)
+    if name not in PREVIEWED:
+        conn.request("delete", path)
+        if output == "table":
+            sys.stdout.write(f"deleted {name} {ident}\n")
+        return 0
+    plan = conn.request("delete", path, params={"dry_run": "true"}).json()
+    if not yes:
+        sys.stdout.write(_deletion_summary(plan, done=False))
+        if not _confirmed("Delete? [y/N] "):
+            raise CommandError("nothing deleted (answer y, or pass --yes to skip the question).")
+    conn.request("delete", path)
+    if output == "json":
+        show({**plan, "dry_run": False}, (), "json")
+    else:
+        sys.stdout.write(_deletion_summary(plan, done=True))
     return 0
 
 
@@ -562,7 +598,11 @@ def register(sub: Any) -> None:
             update,
             "change RESOURCE ID: portusctl update namespaces devs --visibility public",
         ),
-        "delete": (delete, "delete RESOURCE ID: portusctl delete tags 42"),
+        "delete": (
+            delete,
+            "delete RESOURCE ID: portusctl delete tags 42 (that tag only; images 42: its image with every tag "
+            "on it; both list what goes and ask first, --yes skips the question)",
+        ),
     }
     epilog = "resources: " + ", ".join(RESOURCES)
     for verb, (handler, text) in verbs.items():

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gzip
+import hashlib
+import io
+import json
 import os
 import re
 import secrets
@@ -13,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import tarfile
 import threading
 import time
 from collections.abc import Iterable
@@ -313,6 +318,83 @@ def make_private(data_dir: Path) -> None:
             entry.chmod(0o700 if entry.is_dir() else 0o600)
 
 
+def write_example_image(layout: Path) -> str:
+    """A tiny image as an OCI layout directory (one file, no base image), so the push command `up`
+    prints works without the internet; returns its skopeo reference."""
+
+    def blob(data: bytes) -> tuple[str, int]:
+        digest = hashlib.sha256(data).hexdigest()
+        (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        (layout / "blobs" / "sha256" / digest).write_bytes(data)
+        return f"sha256:{digest}", len(data)
+
+    content = b"Hello from Portus: this image was made by portusctl up.\n"
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w") as archive:
+        entry = tarfile.TarInfo("hello.txt")
+        entry.size, entry.mode = len(content), 0o644
+        archive.addfile(entry, io.BytesIO(content))
+    layer = tar_bytes.getvalue()
+    layer_digest, layer_size = blob(gzip.compress(layer, mtime=0))
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/hello.txt"]},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{hashlib.sha256(layer).hexdigest()}"]},
+    }
+    config_digest, config_size = blob(json.dumps(config).encode())
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}
+        ],
+    }
+    manifest_digest, manifest_size = blob(json.dumps(manifest).encode())
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": manifest["mediaType"],
+                "digest": manifest_digest,
+                "size": manifest_size,
+                "annotations": {"org.opencontainers.image.ref.name": "latest"},
+            }
+        ],
+    }
+    (layout / "index.json").write_text(json.dumps(index))
+    (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    return f"oci:{layout}:latest"
+
+
+def print_first_steps(portus_url: str, registry_host: str, image: str, password_file: Path) -> None:
+    """The commands to try next, each working as shown on this machine (PASSWORD is the admin's password)."""
+    print(f"Push a first image (made on this machine in {image.split(':')[1]}, no internet needed):")
+    print(
+        f"  skopeo copy --dest-tls-verify=false --dest-creds admin:PASSWORD {image} "
+        f"docker://{registry_host}/admin/hello:latest"
+    )
+    print(f"  (PASSWORD: the administrator's password above, also in {password_file} when just created)")
+    print(
+        f"With podman: podman login --tls-verify=false -u admin {registry_host}, "
+        "then push/pull with --tls-verify=false."
+    )
+    print(
+        f"The registry speaks plain HTTP: skopeo and podman need the --tls-verify=false flags above; Docker needs "
+        f'"insecure-registries": ["{registry_host}"] in /etc/docker/daemon.json (then restart dockerd).'
+    )
+    print(
+        "Use portusctl as a client of the API (TOKEN: from your profile page, "
+        "or `portusctl token create admin --name cli`):"
+    )
+    print(f"  export PORTUSCTL_API_SERVER={portus_url} PORTUSCTL_API_USER=admin PORTUSCTL_API_TOKEN=TOKEN")
+
+
 def up(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ.get("PORTUS_DATA_DIR") or args.data_dir).resolve()
     os.environ["PORTUS_DATA_DIR"] = str(data_dir)
@@ -391,11 +473,8 @@ def up(args: argparse.Namespace) -> int:
         print(f"  administrator: admin / {password}   (shown once; change it on your profile page)")
         print(f"                 also in {data_dir / ADMIN_PASSWORD_FILE} (readable only by you; delete it when noted)")
     print(f"  registry:      {registry.public_hostname} (token service and events wired to Portus)")
-    print("Push an image with skopeo, for example:")
-    print(
-        f"  skopeo copy --dest-tls-verify=false --dest-creds admin:PASSWORD "
-        f"docker://docker.io/library/busybox:latest docker://{registry.public_hostname}/admin/busybox:latest"
-    )
+    image = write_example_image(data_dir / "example-image")
+    print_first_steps(portus_url, registry.public_hostname, image, data_dir / ADMIN_PASSWORD_FILE)
     print("Stop with Ctrl+C.")
     sys.stdout.flush()
     return supervisor.run()

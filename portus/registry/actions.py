@@ -57,7 +57,7 @@ def create_registry(
         description="Images whose names have no namespace, such as `busybox`.",
     )
     for user in User.objects.filter(bot=False, personal_namespace__isnull=True):
-        ensure_personal_namespace(user, registry)
+        ensure_personal_namespace(user, registry, actor=actor)
     record(actor, "registry.create", registry.name, registry=registry.hostname)
     return registry
 
@@ -81,8 +81,9 @@ def end_unsigned_notifications(*, registry: Registry, actor: Actor) -> None:
     record(actor, "registry.require_secret", registry.name, registry=registry.hostname)
 
 
-def ensure_personal_namespace(user: User, registry: Registry | None = None) -> Namespace | None:
-    """The user's personal namespace, made on the first registry when missing."""
+def ensure_personal_namespace(user: User, registry: Registry | None = None, *, actor: Actor) -> Namespace | None:
+    """The user's personal namespace, made on the first registry when missing; ACTOR is whoever's change
+    made it (the account's creator, the administrator adding the first registry)."""
     existing = Namespace.objects.filter(owner=user).first()
     if existing or user.bot:
         return existing
@@ -100,13 +101,13 @@ def ensure_personal_namespace(user: User, registry: Registry | None = None) -> N
         owner=user,
         visibility=Visibility.PRIVATE,
     )
-    record(user, "namespace.create", namespace.name, namespace=namespace, kind="personal")
+    record(actor, "namespace.create", namespace.name, namespace=namespace, kind="personal", owner=user.username)
     return namespace
 
 
 @transaction.atomic
 def create_team(*, name: str, owner: User, description: str = "", actor: Actor) -> Team:
-    check_namespace_name(name)
+    check_namespace_name(name, "team")
     if Team.objects.filter(name=name).exists():
         raise ActionError(f"A team called {name!r} already exists; pick another name.")
     team = Team.objects.create(name=name, description=description)
@@ -354,7 +355,7 @@ def update_team(*, team: Team, actor: Actor, name: str | None = None, descriptio
     old_name = team.name
     fields = []
     if name is not None and name != team.name:
-        check_namespace_name(name)
+        check_namespace_name(name, "team")
         if Team.objects.filter(name=name).exclude(pk=team.pk).exists():
             raise ActionError(f"A team called {name!r} already exists; pick another name.")
         team.name = name

@@ -122,6 +122,7 @@ class RegistryClient:
         ok: tuple[int, ...] = (200,),
         follow_redirects: bool = True,
         stream: bool = False,
+        body: bytes | None = None,
     ) -> requests.Response:
         """One call; ACCESS None means no token (the API check). Raises unless the status is in OK."""
         full_url = urljoin(self.registry.base_url + "/", url.lstrip("/")) if not url.startswith("http") else url
@@ -137,6 +138,7 @@ class RegistryClient:
                 proxies=self.proxies,
                 allow_redirects=follow_redirects,
                 stream=stream,
+                data=body,
             )
         except requests.RequestException as exc:
             raise RegistryUnavailable(f"cannot reach the registry at {self.registry.base_url}: {exc}") from exc
@@ -168,6 +170,44 @@ class RegistryClient:
         """DELETE the manifest DIGEST (and so every tag on it); NotFound when it is already gone."""
         access = {"type": "repository", "name": repository, "actions": ["pull", "push", "delete"]}
         self._send("DELETE", f"/v2/{repository}/manifests/{digest}", access, ok=(200, 202))
+
+    def delete_tag_reference(self, repository: str, tag: str) -> bool:
+        """DELETE the tag TAG alone, where the registry can (Distribution 3); False where it cannot.
+
+        Distribution 2.8 deletes manifests by digest only and refuses a tag reference (400 or 405
+        with UNSUPPORTED or DIGEST_INVALID); that answer means "use the digest", not a failure."""
+        access = {"type": "repository", "name": repository, "actions": ["pull", "push", "delete"]}
+        try:
+            self._send("DELETE", f"/v2/{repository}/manifests/{tag}", access, ok=(200, 202))
+        except RegistryError as exc:
+            if exc.status in (400, 405):
+                return False
+            raise
+        return True
+
+    def raw_manifest(self, repository: str, reference: str) -> tuple[str, str, bytes]:
+        """(digest, media type, exact bytes) of the manifest REFERENCE names, to put back unchanged."""
+        access = {"type": "repository", "name": repository, "actions": ["pull"]}
+        response = self._get(f"/v2/{repository}/manifests/{reference}", access, {"Accept": ACCEPT})
+        body = response.content
+        digest = response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if not media_type:
+            media_type = str(self._json(response).get("mediaType") or "")
+        return digest, media_type, body
+
+    def put_manifest(self, repository: str, tag: str, media_type: str, body: bytes) -> None:
+        """PUT BODY under TAG: the registry keeps the blobs of a deleted manifest until garbage
+        collection, so the same bytes can be tagged again without pushing anything else."""
+        access = {"type": "repository", "name": repository, "actions": ["pull", "push"]}
+        self._send(
+            "PUT",
+            f"/v2/{repository}/manifests/{tag}",
+            access,
+            headers={"Content-Type": media_type},
+            ok=(201,),
+            body=body,
+        )
 
     def catalog_pages(self, page_size: int | None = None) -> Iterator[list[str]]:
         """The catalog, one page at a time, following the registry's ``Link: <...>; rel="next"``."""

@@ -1,51 +1,153 @@
-"""Deleting images in the registry itself before Portus forgets them, so no sync brings them back.
+"""Deleting tags and images in the registry itself before Portus forgets them, so no sync brings them back.
 
-The registry deletes by digest: every tag pointing at that image goes with it. The registry is
-called (through the one registry client) outside any database transaction; the rows go only once
-the registry has agreed, through the same actions every other deletion path uses.
+Deleting a tag removes that tag only. A registry that can delete a tag reference (Distribution 3) is
+asked to; Distribution 2.8 deletes manifests by digest only, taking every tag on the image with it,
+so Portus reads the manifest's exact bytes first, deletes the digest, and puts the same bytes back
+under each other tag (the blobs stay until garbage collection). Deleting a whole image (a digest
+with all its tags) is a separate action. The registry is called (through the one registry client)
+outside any database transaction; the rows go only once the registry has agreed, through the same
+actions every other deletion path uses. The registry's notifications of these calls name Portus's
+own account, and the worker leaves them alone (events.py): the rows are this module's to change.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from portus.accounts import actions as account_actions
 from portus.accounts.models import User
 from portus.principal import Actor
 from portus.registry import actions
 from portus.registry.client import NotFound, RegistryClient, RegistryError, RegistryUnavailable
-from portus.registry.models import Namespace, Repository, Tag
+from portus.registry.models import Namespace, Registry, Repository, Tag
 
 
 class RegistryDeletionError(Exception):
     """The registry did not delete the image; the message says why and what to check."""
 
 
-def _delete_manifests(repository: Repository, digests: list[str]) -> None:
-    """DELETE each manifest in the registry; an image already gone counts as deleted."""
-    registry = repository.namespace.registry
+class TagsLost(RegistryDeletionError):
+    """The tag was deleted, but the registry refused to take the image back under some other tags."""
+
+    def __init__(self, message: str, *, lost: list[str]):
+        super().__init__(message)
+        self.lost = lost
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    """What a deletion will remove and keep, shown before it is done (pages, API dry run, portusctl)."""
+
+    repository: Repository
+    digest: str
+    deleted: list[Tag]  # the tags that go
+    kept: list[Tag]  # other tags on the same image, which stay
+    repository_deleted: bool  # no tag would be left, so the repository goes too
+
+
+def plan_tag_deletion(tag: Tag) -> DeletionPlan:
+    """Deleting TAG alone: the other tags on its image stay."""
+    repository = tag.repository
+    kept = list(repository.tags.filter(digest=tag.digest).exclude(pk=tag.pk).order_by("name"))
+    return DeletionPlan(repository, tag.digest, [tag], kept, not repository.tags.exclude(pk=tag.pk).exists())
+
+
+def plan_image_deletion(tag: Tag) -> DeletionPlan:
+    """Deleting TAG's image: every tag on its digest goes."""
+    repository = tag.repository
+    doomed = list(repository.tags.filter(digest=tag.digest).order_by("name"))
+    return DeletionPlan(repository, tag.digest, doomed, [], not repository.tags.exclude(digest=tag.digest).exists())
+
+
+def _refusal(registry: Registry, exc: RegistryError) -> RegistryDeletionError:
+    """The one sentence for a registry that did not delete."""
+    if isinstance(exc, RegistryUnavailable):
+        return RegistryDeletionError(
+            f"Cannot reach the registry at {registry.base_url} ({type(exc.__cause__).__name__}); "
+            "nothing was deleted. Try again when it is up."
+        )
+    if exc.status == 405:
+        return RegistryDeletionError(
+            "The registry refuses deletions: enable storage.delete in its configuration "
+            "(portusctl registry config writes it when delete.enabled is on), then restart it. "
+            "Nothing was deleted."
+        )
+    return RegistryDeletionError(
+        f"The registry answered {exc.status} to the deletion; nothing was deleted. Its log says more."
+    )
+
+
+@contextmanager
+def _registry_client(registry: Registry) -> Iterator[RegistryClient]:
+    """A client whose failures before anything changed become one RegistryDeletionError."""
     client = RegistryClient(registry)
     try:
+        yield client
+    except RegistryError as exc:
+        raise _refusal(registry, exc) from exc
+    finally:
+        client.close()
+
+
+def _delete_manifests(repository: Repository, digests: list[str]) -> None:
+    """DELETE each manifest in the registry; an image already gone counts as deleted."""
+    with _registry_client(repository.namespace.registry) as client:
         for digest in digests:
             try:
                 client.delete_manifest(repository.full_name, digest)
             except NotFound:
                 continue
-    except RegistryUnavailable as exc:
-        raise RegistryDeletionError(
-            f"Cannot reach the registry at {registry.base_url} ({type(exc.__cause__).__name__}); "
-            "nothing was deleted. Try again when it is up."
-        ) from exc
-    except RegistryError as exc:
-        if exc.status == 405:
-            raise RegistryDeletionError(
-                "The registry refuses deletions: enable storage.delete in its configuration "
-                "(portusctl registry config writes it when delete.enabled is on), then restart it. "
-                "Nothing was deleted."
-            ) from exc
-        raise RegistryDeletionError(
-            f"The registry answered {exc.status} to the deletion; nothing was deleted. Its log says more."
-        ) from exc
-    finally:
-        client.close()
+
+
+def _untag(client: RegistryClient, repository: Repository, tag: Tag) -> list[str]:
+    """Remove TAG alone from the registry; the names of the other tags that could not be put back."""
+    name = repository.full_name
+    try:
+        if client.delete_tag_reference(name, tag.name):
+            return []
+        digest, media_type, body = client.raw_manifest(name, tag.name)
+    except NotFound:
+        return []  # already gone from the registry
+    # Asked again, not taken from the row: the registry's digest is the one its deletion removes.
+    kept = list(
+        repository.tags.filter(digest=digest).exclude(pk=tag.pk).order_by("name").values_list("name", flat=True)
+    )
+    try:
+        client.delete_manifest(name, digest)
+    except NotFound:
+        return []
+    lost = []
+    for other in kept:
+        try:
+            client.put_manifest(name, other, media_type, body)
+        except RegistryError:
+            lost.append(other)
+    return lost
+
+
+def delete_tag(*, tag: Tag, actor: Actor) -> actions.TagDeletion:
+    """Delete TAG in the registry and in Portus; the other tags on its image stay (the repository goes
+    when TAG was its last tag). Raises TagsLost when the registry would not keep some of the others:
+    those are gone from both, and the message names them."""
+    repository = tag.repository
+    with _registry_client(repository.namespace.registry) as client:
+        lost = _untag(client, repository, tag)
+    deletion = actions.delete_tags(
+        repository=repository,
+        tags=repository.tags.filter(name__in=[tag.name, *lost]).order_by("name"),
+        actor=actor,
+    )
+    if lost:
+        names = ", ".join(lost)
+        raise TagsLost(
+            f"Deleted {repository.full_name}:{tag.name}, but the registry refused to tag the image again as "
+            f"{names}: the registry deleted those with it (it deletes images, not tags), so Portus forgot them "
+            f"too. Push {names} again.",
+            lost=lost,
+        )
+    return deletion
 
 
 def delete_image(*, tag: Tag, actor: Actor) -> actions.TagDeletion:
@@ -68,17 +170,8 @@ def delete_repository_images(*, repository: Repository, actor: Actor) -> None:
 
 def _check_reachable(namespace: Namespace) -> None:
     """Ask the registry before deleting anything, so an unreachable one changes nothing."""
-    registry = namespace.registry
-    client = RegistryClient(registry)
-    try:
+    with _registry_client(namespace.registry) as client:
         client.api_version()
-    except RegistryUnavailable as exc:
-        raise RegistryDeletionError(
-            f"Cannot reach the registry at {registry.base_url} ({type(exc.__cause__).__name__}); "
-            f"nothing was deleted. Try again when it is up."
-        ) from exc
-    finally:
-        client.close()
 
 
 def delete_namespace_images(*, namespace: Namespace, actor: Actor) -> None:

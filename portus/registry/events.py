@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from portus.accounts.models import User
+from portus.accounts.models import INTERNAL_ACCOUNT, User
 from portus.registry import actions
 from portus.registry.activity import record
 from portus.registry.client import ManifestInfo, NotFound, RegistryClient
@@ -60,8 +60,12 @@ def read_registry(event: RegistryEvent, client: RegistryClient) -> ManifestInfo 
     needed): for a push, the pushed image; for a deletion, the image the registry still serves under the
     deleted reference (a deletion is applied only when there is none). Raises RegistryError when the
     registry cannot answer (retry later)."""
-    # No read for a namespace Portus lacks: apply_event skips the event and says why.
-    if event.action not in ("push", "delete") or find_namespace(event.registry, event.repository)[0] is None:
+    # No read for a namespace Portus lacks, nor for Portus's own changes: apply_event says why.
+    if (
+        event.action not in ("push", "delete")
+        or _made_by_portus(event)
+        or find_namespace(event.registry, event.repository)[0] is None
+    ):
         return None
     try:
         # A deletion is matched on its tag when it names one (apply_delete), so that is what is asked for.
@@ -183,7 +187,31 @@ def apply_pull(event: RegistryEvent) -> Outcome:
     return Outcome(EventState.DONE, f"last pull recorded on {updated} tag(s)")
 
 
+def _made_by_portus(event: RegistryEvent) -> bool:
+    return event.actor == INTERNAL_ACCOUNT and event.action in ("push", "delete")
+
+
 def apply_event(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
+    if event.action == "pull":
+        return apply_pull(event)
+    if event.action not in ("push", "delete"):
+        return Outcome(EventState.SKIPPED, f"action {event.action!r} is not handled")
+    namespace = find_namespace(event.registry, event.repository)[0]
+    if _made_by_portus(event):
+        # Deleting one tag on Distribution 2.8 deletes the image by digest and puts it back under the
+        # other tags (deletion.py), which the registry reports as deletions and pushes. The action that
+        # made those calls changes the rows itself; applied here, the deletion could remove the other
+        # tags (read between the delete and the put back) and the push would reset their author.
+        # A forged event naming Portus's account can only make the worker ignore it. The deletion is
+        # still forwarded to the namespace's webhooks as the registry reported it; the put-back pushes
+        # are not (nothing new arrived).
+        if event.action == "delete" and namespace is not None:
+            registry_event_applied.send(sender=RegistryEvent, event=event, namespace=namespace)
+        return Outcome(EventState.DONE, f"{event.action} made by Portus itself, which updated its records already")
+    outcome = apply_push(event, info) if event.action == "push" else apply_delete(event, info)
+    if outcome.state == EventState.DONE and namespace is not None:
+        registry_event_applied.send(sender=RegistryEvent, event=event, namespace=namespace)
+    return outcome
     if event.action == "pull":
         return apply_pull(event)
     if event.action not in ("push", "delete"):

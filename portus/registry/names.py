@@ -19,10 +19,12 @@ class InvalidName(ValueError):
     """A name the registry would refuse; the message says what a valid one looks like."""
 
 
-def check_namespace_name(name: str) -> str:
+def check_namespace_name(name: str, what: str = "namespace") -> str:
+    """NAME when it is a valid namespace name; WHAT names the thing in the refusal (a team's name follows the
+    same rules, so that a team may name its first namespace after itself)."""
     if not name or len(name) > MAX_NAMESPACE_NAME or not COMPONENT_RE.match(name):
         raise InvalidName(
-            f"{name!r} is not a valid namespace name: use lower-case letters and digits, "
+            f"{name!r} is not a valid {what} name: use lower-case letters and digits, "
             f"separated by single '.', '_', '__' or '-', at most {MAX_NAMESPACE_NAME} characters."
         )
     return name

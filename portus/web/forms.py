@@ -10,6 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from portus import policy
 from portus.accounts.backends import SignInRefused
 from portus.accounts.credentials import Failure, verify
 from portus.accounts.models import User, validate_username
@@ -18,7 +19,8 @@ from portus.registry.names import MAX_NAMESPACE_NAME, InvalidName, check_namespa
 from portus.webhooks.models import ContentType, RequestMethod
 
 ROLE_CHOICES = Role.choices
-VISIBILITY_CHOICES = Visibility.choices
+# Each choice carries its meaning, so a radio button says who may pull before it is picked.
+VISIBILITY_CHOICES = [(value, f"{label}: {policy.WHO_MAY_PULL[value]}") for value, label in Visibility.choices]
 
 
 class SignInForm(AuthenticationForm):
@@ -199,9 +201,9 @@ class TokenForm(forms.Form):
     expires_in = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
 
 
-def _namespace_name(value: str) -> str:
+def _namespace_name(value: str, what: str = "namespace") -> str:
     try:
-        return check_namespace_name(value.strip())
+        return check_namespace_name(value.strip(), what)
     except InvalidName as exc:
         raise ValidationError(str(exc)) from None
 
@@ -211,7 +213,7 @@ class TeamForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea, help_text="Markdown.")
 
     def clean_name(self) -> str:
-        return _namespace_name(self.cleaned_data["name"])
+        return _namespace_name(self.cleaned_data["name"], "team")
 
 
 class MemberForm(forms.Form):

@@ -102,6 +102,7 @@ urlpatterns = [
     ),
     path("repositories/<int:pk>/tags/<str:name>/", tags.tag_detail, name="tag"),
     path("repositories/<int:pk>/tags/<str:name>/delete/", tags.tag_delete, name="tag-delete"),
+    path("repositories/<int:pk>/tags/<str:name>/delete-image/", tags.tag_image_delete, name="tag-image-delete"),
     path("repositories/<int:pk>/tags/<str:name>/sbom/", tags.tag_sbom, name="tag-sbom"),
     path("repositories/<int:pk>/tags/<str:name>/scan/", security.rescan, name="tag-rescan"),
     path("repositories/<int:pk>/scan/", security.rescan, name="repository-rescan"),

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
+from portus import policy
 from portus.accounts.models import User
 from portus.web.markdown import render_markdown
 
@@ -86,58 +87,6 @@ def short_digest(digest: str) -> str:
     return f"{algorithm}:{value[:12]}" if value else digest
 
 
-# How an activity line reads; an action missing here shows as its code, which still says enough.
-ACTIVITY_PHRASES = {
-    "namespace.change_description": "edited the description of namespace",
-    "namespace.change_visibility": "changed the visibility of",
-    "namespace.create": "created namespace",
-    "namespace.delete": "deleted namespace",
-    "namespace.transfer": "transferred namespace",
-    "name.release": "released the reserved name",
-    "name.reserve": "reserved the name",
-    "registry.create": "added registry",
-    "registry.update": "changed registry",
-    "repository.change_description": "edited the description of",
-    "repository.comment": "commented on",
-    "repository.delete": "deleted repository",
-    "repository.delete_comment": "deleted a comment on",
-    "repository.delete_tag": "deleted tag",
-    "repository.push": "pushed",
-    "repository.pull": "pulled",
-    "repository.star": "starred",
-    "repository.unstar": "unstarred",
-    "repository.sync": "synchronized",
-    "security.allowlist_add": "allowlisted the vulnerability",
-    "security.allowlist_remove": "removed from the allowlist the vulnerability",
-    "team.add_member": "added a member to team",
-    "team.change_role": "changed a member's role in team",
-    "team.create": "created team",
-    "team.delete": "deleted team",
-    "team.remove_member": "removed a member from team",
-    "team.update": "edited team",
-    "token.create": "created token",
-    "token.revoke": "revoked token",
-    "user.change_password": "changed the password of",
-    "user.create": "created account",
-    "user.delete": "deleted account",
-    "user.disable": "disabled account",
-    "user.enable": "enabled account",
-    "user.make_admin": "made admin",
-    "user.remove_admin": "removed admin rights of",
-    "user.unlock": "unlocked account",
-    "user.update": "updated the profile of",
-    "registry.require_secret": "required the notification secret of registry",
-    "webhook.create": "added the webhook",
-    "webhook.delete": "deleted the webhook",
-    "webhook.disable": "disabled the webhook",
-    "webhook.enable": "enabled the webhook",
-    "webhook.remove_header": "removed a header of the webhook",
-    "webhook.retrigger": "sent a delivery again of the webhook",
-    "webhook.set_header": "set a header of the webhook",
-    "webhook.update": "changed the webhook",
-}
-
-
 @register.filter
 def imported_tokens(tokens: Iterable[Any]) -> bool:
     """Whether any of TOKENS came from the original Portus (the profile then advises rotating them)."""
@@ -145,5 +94,6 @@ def imported_tokens(tokens: Iterable[Any]) -> bool:
 
 
 @register.filter
-def activity_phrase(action: str) -> str:
-    return ACTIVITY_PHRASES.get(action, action)
+def who_may_pull(visibility: str) -> str:
+    """What VISIBILITY means, in one sentence (policy.can_pull is the rule)."""
+    return policy.WHO_MAY_PULL.get(visibility, "")

@@ -27,6 +27,7 @@ from portus.registry.models import Activity, EventState, Namespace, Registry, Re
 from portus.registry.reachability import Reachability, check_registry
 from portus.security import scans
 from portus.web.access import AdminRequiredMixin
+from portus.web.activity_lines import LINE_OBJECTS, describe
 from portus.web.forms import DeleteImagesForm, RegistryForm, UserChangeForm, UserCreateForm
 from portus.web.lookups import paginate
 from portus.web.views.action_form import ActionFormView, ObjectDelete, ObjectPage
@@ -251,10 +252,13 @@ class ActivityLog(AdminPage, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         query = self.request.GET.get("q", "").strip()
-        lines = Activity.objects.select_related("actor").order_by("-created_at", "-id")
+        lines = Activity.objects.select_related(*LINE_OBJECTS).order_by("-created_at", "-id")
         if query:
             lines = lines.filter(Q(action__icontains=query) | Q(target__icontains=query) | Q(actor__username=query))
-        return super().get_context_data(page_obj=paginate(self.request, lines), query=query, **kwargs)
+        page_obj = paginate(self.request, lines)
+        return super().get_context_data(
+            page_obj=page_obj, lines=describe(page_obj, self.request.user), query=query, **kwargs
+        )
 
 
 class _Echo:

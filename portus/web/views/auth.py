@@ -72,7 +72,7 @@ class SignUp(ActionFormView):
 
     def act(self, form: SignUpForm) -> str:
         data = form.cleaned_data
-        user = create_user(username=data["username"], email=data["email"], password=data["password1"])
+        user = create_user(username=data["username"], email=data["email"], password=data["password1"], signed_up=True)
         login(self.request, user, backend="portus.accounts.backends.PortusBackend")
         if user.admin:
             return "Welcome! You are the first user, so you are this Portus's administrator."

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from portus import policy
 from portus.registry.models import Registry, Repository, TeamMembership
 from portus.web.access import SignedInRequest
+from portus.web.activity_lines import LINE_OBJECTS, describe
 
 SHOWN = 10
 
@@ -24,7 +25,7 @@ def dashboard(request: SignedInRequest) -> HttpResponse:
     member_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
     context = {
         "section": "dashboard",
-        "activities": policy.visible_activities(user).select_related("actor")[:15],
+        "activities": describe(policy.visible_activities(user).select_related(*LINE_OBJECTS)[:15], user),
         "personal": visible.filter(namespace__owner_id=user.pk).order_by("-updated_at")[:SHOWN],
         "team_repositories": visible.filter(namespace__team_id__in=member_teams).order_by("-updated_at")[:SHOWN],
         "starred": visible.filter(stars__user_id=user.pk).order_by("-updated_at")[:SHOWN],

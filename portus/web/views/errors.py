@@ -10,7 +10,7 @@ from django.template import loader
 def _reason(exception: Exception | None) -> str:
     # Our views raise with a sentence meant for people; Django's own (CSRF, resolver) are not.
     message = str(exception.args[0]) if exception is not None and exception.args else ""
-    return message if isinstance(message, str) and message.endswith(".") and len(message) < 300 else ""
+    return message if isinstance(message, str) and message.endswith(".") and len(message) < 500 else ""
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -15,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 
 from portus import policy
+from portus.accounts.models import User
 from portus.principal import Principal
 from portus.registry import actions, deletion
 from portus.registry.models import Namespace, NamespaceKind, Repository, Team, TeamMembership
@@ -40,15 +42,32 @@ def namespace_list(request: SignedInRequest) -> HttpResponse:
     visible = with_namespace_counts(Namespace.objects.filter(pk__in=policy.visible_namespaces(user).values("pk")))
     member_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
     others = visible.exclude(kind=NamespaceKind.GLOBAL).exclude(owner_id=user.pk).exclude(team_id__in=member_teams)
+    can_create = teams_for_new_namespaces(user).exists()
     context = {
         "section": "namespaces",
         "global_namespaces": visible.filter(kind=NamespaceKind.GLOBAL),
         "personal": visible.filter(owner_id=user.pk),
         "team_namespaces": visible.filter(team_id__in=member_teams),
         "page_obj": paginate(request, others.order_by("name")),
-        "can_create": teams_for_new_namespaces(user).exists(),
+        "can_create": can_create,
+        "why_no_create": "" if can_create else why_no_namespace_can_be_created(user),
+        "can_create_team": policy.can_create_team(user),
     }
     return render(request, "web/namespaces/list.html", context)
+
+
+def why_no_namespace_can_be_created(user: User) -> str:
+    """Why USER has no "New namespace" button: namespaces belong to teams, and USER creates in none."""
+    if not policy.is_admin(user) and not settings.PORTUS.user_permission.create_namespace.enabled:
+        return "Only administrators create namespaces on this installation (user_permission.create_namespace is off)."
+    if policy.is_admin(user) or not TeamMembership.objects.filter(user_id=user.pk).exists():
+        if policy.is_admin(user):
+            return "Every namespace belongs to a team, and there is no team yet."
+        return "Every namespace belongs to a team, and you are in no team yet."
+    return (
+        "Every namespace belongs to a team, and you are a viewer in all of yours: "
+        "a team owner can make you a contributor."
+    )
 
 
 class NamespaceCreate(LoginRequiredMixin, ActionFormView):

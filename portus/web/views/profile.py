@@ -19,6 +19,7 @@ from portus.accounts.models import ApplicationToken, User
 from portus.accounts.social import provider_name
 from portus.accounts.throttle import client_address
 from portus.errors import ActionError
+from portus.registry.models import Registry
 from portus.web.forms import PasswordChangeForm, ProfileForm, TokenForm, proves_identity
 from portus.web.views.action_form import ActionFormView
 
@@ -37,6 +38,8 @@ def tokens_context(
         "secret": secret,
         "created": created,
         "now": timezone.now(),
+        # The hosts people push to, for the login commands beside the tokens.
+        "registries": Registry.objects.order_by("name"),
     }
 
 

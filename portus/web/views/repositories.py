@@ -77,7 +77,10 @@ def repository_detail(request: PageRequest, pk: int) -> HttpResponse:
     user = principal(request)
     repository = visible_repository_or_404(user, pk)
     page, images = tag_groups(request, repository)
+    # What `docker pull` without a tag would fetch, when it exists; else the newest push.
+    pull_tag = repository.tags.filter(name="latest").first() or repository.tags.order_by("-pushed_at", "name").first()
     context = {
+        "pull_tag": pull_tag,
         "section": "namespaces" if user else "explore",
         "namespace": repository.namespace,
         "page_obj": page,
@@ -168,7 +171,7 @@ class CommentDelete(CommentsPage):
 def repository_delete(request: SignedInRequest, pk: int) -> HttpResponse:
     repository = visible_repository_or_404(request.user, pk)
     if not policy.can_delete(request.user, repository.namespace):
-        raise PermissionDenied("You may not delete this repository (deletion may be off, or you are not an owner).")
+        raise PermissionDenied(policy.deletion_refusal(request.user, repository.namespace, "repositories"))
     tag_count = repository.tags.count()
     error = ""
     if request.method == "POST":

@@ -1,6 +1,8 @@
-"""A tag's page (manifest details, vulnerability findings, the SBOM download) and deleting a tag."""
+"""A tag's page (manifest details, vulnerability findings, the SBOM download), deleting a tag, deleting its image."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,8 +11,16 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from portus import policy
+from portus.registry.actions import TagDeletion
 from portus.registry.client import INDEXES, RegistryError
-from portus.registry.deletion import RegistryDeletionError, delete_image
+from portus.registry.deletion import (
+    DeletionPlan,
+    RegistryDeletionError,
+    delete_image,
+    delete_tag,
+    plan_image_deletion,
+    plan_tag_deletion,
+)
 from portus.registry.models import Repository, Tag
 from portus.security.models import Inventory
 from portus.security.reports import SORTS, image_report, image_sbom
@@ -79,34 +89,52 @@ def tag_sbom(request: PageRequest, pk: int, name: str) -> HttpResponse:
     return response
 
 
-@login_required
-def tag_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
+def _deletion_page(
+    request: SignedInRequest,
+    pk: int,
+    name: str,
+    plan: Callable[[Tag], DeletionPlan],
+    perform: Callable[..., TagDeletion],
+    template: str,
+) -> HttpResponse:
+    """Confirm (GET, listing what goes and what stays), then delete (POST)."""
     repository = visible_repository_or_404(request.user, pk)
     if not policy.can_delete(request.user, repository.namespace):
-        raise PermissionDenied("You may not delete tags here (deletion may be off, or you are not an owner).")
+        raise PermissionDenied(policy.deletion_refusal(request.user, repository.namespace, "tags"))
     tag = _tag(repository, name)
-    same_image = list(repository.tags.filter(digest=tag.digest).order_by("name"))
+    chosen = plan(tag)
     error = ""
     if request.method == "POST":
         try:
-            # The registry deletes by digest: every tag on this image goes, so Portus drops all.
-            removed = delete_image(tag=tag, actor=request.user)
+            perform(tag=tag, actor=request.user)
         except RegistryDeletionError as exc:
             error = str(exc)
         else:
-            # Named from what the page showed: the registry's delete notification may reach the worker,
-            # which forgets the tags, before this request does (then removed.tags is empty).
-            names = ", ".join(t.name for t in removed.tags or same_image)
-            if removed.repository_deleted or not Repository.objects.filter(pk=repository.pk).exists():
+            # Named from what the page showed: whatever the worker does meanwhile, this is what went.
+            names = ", ".join(t.name for t in chosen.deleted)
+            if not Repository.objects.filter(pk=repository.pk).exists():
                 messages.success(
                     request, f"Deleted {repository.full_name}:{names}, its last tags: the repository went too."
                 )
                 return redirect("web:namespace", repository.namespace_id)
-            messages.success(request, f"Deleted {repository.full_name}:{names}.")
+            kept = f" {', '.join(t.name for t in chosen.kept)} kept." if chosen.kept else ""
+            messages.success(request, f"Deleted {repository.full_name}:{names}.{kept}")
             return redirect("web:repository", repository.pk)
     return render(
         request,
-        "web/tags/delete.html",
-        {"repository": repository, "tag": tag, "same_image": same_image, "error": error},
+        template,
+        {"repository": repository, "tag": tag, "plan": chosen, "error": error},
         status=502 if error else 200,
     )
+
+
+@login_required
+def tag_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
+    """Delete one tag; the other tags on its image stay."""
+    return _deletion_page(request, pk, name, plan_tag_deletion, delete_tag, "web/tags/delete.html")
+
+
+@login_required
+def tag_image_delete(request: SignedInRequest, pk: int, name: str) -> HttpResponse:
+    """Delete the tag's whole image: the digest and every tag on it."""
+    return _deletion_page(request, pk, name, plan_image_deletion, delete_image, "web/tags/delete_image.html")

@@ -1,0 +1,51 @@
+"""Debian's Chromium through Playwright, as the browser tests drive it; screenshots go under build/ only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# A test run leaves the tracked tree as it was: docs/screenshots/ changes only through scripts/screenshots.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@contextmanager
+def launched_chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    require(CHROMIUM.exists(), "Chromium is not installed (apt-get install chromium)")
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def new_page(browser: Any, width: int = 1280, height: int = 900, **options: Any) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": height}, **options)
+    # A busy machine (two cores shared with other test runs) can be slow; a wait still has an end.
+    context.set_default_timeout(60_000)
+    return context.new_page()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
