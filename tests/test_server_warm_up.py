@@ -62,6 +62,12 @@ def run_worker(tmp_path: Path) -> dict:  # type: ignore[type-arg]
         PORTUS_DATA_DIR=str(tmp_path / "data"), DJANGO_SETTINGS_MODULE="portus.settings", PORTUS_LOG_LEVEL="ERROR"
     )
     (tmp_path / "data").mkdir(mode=0o700)
+    # A worker starts on a migrated database (portusctl serve refuses otherwise); migrated in its own
+    # process, so that what migrating imports does not hide what the first request would import.
+    migrated = subprocess.run(
+        [sys.executable, "-m", "portus.cli", "migrate"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert migrated.returncode == 0, migrated.stderr
     done = subprocess.run(
         [sys.executable, "-c", WORKER], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )

@@ -12,6 +12,7 @@ from importlib import import_module
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.template import engines
 from django.template.backends.django import DjangoTemplates
 from django.urls import get_resolver, reverse
@@ -54,6 +55,7 @@ def load_request_machinery() -> None:
     import_module(settings.SESSION_ENGINE)
     import_string(settings.SESSION_SERIALIZER)
     import_string(settings.MESSAGE_STORAGE)
+    import_module(connection.ops.compiler_module)  # the first query imports the backend's SQL compiler
 
 
 def check_readiness() -> None:
