@@ -8,19 +8,25 @@ from ninja import Router, Status
 from portus import policy
 from portus.api.auth import OPTIONAL, SIGNED_IN, signed_in
 from portus.api.errors import ERRORS, ApiError, forbidden
-from portus.api.listings import tag_out
+from portus.api.listings import tag_detail_out
 from portus.api.lookups import visible_tag
 from portus.api.params import ObjectId
-from portus.api.schemas import Error, TagOut
+from portus.api.schemas import Error, TagDetailOut
 from portus.registry.deletion import RegistryDeletionError, delete_image
 
 router = Router(tags=["tags"])
 
 
-@router.get("/{tag_id}", response={200: TagOut, ERRORS: Error}, auth=OPTIONAL, summary="Show a tag")
-def show_tag(request: HttpRequest, tag_id: ObjectId) -> TagOut:
+@router.get(
+    "/{tag_id}",
+    response={200: TagDetailOut, ERRORS: Error},
+    auth=OPTIONAL,
+    summary="Show a tag and its image's details",
+)
+def show_tag(request: HttpRequest, tag_id: ObjectId) -> TagDetailOut:
+    # The environment in the details may hold secrets: visible_tag lets through only those who may pull.
     tag = visible_tag(request, tag_id)
-    return tag_out(tag, tag.repository)
+    return tag_detail_out(tag, tag.repository)
 
 
 @router.delete("/{tag_id}", response={204: None, ERRORS: Error, 502: Error}, auth=SIGNED_IN, summary="Delete a tag")

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from portus.background.models import TaskName, TaskStatus
 from portus.background.wakeup import Waiter
-from portus.registry import events
+from portus.registry import events, images
 from portus.registry.client import RegistryClient, RegistryError
 from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
@@ -90,6 +90,7 @@ class Worker:
                 try:
                     busy = (
                         self.handle_one_event()
+                        or self.handle_one_image_details()
                         or self.handle_one_sync()
                         or self.handle_database_check()
                         or self.handle_one_scan()
@@ -169,6 +170,17 @@ class Worker:
         self.events_done += 1
         log.info("event %s %s: %s", event.event_id, outcome.state, outcome.result)
         return True
+
+    def handle_one_image_details(self) -> bool:
+        """Read the details of one image that has a tag but no stored details yet (newest first): after a
+        push or a sync, and for tags from before details were kept. False when the registry cannot answer
+        now, so the worker waits a poll interval before asking again."""
+        if not settings.PORTUS.background.registry.enabled:
+            return False
+        tag = images.next_unread_tag()
+        if tag is None:
+            return False
+        return images.record_details(self.client(tag.repository.namespace.registry), tag) is not None
 
     def release(self, event: RegistryEvent, claim: str, error: str) -> None:
         """Give the event back with a backoff, or mark it failed after too many attempts."""
