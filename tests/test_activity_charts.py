@@ -94,8 +94,8 @@ def test_the_namespace_page_draws_30_days_as_svg_with_a_text_alternative(world: 
     assert "1 push and 1 pull from Nov 1 to Nov 30" in svg.group(0)
     assert svg.group(0).count('class="chart-push"') == 1
     # The same figures in a table that screen readers (and text browsers) read.
-    assert "<th scope=\"row\">2026-11-20</th><td>1</td><td>1</td>" in page
-    assert "<th scope=\"row\">2026-11-21</th><td>0</td><td>0</td>" in page
+    assert '<th scope="row">2026-11-20</th><td>1</td><td>1</td>' in page
+    assert '<th scope="row">2026-11-21</th><td>0</td><td>0</td>' in page
 
 
 def test_the_dashboard_chart_reads_only_the_roll_up_and_the_namespaces_the_user_sees(world: World) -> None:
@@ -110,7 +110,7 @@ def test_the_dashboard_chart_reads_only_the_roll_up_and_the_namespaces_the_user_
     assert "53 pushes and 64 pulls" in admin
     with CaptureQueriesContext(connection) as captured:
         client_as(world, "viewer").get("/")
-    assert not any("registry_activity\"" in query["sql"] and "GROUP BY" in query["sql"] for query in captured)
+    assert not any('registry_activity"' in query["sql"] and "GROUP BY" in query["sql"] for query in captured)
 
 
 def image(digest: str, blobs: dict[str, int]) -> ImageRead:
@@ -140,5 +140,5 @@ def test_storage_counts_each_blob_once_per_namespace_and_the_admin_sees_the_bar_
     html = page.content.decode()
     assert "Storage by namespace" in html and "<svg" in html and "<desc" in html
     assert "acme: 1.0\xa0KB" in html or "acme: 1.0 KB" in html
-    assert "<th scope=\"row\">acme</th><td>1030</td>" in html
+    assert '<th scope="row">acme</th><td>1030</td>' in html
     assert client_as(world, "owner").get("/admin/storage/").status_code in (302, 403)

@@ -32,7 +32,7 @@ from portus.api.schemas import (
     VisibilityName,
 )
 from portus.registry.images import details_for, namespace_storage
-from portus.registry.models import ImageDetails, Namespace, Repository, Star, Tag, Team, TeamMembership
+from portus.registry.models import Namespace, Repository, Star, Tag, Team, TeamMembership
 from portus.registry.names import split_repository_name
 
 REPOSITORY_SORTS = {
@@ -216,34 +216,16 @@ def tag_out(tag: Tag, repository: Repository) -> TagOut:
     )
 
 
-def _image_config_out(image: ImageDetails) -> dict[str, Any]:
-    return {
-        "digest": image.digest,
-        "media_type": image.media_type,
-        "size": image.size,
-        "platform": image.platform,
-        "created": image.created,
-        "entrypoint": image.entrypoint,
-        "command": image.command,
-        "environment": image.environment,
-        "exposed_ports": image.exposed_ports,
-        "labels": image.labels,
-        "annotations": image.annotations,
-        "history": image.history,
-    }
-
-
 def tag_detail_out(tag: Tag, repository: Repository) -> TagDetailOut:
     """A tag with its image's stored details (and, for an index, each platform's)."""
     details, platforms = details_for(tag.digest)
     shown = None
     if details is not None:
         shown = ImageDetailsOut(
-            **_image_config_out(details),
+            **ImageConfigOut.model_validate(details).model_dump(),
             error=details.error,
             platforms=[
-                PlatformOut(name=entry.name, image=ImageConfigOut(**_image_config_out(entry.image)))
-                for entry in platforms
+                PlatformOut(name=entry.name, image=ImageConfigOut.model_validate(entry.image)) for entry in platforms
             ],
         )
     return TagDetailOut(**tag_out(tag, repository).model_dump(), details=shown)

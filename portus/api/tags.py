@@ -17,14 +17,9 @@ from portus.registry.deletion import RegistryDeletionError, delete_image
 router = Router(tags=["tags"])
 
 
-@router.get(
-    "/{tag_id}",
-    response={200: TagDetailOut, ERRORS: Error},
-    auth=OPTIONAL,
-    summary="Show a tag and its image's details",
-)
+@router.get("/{tag_id}", response={200: TagDetailOut, ERRORS: Error}, auth=OPTIONAL, summary="Show a tag")
 def show_tag(request: HttpRequest, tag_id: ObjectId) -> TagDetailOut:
-    # The environment in the details may hold secrets: visible_tag lets through only those who may pull.
+    """The tag with its image's details; their environment may hold secrets, so only for those who may pull."""
     tag = visible_tag(request, tag_id)
     return tag_detail_out(tag, tag.repository)
 

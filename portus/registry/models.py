@@ -479,7 +479,6 @@ class ImagePlatform(models.Model):
     name = models.CharField(max_length=200)  # "linux/arm64/v8"
 
     class Meta:
-        ordering = ["index", "position"]
         constraints = [models.UniqueConstraint(fields=["index", "position"], name="image_platform_position_unique")]
 
     def __str__(self) -> str:

@@ -111,7 +111,6 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "ordering": ["index", "position"],
                 "constraints": [
                     models.UniqueConstraint(fields=("index", "position"), name="image_platform_position_unique")
                 ],
