@@ -140,3 +140,21 @@ def test_namespace_storage_counts_a_layer_shared_by_tags_and_repositories_once(s
     assert response.json()["storage_bytes"] == sum(distinct.values())
     page = client_as(stack.world, "viewer").get(f"/namespaces/{stack.world.namespace.pk}/").content.decode()
     assert "counted once" in page
+
+
+def test_an_image_the_registry_no_longer_has_is_stored_with_the_reason_and_not_asked_for_again(stack: Stack) -> None:
+    image = make_detailed_image(stack.tmp / "app", "v1", [BASE])
+    push(stack, image.reference, "acme/app", "v1")
+    worker = Worker()
+    settle(worker, lambda: Tag.objects.filter(name="v1").exists())
+    tag = Tag.objects.get(name="v1")
+    gone = "sha256:" + "0" * 64
+    Tag.objects.create(repository=tag.repository, name="gone", digest=gone)
+    while worker.handle_one_image_details():
+        pass
+    assert ImageDetails.objects.get(digest=image.manifest_digest).error == ""
+    missing = ImageDetails.objects.get(digest=gone)
+    assert "no longer has this image" in missing.error
+    assert worker.handle_one_image_details() is False
+    page = client_as(stack.world, "viewer").get(f"/repositories/{tag.repository_id}/tags/gone/").content.decode()
+    assert "The details of this image could not be read" in page
