@@ -56,6 +56,7 @@ LOCAL_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
     ("portus.cli.admin", "portus.registry.distribution_config"): NEEDS_DJANGO,
     ("portus.cli.background", "portus.background.worker"): NEEDS_DJANGO,
     ("portus.cli.background", "portus.registry.models"): NEEDS_DJANGO,
+    ("portus.cli.background", "portus.registry.activity"): NEEDS_DJANGO,
     ("portus.cli.background", "portus.registry.sync"): NEEDS_DJANGO,
     ("portus.cli.importer", "portus.importer.run"): NEEDS_DJANGO,
     ("portus.cli.importer", "portus.importer.source"): NEEDS_DJANGO,

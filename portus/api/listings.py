@@ -13,19 +13,25 @@ from portus import policy
 from portus.api.auth import principal
 from portus.api.pagination import paginate
 from portus.api.schemas import (
+    ImageConfigOut,
+    ImageDetailsOut,
     KindName,
+    NamespaceDetailOut,
     NamespaceFilters,
     NamespaceOut,
     PageParams,
+    PlatformOut,
     RepositoryFilters,
     RepositoryOut,
     RoleName,
+    TagDetailOut,
     TagFilters,
     TagGroupOut,
     TagOut,
     TeamOut,
     VisibilityName,
 )
+from portus.registry.images import details_for, namespace_storage
 from portus.registry.models import Namespace, Repository, Star, Tag, Team, TeamMembership
 from portus.registry.names import split_repository_name
 
@@ -126,6 +132,11 @@ def namespaces_out(namespaces: list[Namespace]) -> list[NamespaceOut]:
     ]
 
 
+def namespace_detail_out(namespace: Namespace) -> NamespaceDetailOut:
+    storage = namespace_storage([namespace]).get(namespace.pk, 0)
+    return NamespaceDetailOut(**namespaces_out([namespace])[0].model_dump(), storage_bytes=storage)
+
+
 def namespace_page(
     request: HttpRequest,
     response: HttpResponse,
@@ -203,6 +214,21 @@ def tag_out(tag: Tag, repository: Repository) -> TagOut:
         repository_id=repository.pk,
         repository=repository.full_name,
     )
+
+
+def tag_detail_out(tag: Tag, repository: Repository) -> TagDetailOut:
+    """A tag with its image's stored details (and, for an index, each platform's)."""
+    details, platforms = details_for(tag.digest)
+    shown = None
+    if details is not None:
+        shown = ImageDetailsOut(
+            **ImageConfigOut.model_validate(details).model_dump(),
+            error=details.error,
+            platforms=[
+                PlatformOut(name=entry.name, image=ImageConfigOut.model_validate(entry.image)) for entry in platforms
+            ],
+        )
+    return TagDetailOut(**tag_out(tag, repository).model_dump(), details=shown)
 
 
 def tag_page(

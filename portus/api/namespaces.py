@@ -10,13 +10,14 @@ from portus import policy
 from portus.accounts.models import User
 from portus.api.auth import OPTIONAL, SIGNED_IN, signed_in
 from portus.api.errors import ERRORS, ApiError, forbidden
-from portus.api.listings import namespace_page, namespaces_out, repository_page
+from portus.api.listings import namespace_detail_out, namespace_page, namespaces_out, repository_page
 from portus.api.lookups import visible_namespace
 from portus.api.params import Key, find_by_key, key_for
 from portus.api.schemas import (
     Error,
     NameCheck,
     NamespaceCreate,
+    NamespaceDetailOut,
     NamespaceFilters,
     NamespaceOut,
     NamespaceUpdate,
@@ -102,12 +103,12 @@ def validate_namespace(request: HttpRequest, name: str = Query(..., max_length=3
 
 @router.get(
     "/{key}",
-    response={200: NamespaceOut, ERRORS: Error},
+    response={200: NamespaceDetailOut, ERRORS: Error},
     auth=OPTIONAL,
-    summary="Show a namespace",
+    summary="Show a namespace and the storage it uses",
 )
-def show_namespace(request: HttpRequest, key: Key) -> NamespaceOut:
-    return namespaces_out([visible_namespace(request, key)])[0]
+def show_namespace(request: HttpRequest, key: Key) -> NamespaceDetailOut:
+    return namespace_detail_out(visible_namespace(request, key))
 
 
 @router.put(

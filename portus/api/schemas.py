@@ -227,6 +227,12 @@ class NamespaceOut(Schema):
     repository_count: int
 
 
+class NamespaceDetailOut(NamespaceOut):
+    storage_bytes: int = Field(
+        description="Compressed bytes the namespace's tags need: each distinct config and layer counted once."
+    )
+
+
 class NamespaceCreate(Body):
     name: str = Field(..., min_length=1, max_length=128)
     team: str = Field(..., min_length=1, max_length=150, description="Name of the owning team, or id:N.")
@@ -316,6 +322,44 @@ class DeletionOut(Schema):
     kept_tags: list[str] = Field(..., description="Other tags on the same image, which stay.")
     repository_deleted: bool = Field(..., description="No tag would be left, so the repository goes too.")
     dry_run: bool
+
+
+class HistoryStepOut(Schema):
+    created: str
+    created_by: str
+    comment: str
+    empty_layer: bool = Field(description="The step changed only the config, and made no layer.")
+
+
+class ImageConfigOut(Schema):
+    digest: str = Field(description="The manifest's digest.")
+    media_type: str
+    size: int = Field(description="Compressed bytes as pushed: config and layers (an index: its platforms').")
+    platform: str = Field(description="os/architecture[/variant]; empty for an index.")
+    created: datetime | None
+    entrypoint: list[str]
+    command: list[str]
+    environment: list[str] = Field(description="NAME=value; values may be secrets (shown to those who may pull).")
+    exposed_ports: list[str]
+    labels: dict[str, str] = Field(description="The image config's labels.")
+    annotations: dict[str, str] = Field(description="The manifest's (or the index's) OCI annotations.")
+    history: list[HistoryStepOut]
+
+
+class PlatformOut(Schema):
+    name: str
+    image: ImageConfigOut
+
+
+class ImageDetailsOut(ImageConfigOut):
+    error: str = Field(description="Why the details could not be read; the other fields are empty then.")
+    platforms: list[PlatformOut] = Field(description="For an index: each platform's manifest and details.")
+
+
+class TagDetailOut(TagOut):
+    details: ImageDetailsOut | None = Field(
+        None, description="What the image's config says; null until the background worker has read it."
+    )
 
 
 class TagFilters(Schema):

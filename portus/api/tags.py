@@ -11,10 +11,10 @@ from ninja import Query, Router, Status
 from portus import policy
 from portus.api.auth import OPTIONAL, SIGNED_IN, signed_in
 from portus.api.errors import ERRORS, ApiError, forbidden
-from portus.api.listings import tag_out
+from portus.api.listings import tag_detail_out
 from portus.api.lookups import visible_tag
 from portus.api.params import ObjectId
-from portus.api.schemas import DeletionOut, Error, TagOut
+from portus.api.schemas import DeletionOut, Error, TagDetailOut
 from portus.principal import Actor
 from portus.registry import deletion
 from portus.registry.actions import TagDeletion
@@ -26,10 +26,11 @@ DELETION_ANSWERS = {200: DeletionOut, 204: None, ERRORS: Error, 502: Error}
 DRY_RUN = Query(False, description="Answer what would be deleted and kept (200) without deleting anything.")
 
 
-@router.get("/{tag_id}", response={200: TagOut, ERRORS: Error}, auth=OPTIONAL, summary="Show a tag")
-def show_tag(request: HttpRequest, tag_id: ObjectId) -> TagOut:
+@router.get("/{tag_id}", response={200: TagDetailOut, ERRORS: Error}, auth=OPTIONAL, summary="Show a tag")
+def show_tag(request: HttpRequest, tag_id: ObjectId) -> TagDetailOut:
+    """The tag with its image's details; their environment may hold secrets, so only for those who may pull."""
     tag = visible_tag(request, tag_id)
-    return tag_out(tag, tag.repository)
+    return tag_detail_out(tag, tag.repository)
 
 
 def _delete(

@@ -29,7 +29,7 @@ from django.utils import timezone
 from portus import metrics
 from portus.background.models import TaskName, TaskStatus
 from portus.background.wakeup import Waiter
-from portus.registry import events
+from portus.registry import events, images
 from portus.registry.client import RegistryClient, RegistryError
 from portus.registry.models import EventState, Registry, RegistryEvent
 from portus.registry.sync import Synchronizer, SyncReport, may_run, should_run
@@ -131,12 +131,12 @@ class Worker:
             log.info("background worker %s stopped after %d events", self.name, self.events_done)
 
     def handle_one_step(self) -> bool:
-        """One turn: an event, else a webhook delivery, else the sync task, else a database check, else a
+        """One turn: an event, else a webhook delivery, else an image's details, else the sync task, else a database check, else a
         scan. While scanning, the event queue and the sync task are looked at every BUSY_EVENT_CHECK and
         STATUS_EVERY seconds."""
         now = time.monotonic()
         if not self._scanning or now - self._events_checked >= BUSY_EVENT_CHECK:
-            if self.handle_one_event() or self.handle_one_delivery():
+            if self.handle_one_event() or self.handle_one_delivery() or self.handle_one_image_details():
                 return True
             self._events_checked = now
             if not self._scanning or now - self._sync_checked >= STATUS_EVERY:
@@ -205,6 +205,17 @@ class Worker:
         metrics.EVENTS_APPLIED.labels(outcome.state).inc()
         log.info("event %s %s: %s", event.event_id, outcome.state, outcome.result)
         return True
+
+    def handle_one_image_details(self) -> bool:
+        """Read the details of one image that has a tag but no stored details yet (newest first): after a
+        push or a sync, and for tags from before details were kept. False when the registry cannot answer
+        now, so the worker waits a poll interval before asking again."""
+        if not settings.PORTUS.background.registry.enabled:
+            return False
+        tag = images.next_unread_tag()
+        if tag is None:
+            return False
+        return images.record_details(self.client(tag.repository.namespace.registry), tag) is not None
 
     def release(self, event: RegistryEvent, claim: str, error: str) -> None:
         """Give the event back with a backoff, or mark it failed after too many attempts."""

@@ -71,6 +71,15 @@ def sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def rollup_activity(args: argparse.Namespace) -> int:
+    setup_django()
+    from portus.registry.activity import rebuild_daily
+
+    days = rebuild_daily()
+    print(f"daily activity rebuilt: {days} namespace-days of pushes and pulls")
+    return 0
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("background", help="run the background worker (registry events, sync, scanning)")
     p.add_argument("--until-idle", action="store_true", help="exit once nothing is left to do")
@@ -94,3 +103,9 @@ def register(sub: Any) -> None:
         help="cap for this run (default: background.sync.max_deletions)",
     )
     p.set_defaults(handler=sync)
+
+    p = sub.add_parser(
+        "rollup-activity",
+        help="rebuild the daily pushes and pulls the charts show from the stored activity and pull events",
+    )
+    p.set_defaults(handler=rollup_activity)

@@ -36,6 +36,8 @@ MANIFEST_MEDIA_TYPES = (
 )
 # Without the index types in Accept, the registry would answer a manifest list with one of its
 # images (or a converted schema 1 manifest), and the digest would not be the one that was pushed.
+# An image config is a few kilobytes (its history grows with the build steps); more is not a config.
+CONFIG_LIMIT = 4 * 1024 * 1024
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 
 
@@ -276,6 +278,23 @@ class RegistryClient:
             yield response.raw
         finally:
             response.close()
+
+    def config(self, repository: str, digest: str) -> dict[str, Any]:
+        """The image config blob DIGEST, parsed; checked against its digest and refused above CONFIG_LIMIT."""
+        with self.blob(repository, digest) as stream:
+            data = stream.read(CONFIG_LIMIT + 1)
+        where = f"{repository}@{digest}"
+        if len(data) > CONFIG_LIMIT:
+            raise RegistryError(f"{where}: the image config is larger than {CONFIG_LIMIT} bytes; not read.")
+        if digest.startswith("sha256:") and "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RegistryError(f"{where}: the registry answered a config blob that does not match its digest.")
+        try:
+            parsed = json.loads(data)
+        except ValueError as exc:
+            raise RegistryError(f"{where}: the image config is not JSON.") from exc
+        if not isinstance(parsed, dict):
+            raise RegistryError(f"{where}: the image config is not a JSON object.")
+        return parsed
 
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:

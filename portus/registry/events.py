@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from portus.accounts.models import INTERNAL_ACCOUNT, User
 from portus.registry import actions
-from portus.registry.activity import record
+from portus.registry.activity import count_day, record
 from portus.registry.client import ManifestInfo, NotFound, RegistryClient
 from portus.registry.models import EventState, Namespace, Registry, RegistryEvent, Repository, Tag
 from portus.registry.names import split_repository_name
@@ -184,6 +184,9 @@ def apply_pull(event: RegistryEvent) -> Outcome:
         .filter(Q(last_pulled_at__isnull=True) | Q(last_pulled_at__lt=event.occurred_at))
         .update(last_pulled_at=event.occurred_at)
     )
+    if updated or Tag.objects.filter(repository__namespace=namespace, repository__name=name).filter(match).exists():
+        # A pull of an image Portus has a tag for; an index's platform manifest, pulled after it, is not counted.
+        count_day(namespace.pk, event.occurred_at, pulls=1)
     return Outcome(EventState.DONE, f"last pull recorded on {updated} tag(s)")
 
 

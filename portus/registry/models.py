@@ -430,3 +430,95 @@ class ReservedName(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (deleted {self.kind})"
+
+
+class ImageDetails(models.Model):
+    """What one manifest says about its image, read once from the registry by the worker.
+
+    Keyed by the manifest digest: the content behind a digest never changes, so a row is never updated,
+    and every tag (in any repository) on that digest shares it. An index has a row of its own (its
+    annotations, the platforms' summed size) with one ImagePlatform per platform, each pointing at the
+    platform manifest's row."""
+
+    digest = models.CharField(max_length=100, unique=True)
+    media_type = models.CharField(max_length=255, blank=True)
+    config_digest = models.CharField(max_length=100, blank=True)
+    # Bytes as pushed (compressed): the config plus the layers; for an index, summed over its platforms.
+    size = models.BigIntegerField(default=0)
+    os = models.CharField(max_length=64, blank=True)
+    architecture = models.CharField(max_length=64, blank=True)
+    variant = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(null=True, blank=True)
+    entrypoint = models.JSONField(default=list, blank=True)
+    command = models.JSONField(default=list, blank=True)
+    # "NAME=value" as in the config; values may be secrets: shown only to those who may pull the image.
+    environment = models.JSONField(default=list, blank=True)
+    exposed_ports = models.JSONField(default=list, blank=True)
+    labels = models.JSONField(default=dict, blank=True)  # the config's labels
+    annotations = models.JSONField(default=dict, blank=True)  # the manifest's (or index's) OCI annotations
+    # The build steps, oldest first: {"created", "created_by", "comment", "empty_layer"}.
+    history = models.JSONField(default=list, blank=True)
+    # Why the details could not be read (the manifest or config was gone or unreadable); the rest is empty.
+    error = models.TextField(blank=True)
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "image details"
+
+    def __str__(self) -> str:
+        return self.digest
+
+    @property
+    def platform(self) -> str:
+        parts = [part for part in (self.os, self.architecture, self.variant) if part]
+        return "/".join(parts)
+
+
+class ImagePlatform(models.Model):
+    """One platform of an index: its name as the index gives it and the platform manifest's details."""
+
+    index = models.ForeignKey(ImageDetails, on_delete=models.CASCADE, related_name="platform_entries")
+    image = models.ForeignKey(ImageDetails, on_delete=models.CASCADE, related_name="in_indexes")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)  # "linux/arm64/v8"
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["index", "position"], name="image_platform_position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.index.digest} {self.name}"
+
+
+class ImageBlob(models.Model):
+    """A blob an image needs (its config and layers; for an index, those of every platform), with its size:
+    what storage counts, each distinct digest once."""
+
+    image = models.ForeignKey(ImageDetails, on_delete=models.CASCADE, related_name="blobs")
+    digest = models.CharField(max_length=100)
+    size = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "digest"], name="image_blob_unique")]
+        indexes = [models.Index(fields=["digest"], name="image_blob_digest")]
+
+    def __str__(self) -> str:
+        return f"{self.image.digest} needs {self.digest}"
+
+
+class ActivityDaily(models.Model):
+    """Pushes and pulls per namespace and day: what the charts read, kept up to date as events are applied,
+    so that no page counts activity rows. Rebuilt from the stored rows by `portusctl rollup-activity`."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="daily_activity")
+    day = models.DateField()
+    pushes = models.PositiveIntegerField(default=0)
+    pulls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day"]
+        verbose_name_plural = "daily activity"
+        constraints = [models.UniqueConstraint(fields=["namespace", "day"], name="one_activity_daily_per_day")]
+        indexes = [models.Index(fields=["day"], name="activity_daily_day")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace} {self.day}: {self.pushes} pushes, {self.pulls} pulls"

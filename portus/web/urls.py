@@ -138,5 +138,6 @@ urlpatterns = [
     path("admin/registries/new/", admin.RegistryCreate.as_view(), name="admin-registry-create"),
     path("admin/tasks/", admin.Tasks.as_view(), name="admin-tasks"),
     path("admin/activity/", admin.ActivityLog.as_view(), name="admin-activity"),
+    path("admin/storage/", admin.Storage.as_view(), name="admin-storage"),
     path("admin/activity.csv", admin.ActivityCsv.as_view(), name="admin-activity-csv"),
 ]

@@ -168,3 +168,104 @@ def make_layered_image(layout: Path, tag: str, platforms: dict[str, list[dict[st
         )
         total += size
     return _index_image(layout, tag, entries, total)
+
+
+# What a real build leaves in an image config: how to run it, its environment (a secret among it), ports,
+# labels, and the build steps, two of which made no layer.
+DETAILED_RUN_CONFIG = {
+    "Entrypoint": ["/usr/bin/entry.sh"],
+    "Cmd": ["serve", "--port", "8080"],
+    "Env": ["PATH=/usr/bin:/bin", "API_TOKEN=s3cr3t-value"],
+    "ExposedPorts": {"8080/tcp": {}, "53/udp": {}},
+    "Labels": {"org.opencontainers.image.source": "https://example.com/app", "maintainer": "team@example.com"},
+}
+DETAILED_CREATED = "2024-05-06T07:08:09.123456789Z"
+
+
+@dataclass
+class DetailedImage(Image):
+    blobs: dict[str, int]  # digest -> size of the config and every layer (for an index: of every platform)
+    platform_digests: dict[str, str]  # platform name -> manifest digest (an index only)
+
+
+def _detailed_manifest(
+    layout: Path, layers: list[dict[str, bytes]], arch: str, variant: str, annotations: dict[str, str]
+) -> tuple[dict, dict[str, int]]:
+    diff_ids, descriptors, blobs = [], [], {}
+    history = []
+    for number, files in enumerate(layers):
+        layer, diff_id = _layer(files)
+        digest = _blob(layout, layer)
+        diff_ids.append(diff_id)
+        descriptors.append({"mediaType": OCI_LAYER, "digest": digest, "size": len(layer)})
+        blobs[digest] = len(layer)
+        history.append({"created": DETAILED_CREATED, "created_by": f"COPY layer{number} /"})
+    history.insert(1, {"created": DETAILED_CREATED, "created_by": "ENV API_TOKEN=s3cr3t-value", "empty_layer": True})
+    history.append({"created": DETAILED_CREATED, "created_by": 'CMD ["serve"]', "empty_layer": True})
+    config_body: dict = {
+        "created": DETAILED_CREATED,
+        "architecture": arch,
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "config": DETAILED_RUN_CONFIG,
+        "history": history,
+    }
+    if variant:
+        config_body["variant"] = variant
+    config = json.dumps(config_body).encode()
+    config_digest = _blob(layout, config)
+    blobs[config_digest] = len(config)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": descriptors,
+        "annotations": annotations,
+    }
+    return manifest, blobs
+
+
+def make_detailed_image(
+    layout: Path,
+    tag: str,
+    layers: list[dict[str, bytes]],
+    arch: str = "amd64",
+    annotations: dict[str, str] | None = None,
+) -> DetailedImage:
+    """An OCI image over LAYERS (bottom first) whose config has entrypoint, command, environment, ports,
+    labels and a history with empty layers; two images with the same first layer share that blob."""
+    manifest, blobs = _detailed_manifest(layout, layers, arch, "", annotations or {"org.example.built-by": "tests"})
+    data = json.dumps(manifest).encode()
+    digest = _blob(layout, data)
+    _write_index(
+        layout,
+        [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": len(data),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    )
+    config_digest = manifest["config"]["digest"]
+    return DetailedImage(layout, tag, digest, config_digest, sum(blobs.values()), OCI_MANIFEST, blobs, {})
+
+
+def make_detailed_index(
+    layout: Path, tag: str, platforms: dict[tuple[str, str], list[dict[str, bytes]]]
+) -> DetailedImage:
+    """An OCI index over one detailed image per (architecture, variant) in PLATFORMS."""
+    entries, blobs, digests, total = [], {}, {}, 0
+    for (arch, variant), layers in platforms.items():
+        manifest, image_blobs = _detailed_manifest(layout, layers, arch, variant, {"org.example.arch": arch})
+        data = json.dumps(manifest).encode()
+        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+        entries.append(
+            {"mediaType": OCI_MANIFEST, "digest": _blob(layout, data), "size": len(data), "platform": platform}
+        )
+        digests["/".join(["linux", arch, *([variant] if variant else [])])] = entries[-1]["digest"]
+        blobs.update(image_blobs)
+        total += sum(image_blobs.values())
+    image = _index_image(layout, tag, entries, total)
+    return DetailedImage(image.layout, tag, image.manifest_digest, "", total, OCI_INDEX, blobs, digests)

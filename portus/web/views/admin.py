@@ -23,11 +23,13 @@ from portus.background.models import TaskStatus
 from portus.errors import ActionError
 from portus.principal import Principal
 from portus.registry import actions, deletion
+from portus.registry.images import namespace_storage
 from portus.registry.models import Activity, EventState, Namespace, Registry, RegistryEvent, ReservedName
 from portus.registry.reachability import Reachability, check_registry
 from portus.security import scans
 from portus.web.access import AdminRequiredMixin
 from portus.web.activity_lines import LINE_OBJECTS, describe
+from portus.web.charts import storage_chart
 from portus.web.forms import DeleteImagesForm, RegistryForm, UserChangeForm, UserCreateForm
 from portus.web.lookups import paginate
 from portus.web.views.action_form import ActionFormView, ObjectDelete, ObjectPage
@@ -244,6 +246,16 @@ class Tasks(AdminPage, TemplateView):
             scanners=scans.backend_statuses() if settings.PORTUS.background.security_scanning.enabled else [],
             **kwargs,
         )
+
+
+class Storage(AdminPage, TemplateView):
+    """Storage by namespace: one aggregate query over the stored image blobs."""
+
+    template_name = "web/admin/storage.html"
+    tab = "storage"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(storage=storage_chart(namespace_storage()), **kwargs)
 
 
 class ActivityLog(AdminPage, TemplateView):

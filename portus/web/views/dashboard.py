@@ -1,4 +1,4 @@
-"""The dashboard: recent activity the user may see, their repositories, stars and a few counts."""
+"""The dashboard: recent activity the user may see (with its chart), their repositories, stars and a few counts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from portus import policy
-from portus.registry.models import Registry, Repository, TeamMembership
+from portus.registry.models import ActivityDaily, Registry, Repository, TeamMembership
 from portus.web.access import SignedInRequest
 from portus.web.activity_lines import LINE_OBJECTS, describe
+from portus.web.charts import activity_chart
 
 SHOWN = 10
 
@@ -29,6 +30,10 @@ def dashboard(request: SignedInRequest) -> HttpResponse:
         "personal": visible.filter(namespace__owner_id=user.pk).order_by("-updated_at")[:SHOWN],
         "team_repositories": visible.filter(namespace__team_id__in=member_teams).order_by("-updated_at")[:SHOWN],
         "starred": visible.filter(stars__user_id=user.pk).order_by("-updated_at")[:SHOWN],
+        # From the daily roll-up: one query, whatever the amount of activity.
+        "activity_chart": activity_chart(
+            ActivityDaily.objects.filter(namespace_id__in=policy.visible_namespaces(user).values("pk"))
+        ),
         "counts": {
             "repositories": policy.visible_repositories(user).count(),
             "namespaces": policy.visible_namespaces(user).count(),

@@ -19,8 +19,10 @@ from portus import policy
 from portus.accounts.models import User
 from portus.principal import Principal
 from portus.registry import actions, deletion
-from portus.registry.models import Namespace, NamespaceKind, Repository, Team, TeamMembership
+from portus.registry.images import namespace_storage
+from portus.registry.models import ActivityDaily, Namespace, NamespaceKind, Repository, Team, TeamMembership
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
+from portus.web.charts import activity_chart
 from portus.web.forms import DeleteImagesForm, NamespaceForm, TransferForm, VisibilityForm
 from portus.web.lookups import (
     paginate,
@@ -108,6 +110,8 @@ def namespace_detail(request: PageRequest, pk: int) -> HttpResponse:
         "can_change_visibility": policy.can_change_visibility(user, namespace),
         "can_push": policy.can_push(user, namespace),
         "can_manage_webhooks": policy.can_manage_webhooks(user, namespace),
+        "activity_chart": activity_chart(ActivityDaily.objects.filter(namespace=namespace)),
+        "storage": namespace_storage([namespace]).get(namespace.pk, 0),
     }
     return render(request, "web/namespaces/detail.html", context)
 

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from portus import policy
 from portus.registry import actions
 from portus.registry.deletion import RegistryDeletionError, delete_repository_images
+from portus.registry.images import platforms_by_digest
 from portus.registry.models import Comment, Repository, Star, Tag
 from portus.security.models import ScanSummary
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
@@ -42,8 +43,16 @@ def tag_groups(request: PageRequest, repository: Repository) -> tuple[Any, list[
     summaries = {
         summary.manifest_digest: summary for summary in ScanSummary.objects.filter(manifest_digest__in=digests)
     }
+    # One query for the platform of each single image (an index's platforms are on its tags).
+    platforms = platforms_by_digest(digests)
     images = [
-        {"digest": digest, "tags": by_digest[digest], "first": by_digest[digest][0], "scan": summaries.get(digest)}
+        {
+            "digest": digest,
+            "tags": by_digest[digest],
+            "first": by_digest[digest][0],
+            "scan": summaries.get(digest),
+            "platform": platforms.get(digest, ""),
+        }
         for digest in digests
         if by_digest[digest]
     ]

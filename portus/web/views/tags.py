@@ -21,6 +21,7 @@ from portus.registry.deletion import (
     plan_image_deletion,
     plan_tag_deletion,
 )
+from portus.registry.images import details_for
 from portus.registry.models import Repository, Tag
 from portus.security.models import Inventory
 from portus.security.reports import SORTS, image_report, image_sbom
@@ -54,10 +55,14 @@ def tag_detail(request: PageRequest, pk: int, name: str) -> HttpResponse:
     package = request.GET.get("package", "")[:255]
     sort = request.GET.get("sort", "severity")
     report = image_report(tag.digest, repository.namespace, severities=severities, package=package, sort=sort)
+    # Stored once per digest by the worker; the environment in it is for those who may pull (this page's check).
+    details, platforms = details_for(tag.digest)
     context = {
         "section": "namespaces" if user else "explore",
         "repository": repository,
         "tag": tag,
+        "details": details,
+        "platforms": platforms,
         "report": report,
         "severities": [s.value for s in Severity],
         "chosen_severities": severities,
