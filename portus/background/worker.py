@@ -131,9 +131,9 @@ class Worker:
             log.info("background worker %s stopped after %d events", self.name, self.events_done)
 
     def handle_one_step(self) -> bool:
-        """One turn: an event, else a webhook delivery, else an image's details, else the sync task, else a database check, else a
-        scan. While scanning, the event queue and the sync task are looked at every BUSY_EVENT_CHECK and
-        STATUS_EVERY seconds."""
+        """One turn: an event, else a webhook delivery, else an image's details, else the sync task, else
+        a database check, else a scan. While scanning, the event queue and the sync task are looked at
+        every BUSY_EVENT_CHECK and STATUS_EVERY seconds."""
         now = time.monotonic()
         if not self._scanning or now - self._events_checked >= BUSY_EVENT_CHECK:
             if self.handle_one_event() or self.handle_one_delivery() or self.handle_one_image_details():

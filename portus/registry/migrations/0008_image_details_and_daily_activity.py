@@ -14,7 +14,7 @@ def fill_daily_activity(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0005_registry_notification_secret"),
+        ("registry", "0007_registryevent_payload"),
     ]
 
     operations = [
