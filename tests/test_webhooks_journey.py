@@ -146,6 +146,8 @@ def test_owner_adds_a_webhook_sees_a_push_delivered_and_retriggers_it(
         worker = start_worker(
             tmp_path / "worker.log",
             PORTUS_BACKGROUND_SYNC_STRATEGY="disabled",
+            # This journey is about a push; a finished scan would add a delivery of its own.
+            PORTUS_BACKGROUND_SECURITY_SCANNING_ENABLED="false",
             PORTUS_BACKGROUND_POLL_INTERVAL_VALUE="0.5",
             PORTUS_WEBHOOKS_OUTGOING_ALLOW_PRIVATE_ADDRESSES="true",
         )
