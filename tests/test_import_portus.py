@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from allauth.socialaccount.models import SocialAccount
+from django.db.models import Model
 from django.test import Client
 
 from portus.accounts.credentials import verify
@@ -28,6 +30,8 @@ from portus.registry.models import (
     Team,
     TeamMembership,
 )
+from portus.webhooks.delivery import claim
+from portus.webhooks.models import DeliveryState, Webhook, WebhookDelivery, WebhookHeader
 from tests.conftest import require
 from tests.support import original_portus as op
 
@@ -53,7 +57,8 @@ def run_import(url: str, **options: Any) -> Any:
 
 
 def counts() -> dict[str, int]:
-    models = (User, Team, TeamMembership, Namespace, Repository, Tag, Star, Comment, ApplicationToken, Activity)
+    models: tuple[type[Model], ...] = (User, Team, TeamMembership, Namespace, Repository, Tag, Star, Comment)
+    models += (ApplicationToken, Activity, Webhook, WebhookHeader, WebhookDelivery, SocialAccount)
     return {model.__name__: model.objects.count() for model in models} | {"Registry": Registry.objects.count()}
 
 
@@ -67,9 +72,13 @@ def test_dry_run_lists_what_it_would_import_and_what_it_cannot_and_changes_nothi
     assert counts() == before
     assert not ImportedRow.objects.exists()
     assert "Dry run: Would import" in text and "original Portus 2.5" in text
-    assert "users: 9" in text  # alice..henry and the bot; the internal portus user is ours
-    assert "webhooks: 1 rows not imported yet (outgoing webhooks arrive with the webhooks app)" in text
-    assert "webhook_headers: 1 rows not imported yet" in text and "webhook_deliveries: 1 rows" in text
+    assert "users: 12" in text  # alice..kate and the bot; the internal portus user is ours
+    assert "webhooks: 2" in text and "webhook_headers: 1" in text and "webhook_deliveries: 2" in text
+    assert "identities: 3" in text  # GitHub, Bitbucket, Google; OpenID 2 cannot be linked
+    assert "not imported yet" not in text
+    assert "webhook 'bad' of qa: 'ftp://files.example.com/' is not an http:// or https:// address" in text
+    assert "judy: OpenID 2 (open_id) cannot be linked" in text
+    assert not Webhook.objects.exists() and not SocialAccount.objects.exists()
     assert "unknown role 7" in text
     assert "tag qa/app:broken has no digest" in text
 
@@ -88,7 +97,7 @@ def test_import_maps_users_teams_roles_namespaces_repositories_tags_stars_and_co
     gina = User.objects.get(username="gina")
     assert gina.failed_sign_ins == 10 and gina.is_locked()
     assert not User.objects.filter(username="portus").exists()
-    assert LegacyIdentity.objects.get(user__username="erin").ldap_name.startswith("uid=erin")
+    assert LegacyIdentity.objects.get(user__username="erin").ldap_name == "erin"
     frank = LegacyIdentity.objects.get(user__username="frank")
     assert (frank.provider, frank.uid) == ("github", "424242")
     # Hidden per-user teams are personal namespaces, not teams.
@@ -121,8 +130,70 @@ def test_activities_are_readable_and_unknown_keys_are_kept_as_text(db: None, ori
     assert by_action["repository.push"].namespace.name == "qa"
     role = by_action["team.change_role"]  # Ruby-tagged parameters, a symbol value
     assert role.data["new_role"] == "contributor" and role.data["original_key"] == "team.change_member_role"
-    assert by_action["webhook.create"].target == "ci-hook"  # unknown here: kept as it was
+    created = by_action["webhook.create"]
+    assert created.target == "qa: ci-hook" and created.namespace.name == "qa"
+    assert created.data["webhook"] == "ci-hook" and created.data["webhook_host"] == "127.0.0.1"
+    disabled = by_action["webhook.disable"]
+    assert disabled.target == "qa: form-hook" and disabled.data["original_key"] == "webhook.disabled"
+    deleted = by_action["webhook.delete"]  # the webhook is gone; the original kept its names in the line
+    assert deleted.target == "qa: old-hook" and deleted.namespace.name == "qa"
+    assert deleted.data["webhook_host"] == "old.example.com" and deleted.data["original_key"] == "webhook.destroy"
     assert by_action["namespace.change_visibility"].reported_actor == "portus"
+
+
+def test_webhooks_are_imported_with_the_password_sealed_a_new_secret_and_their_header(
+    db: None, original: tuple[str, op.Original]
+) -> None:
+    url, _ = original
+    run_import(url)
+    qa = Namespace.objects.get(name="qa")
+    hook = Webhook.objects.get(namespace=qa, name="ci-hook")
+    assert (hook.request_method, hook.content_type, hook.enabled) == ("POST", "application/json", True)
+    assert hook.username == "hook-user" and hook.password == "hook-password"
+    assert "hook-password" not in hook.password_sealed  # the original's plain text, sealed here
+    assert len(hook.secret) >= 32  # the original signed nothing: a new secret, different per webhook
+    form = Webhook.objects.get(namespace=qa, name="form-hook")
+    assert (form.request_method, form.content_type, form.enabled) == ("GET", "application/x-www-form-urlencoded", False)
+    assert form.secret != hook.secret and not form.has_password
+    assert not Webhook.objects.filter(name="bad").exists()
+    header = WebhookHeader.objects.get(webhook=hook)
+    assert header.name == "X-Token" and header.value == "abc" and "abc" not in header.value_sealed
+
+
+def test_webhook_deliveries_are_imported_as_history_the_worker_never_sends_again(
+    db: None, original: tuple[str, op.Original]
+) -> None:
+    url, _ = original
+    run_import(url)
+    hook = Webhook.objects.get(name="ci-hook")
+    delivered = WebhookDelivery.objects.get(webhook=hook, uuid=op.HOOK_DELIVERY_UUID)
+    assert (delivered.state, delivered.status, delivered.event) == (DeliveryState.DELIVERED, 200, "push")
+    assert delivered.request_body.startswith('{"id":"e-1"') and delivered.response_body == "ok"
+    assert delivered.delivered_at == delivered.created_at and delivered.created_at.year == 2019
+    # The original logged custom header values; here they are never in a log.
+    assert delivered.request_header == "Content-Type: application/json\nX-Token: (custom header value, not logged)"
+    unanswered = WebhookDelivery.objects.exclude(pk=delivered.pk).get(webhook=hook)
+    assert (unanswered.state, unanswered.status, unanswered.error) == (DeliveryState.FAILED, None, "no answer")
+    assert not WebhookDelivery.objects.filter(state=DeliveryState.PENDING).exists()
+    assert claim("test-worker") is None  # nothing for the worker to send
+
+
+def test_the_webhooks_page_lists_the_imported_webhook_and_its_deliveries_to_the_namespace_owner(
+    db: None, original: tuple[str, op.Original]
+) -> None:
+    url, _ = original
+    run_import(url)
+    hook = Webhook.objects.get(name="ci-hook")
+    client = Client()
+    client.force_login(User.objects.get(username="alice"))  # owner of team qa in the original
+    listed = client.get(f"/namespaces/{hook.namespace_id}/webhooks/").content.decode()
+    assert "ci-hook" in listed and "form-hook" in listed
+    deliveries = f"/namespaces/{hook.namespace_id}/webhooks/{hook.pk}/deliveries/"
+    page = client.get(deliveries)
+    assert page.status_code == 200 and op.HOOK_DELIVERY_UUID in page.content.decode()
+    viewer = Client()
+    viewer.force_login(User.objects.get(username="carol"))  # a viewer of qa
+    assert viewer.get(deliveries).status_code in (403, 404)
 
 
 def test_imported_password_signs_in_and_is_rehashed_with_the_default_hasher(
@@ -185,7 +256,9 @@ def test_second_run_refuses_and_merge_doubles_nothing(db: None, original: tuple[
         run_import(url)
     report = run_import(url, merge=True)
     assert counts() == after_first
-    assert sum(report.imported.values()) == 0 and report.existing["users"] == 9
+    assert sum(report.imported.values()) == 0 and report.existing["users"] == 12
+    assert report.existing["webhooks"] == 2 and report.existing["webhook_deliveries"] == 2
+    assert SocialAccount.objects.count() == 3 and WebhookHeader.objects.count() == 1
 
 
 def test_rows_that_clash_with_this_portus_refuse_the_import_without_merge(

@@ -161,6 +161,17 @@ def check_restrictions(login: SocialLogin, session: requests.Session) -> None:
         )
 
 
+def adopt_imported_bitbucket_account(login: SocialLogin) -> None:
+    """The original Portus knew a Bitbucket account by its uuid, allauth knows it by its account_id: an
+    imported link (portus.importer) is moved to the account_id before allauth looks the account up, so the
+    person lands on their imported user. Both come from the same answer of Bitbucket's API."""
+    if login.account.provider != "bitbucket_oauth2":
+        return
+    account_uuid = str(login.account.extra_data.get("uuid") or "")
+    if account_uuid and account_uuid != login.account.uid:
+        SocialAccount.objects.filter(provider="bitbucket_oauth2", uid=account_uuid).update(uid=login.account.uid)
+
+
 def check_account(user: User) -> None:
     """An existing account a provider would sign in to: its state decides, as for a password."""
     if user.bot:
@@ -250,6 +261,8 @@ class PortusSocialAccountAdapter(DefaultSocialAccountAdapter):
         return found
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict[str, Any]) -> Any:
+        # Called for every provider answer, before allauth looks the provider account up.
+        adopt_imported_bitbucket_account(sociallogin)
         user = super().populate_user(request, sociallogin, data)
         user.username = proposed_username(sociallogin, data)
         return user

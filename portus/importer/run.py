@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import re
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+from allauth.socialaccount.models import SocialAccount
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Model, QuerySet
@@ -22,6 +27,8 @@ from django.utils import timezone
 
 from portus.accounts.hashers import wrap_devise_hash
 from portus.accounts.models import INTERNAL_ACCOUNT, ApplicationToken, User, validate_username
+from portus.accounts.providers import PROVIDER_IDS
+from portus.errors import ActionError
 from portus.importer.models import ImportedRow, ImportRun, LegacyIdentity
 from portus.importer.parameters import parse_parameters
 from portus.importer.source import Source, redacted, release_of
@@ -40,6 +47,16 @@ from portus.registry.models import (
     Visibility,
 )
 from portus.registry.names import COMPONENT_RE
+from portus.webhooks.actions import check_header, check_url, new_secret
+from portus.webhooks.delivery import LOG_LIMIT
+from portus.webhooks.models import (
+    ContentType,
+    DeliveryState,
+    RequestMethod,
+    Webhook,
+    WebhookDelivery,
+    WebhookHeader,
+)
 
 M = TypeVar("M", bound=Model)
 SKIP = object()  # a row that clashes with what is here, without --merge
@@ -64,10 +81,25 @@ ACTIVITY_KEYS = {
     "user.disabled": "user.disable",
     "application_token.create": "token.create",
     "application_token.destroy": "token.revoke",
+    "webhook.destroy": "webhook.delete",
+    "webhook.enabled": "webhook.enable",
+    "webhook.disabled": "webhook.disable",
 }
-# Tables read and reported but not imported yet: outgoing webhooks arrive with the webhooks app.
-WEBHOOK_TABLES = ("webhooks", "webhook_headers", "webhook_deliveries")
-WEBHOOKS_LATER = "not imported yet (outgoing webhooks arrive with the webhooks app)"
+# The original's Webhook enums (app/models/webhook.rb); a NULL method was Typhoeus's default, GET.
+REQUEST_METHODS = {0: RequestMethod.GET, 1: RequestMethod.POST}
+CONTENT_TYPES = {0: ContentType.JSON, 1: ContentType.FORM}
+# A delivery's request headers as the original logged them: a Ruby Hash's inspect, {"Name"=>"value", ...}.
+RUBY_HASH_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
+NOT_LOGGED = "(custom header value, not logged)"
+# The original's omniauth providers (users.provider) and the allauth provider each one is here. Bitbucket:
+# the original knew an account by its uuid, allauth by its account_id; the first sign-in moves the link
+# over (portus.accounts.social.adopt_imported_bitbucket_account).
+OAUTH_PROVIDERS = {name: PROVIDER_IDS[name] for name in ("google_oauth2", "github", "gitlab", "bitbucket")}
+OPENID2 = (
+    "OpenID 2 (open_id) cannot be linked: this Portus signs in through OpenID Connect, which knows people "
+    "by another identifier; they sign in with their password or have an admin give them one, then link a "
+    "provider on their profile page"
+)
 # Tables this Portus rebuilds itself instead of importing.
 NOT_IMPORTED = {
     "registry_events": "not imported: old registry notifications; `portusctl sync` reads the registry instead",
@@ -137,6 +169,30 @@ def _flag(value: Any) -> bool:
     return bool(value) and value not in ("0", "f", "false")
 
 
+def _host_of(url: str) -> str:
+    return (urlsplit(url).hostname or url)[:255]
+
+
+def _event_action(body: str) -> str:
+    """The registry event's action (push, delete) a delivery's body carries."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "unknown"
+    action = data.get("action") if isinstance(data, dict) else None
+    return str(action)[:16] if action else "unknown"
+
+
+def _logged_request_header(text: str) -> str:
+    """The original's logged request headers, one a line as ours are, without the custom headers' values
+    (the original logged them; this Portus keeps them sealed and never in a log)."""
+    pairs = RUBY_HASH_PAIR.findall(text)
+    if not pairs:
+        return ""
+    lines = [f"{name}: {value if name.lower() == 'content-type' else NOT_LOGGED}" for name, value in pairs]
+    return "\n".join(lines)[:LOG_LIMIT]
+
+
 class Importer:
     """One import (or dry run) from SOURCE; ``run()`` returns the report."""
 
@@ -152,6 +208,7 @@ class Importer:
         self.teams: dict[int, Team] = {}
         self.namespaces: dict[int, Namespace] = {}
         self.repositories: dict[int, Repository] = {}
+        self.webhooks: dict[int, Webhook] = {}
         self.team_names: dict[int, str] = {}
         self.done: dict[str, dict[int, int]] = {}
 
@@ -180,8 +237,10 @@ class Importer:
             self.import_stars()
             self.import_comments()
             self.import_tokens()
-            self.import_activities()
             self.import_webhooks()
+            self.import_webhook_headers()
+            self.import_webhook_deliveries()
+            self.import_activities()
             self.note_not_imported()
             conflicts = [s for s in self.report.skipped if s[2].startswith("already exists here")]
             if conflicts and not self.merge and not self.dry_run:
@@ -305,19 +364,55 @@ class Importer:
             date_joined=_aware(row.get("created_at")) or timezone.now(),
             last_login=_aware(row.get("last_sign_in_at")),
         )
-        hashed = "" if bot else wrap_devise_hash(_text(row.get("encrypted_password")))
+        ldap_name, provider, oauth_uid = (_text(row.get(k)).strip() for k in ("ldap_name", "provider", "uid"))
+        # The original's LDAP users: the directory checks their password here too (the hash the original
+        # kept is the directory's password of their first sign-in, never used again).
+        user.ldap = bool(ldap_name) and not bot
+        hashed = "" if bot or user.ldap else wrap_devise_hash(_text(row.get("encrypted_password")))
         if hashed:
             user.password = hashed
         else:
             user.set_unusable_password()
         user.save()
-        ldap_name, provider, oauth_uid = (_text(row.get(k)) for k in ("ldap_name", "provider", "uid"))
         if ldap_name or provider or oauth_uid:
-            LegacyIdentity.objects.create(
+            identity = LegacyIdentity.objects.create(
                 user=user, ldap_name=ldap_name[:255], provider=provider[:64], uid=oauth_uid[:255]
             )
+            self._link_identity(uid, identity)
         self._record("users", uid, user)
         return user
+
+    def _link_identity(self, uid: int, identity: LegacyIdentity) -> None:
+        """The original's way in besides a password, made this Portus's: the LDAP flag (set above) or a
+        provider account (an allauth SocialAccount) that signs in to this user once the provider is on."""
+        user = identity.user
+        if identity.ldap_name and identity.ldap_name != user.username:
+            # Portus 2.0-2.2 renamed an LDAP user whose directory name was not a valid user name; LDAP
+            # sign-in here looks the directory up by the user name.
+            self.report.skip(
+                "identities",
+                uid,
+                f"{user}: the directory knows them as {identity.ldap_name!r}; LDAP sign-in looks the directory "
+                f"up by the user name {user.username!r}, so rename one of them to match",
+            )
+        if not identity.provider:
+            return
+        provider = OAUTH_PROVIDERS.get(identity.provider)
+        if identity.provider == "open_id":
+            self.report.skip("identities", uid, f"{user}: {OPENID2}")
+        elif provider is None:
+            self.report.skip("identities", uid, f"{user}: unknown sign-in provider {identity.provider!r}")
+        elif not identity.uid:
+            self.report.skip("identities", uid, f"{user}: {identity.provider} account without its uid")
+        elif (taken := SocialAccount.objects.filter(provider=provider, uid=identity.uid).first()) is not None:
+            self.report.skip(
+                "identities", uid, f"{user}: the {identity.provider} account {identity.uid} signs in to {taken.user}"
+            )
+        else:
+            SocialAccount.objects.create(user=user, provider=provider, uid=identity.uid, extra_data={})
+            identity.linked_at = timezone.now()
+            identity.save(update_fields=["linked_at"])
+            self.report.imported["identities"] += 1
 
     def import_teams(self) -> None:
         for row in self.source.rows("teams"):
@@ -609,18 +704,139 @@ class Importer:
             return self.teams[tid].name, None, self.teams[tid]
         if kind == "User" and tid in self.users:
             return self.users[tid].username, None, None
+        if kind == "Webhook":
+            return self._webhook_trackable(tid, data)
         named = [key for key in data if key.endswith("_name")]
         for key in ("repository_name", "namespace_name", "team", "name", "application", *named):
             if data.get(key):
                 return _text(data[key]), None, None
         return f"{kind or 'object'} #{tid} of the original", None, None
 
+    def _webhook_trackable(self, tid: int, data: dict[str, Any]) -> tuple[str, Namespace | None, Team | None]:
+        """A webhook's line: scoped to its namespace, so only those who manage its webhooks read it. The
+        original wrote the namespace and webhook into the parameters when it deleted one."""
+        webhook = self.webhooks.get(tid)
+        namespace: Namespace | None
+        if webhook is not None:
+            namespace, name = webhook.namespace, webhook.name
+            data.setdefault("webhook_host", webhook.host)
+        else:
+            namespace = self.namespaces.get(int(data.get("namespace_id") or 0))
+            name = _text(data.get("webhook_name")) or f"#{tid} of the original"
+        data.setdefault("webhook", name)
+        if namespace is None:
+            return f"webhook {name}", None, None
+        return f"{namespace.display_name}: {name}", namespace, None
+
     def import_webhooks(self) -> None:
-        """The original's outgoing webhooks: read and reported until the webhooks app can take them
-        (then this maps webhooks, their headers and deliveries like the tables above)."""
-        for table in WEBHOOK_TABLES:
-            if table in self.source.tables():
-                self.report.notes.append(f"{table}: {self.source.count(table)} rows {WEBHOOKS_LATER}")
+        """Each webhook with its password sealed (the original kept it in plain) and a new signing secret
+        (the original signed nothing): a receiver that checks signatures gets one from the page."""
+        for row in self.source.rows("webhooks"):
+            wid, name = int(row["id"]), _text(row.get("name")).strip()[:255]
+            namespace = self._parent("webhooks", wid, self.namespaces, row["namespace_id"], f"webhook {name!r}")
+            if namespace is None:
+                continue
+            here = Webhook.objects.filter(namespace=namespace, name=name)
+            found = self._already("webhooks", wid, Webhook, here, f"webhook {name} of {namespace.display_name}")
+            if found is not None:
+                if isinstance(found, Webhook):
+                    self.webhooks[wid] = found
+                continue
+            made = self._new_webhook(row, namespace, name)
+            if isinstance(made, str):
+                self.report.skip("webhooks", wid, f"webhook {name!r} of {namespace.display_name}: {made}")
+                continue
+            self.webhooks[wid] = made
+            self._record("webhooks", wid, made)
+
+    def _new_webhook(self, row: dict[str, Any], namespace: Namespace, name: str) -> Webhook | str:
+        """The webhook ROW describes, saved; or why it cannot be."""
+        method_value, type_value = row.get("request_method"), row.get("content_type")
+        method = REQUEST_METHODS.get(int(method_value)) if method_value is not None else RequestMethod.GET
+        content_type = CONTENT_TYPES.get(int(type_value)) if type_value is not None else ContentType.JSON
+        if method is None:
+            return f"unknown request method {method_value!r}"
+        if content_type is None:
+            return f"unknown content type {type_value!r}"
+        try:
+            url = check_url(_text(row.get("url")))
+        except ActionError as exc:
+            return str(exc)
+        created = _aware(row.get("created_at")) or timezone.now()
+        webhook = Webhook(
+            namespace=namespace,
+            name=name or _host_of(url),
+            url=url,
+            request_method=method,
+            content_type=content_type,
+            username=_text(row.get("username")).strip()[:255],
+            enabled=_flag(row.get("enabled")),
+            created_at=created,
+            updated_at=_aware(row.get("updated_at")) or created,
+        )
+        webhook.set_password(_text(row.get("password")))
+        webhook.set_secret(new_secret())
+        webhook.save()
+        return webhook
+
+    def import_webhook_headers(self) -> None:
+        def header(row: dict[str, Any]) -> Model | str:
+            webhook = self.webhooks.get(int(row["webhook_id"] or 0))
+            name, value = _text(row.get("name")), _text(row.get("value"))
+            if webhook is None:
+                return f"header {name!r}: its webhook was not imported"
+            try:
+                name = check_header(name, value)
+            except ActionError as exc:
+                return f"header of webhook {webhook.name}: {exc}"
+            if WebhookHeader.objects.filter(webhook=webhook, name__iexact=name).exists():
+                return f"webhook {webhook.name} already has the header {name} here"
+            made = WebhookHeader(webhook=webhook, name=name, created_at=_aware(row.get("created_at")) or timezone.now())
+            made.set_value(value)
+            made.save()
+            return made
+
+        self._simple_rows("webhook_headers", header)
+
+    def import_webhook_deliveries(self) -> None:
+        """The delivery log as history: delivered or failed, never pending, so the worker sends none again
+        (a person can still send one again from the page)."""
+
+        def delivery(row: dict[str, Any]) -> Model | str:
+            webhook = self.webhooks.get(int(row["webhook_id"] or 0))
+            if webhook is None:
+                return "its webhook was not imported"
+            given = _text(row.get("uuid"))
+            try:
+                delivery_id = uuid.UUID(given)
+            except ValueError:
+                # Not a UUID (hand-made rows): one derived from it, the same at every run.
+                delivery_id = uuid.uuid5(uuid.NAMESPACE_URL, f"portus-import:webhook_deliveries:{row['id']}:{given}")
+            if WebhookDelivery.objects.filter(webhook=webhook, uuid=delivery_id).exists():
+                return f"delivery {given} of webhook {webhook.name} is already here"
+            # Typhoeus reported 0 when no answer came.
+            status = int(row["status"]) if row.get("status") else None
+            delivered = status is not None and 200 <= status < 300
+            body = _text(row.get("request_body"))
+            created = _aware(row.get("created_at")) or timezone.now()
+            return WebhookDelivery.objects.create(
+                webhook=webhook,
+                uuid=delivery_id,
+                event=_event_action(body),
+                state=DeliveryState.DELIVERED if delivered else DeliveryState.FAILED,
+                status=status,
+                error="" if delivered else ("no answer" if status is None else f"the receiver answered {status}"),
+                request_body=body,
+                request_header=_logged_request_header(_text(row.get("request_header"))),
+                response_header=_text(row.get("response_header"))[:LOG_LIMIT],
+                response_body=_text(row.get("response_body"))[:LOG_LIMIT],
+                attempts=1,
+                created_at=created,
+                updated_at=_aware(row.get("updated_at")) or created,
+                delivered_at=created if delivered else None,
+            )
+
+        self._simple_rows("webhook_deliveries", delivery)
 
     def note_not_imported(self) -> None:
         for table, why in NOT_IMPORTED.items():

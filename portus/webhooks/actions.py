@@ -67,6 +67,18 @@ def check_url(url: str) -> str:
     return url
 
 
+def check_header(name: str, value: str) -> str:
+    """NAME stripped, if NAME and VALUE may be a custom header; ActionError says why not."""
+    name = name.strip()
+    if not HEADER_NAME_RE.match(name):
+        raise ActionError(f"{name!r} is not a header name; use letters, digits and '-'.")
+    if name.lower() in RESERVED_HEADERS:
+        raise ActionError(f"{name} is set by Portus on every delivery; pick another header.")
+    if "\r" in value or "\n" in value or len(value) > 4000:
+        raise ActionError("A header value is one line of at most 4000 characters.")
+    return name
+
+
 def _apply(webhook: Webhook, fields: WebhookFields) -> list[str]:
     """Set FIELDS on WEBHOOK (not saved); the names of what changed, for the activity line."""
     changed = []
@@ -169,13 +181,7 @@ def delete_webhook(*, webhook: Webhook, actor: Actor) -> None:
 @transaction.atomic
 def set_header(*, webhook: Webhook, name: str, value: str, actor: Actor) -> WebhookHeader:
     """Add the header NAME, or change its value."""
-    name = name.strip()
-    if not HEADER_NAME_RE.match(name):
-        raise ActionError(f"{name!r} is not a header name; use letters, digits and '-'.")
-    if name.lower() in RESERVED_HEADERS:
-        raise ActionError(f"{name} is set by Portus on every delivery; pick another header.")
-    if "\r" in value or "\n" in value or len(value) > 4000:
-        raise ActionError("A header value is one line of at most 4000 characters.")
+    name = check_header(name, value)
     header = WebhookHeader.objects.filter(webhook=webhook, name__iexact=name).first() or WebhookHeader(
         webhook=webhook, name=name
     )

@@ -398,10 +398,19 @@ class _Writer:
 T0 = dt.datetime(2019, 5, 1, 12, 0, 0)
 
 
-def fill(dialect: str, name: str, registry_host: str, release: str = "2.5") -> Original:
-    """Registry, users (admin, contributor, viewer, disabled, LDAP, GitHub, bot, locked), their hidden
-    teams and personal namespaces, the internal user and global namespace, team qa with its namespace,
-    a repository with tags, a star, a comment, tokens, activities, a webhook; plus rows that cannot map."""
+# The original's webhook_deliveries.request_header: Ruby's Hash#to_s of the headers it sent.
+HOOK_REQUEST_HEADER = '{"Content-Type"=>"application/json", "X-Token"=>"abc"}'
+HOOK_DELIVERY_UUID = "2f1c5e8a-4b7d-4c1e-9a3f-6d2b8e0c7a15"
+BITBUCKET_UUID = "{00004243-0000-0000-0000-000000000000}"
+
+
+def fill(
+    dialect: str, name: str, registry_host: str, release: str = "2.5", webhook_url: str = "http://127.0.0.1:9/hook"
+) -> Original:
+    """Registry, users (admin, contributor, viewer, disabled, LDAP, GitHub, Bitbucket, Google, OpenID 2, bot,
+    locked), their hidden teams and personal namespaces, the internal user and global namespace, team qa with
+    its namespace, a repository with tags, a star, a comment, tokens, activities, webhooks with a header and
+    deliveries (the first at WEBHOOK_URL); plus rows that cannot map."""
     original = Original(dialect, release)
     stamp = {"created_at": T0, "updated_at": T0}
     with connect(dialect, name) as connection:
@@ -456,8 +465,12 @@ def fill(dialect: str, name: str, registry_host: str, release: str = "2.5") -> O
         bob = personal("bob", email="bob@example.com", password="bob-old-password")
         carol = personal("carol", email="carol@example.com", password="carol-old-password")
         personal("dave", email="dave@example.com", password="dave-old-password", enabled=False)
-        personal("erin", email="", ldap_name="uid=erin,ou=people,dc=example,dc=org")
+        # LDAP users: ldap_name is the name the person signed in with (lib/portus/ldap.rb before 2.3).
+        personal("erin", email="", ldap_name="erin")
         personal("frank", email="frank@example.com", provider="github", uid="424242")
+        personal("ivan", email="ivan@example.com", provider="bitbucket", uid=BITBUCKET_UUID)
+        personal("judy", email="judy@example.com", provider="open_id", uid="https://openid.example.org/judy")
+        personal("kate", email="kate@example.com", provider="google_oauth2", uid="108234567890123456789")
         personal(
             "gina",
             email="gina@example.com",
@@ -526,6 +539,47 @@ def fill(dialect: str, name: str, registry_host: str, release: str = "2.5") -> O
             )
             original.tokens[f"{owner}/{app_name}"] = plain
 
+        hook = w.insert(
+            "webhooks",
+            namespace_id=ns_qa,
+            url=webhook_url,
+            request_method=1,
+            content_type=0,
+            username="hook-user",
+            password="hook-password",
+            enabled=True,
+            name="ci-hook",
+            **stamp,
+        )
+        original.ids["hook:ci-hook"] = hook
+        w.insert("webhook_headers", webhook_id=hook, name="X-Token", value="abc", **stamp)
+        w.insert(
+            "webhook_deliveries",
+            webhook_id=hook,
+            uuid=HOOK_DELIVERY_UUID,
+            status=200,
+            request_header=HOOK_REQUEST_HEADER,
+            request_body='{"id":"e-1","action":"push","target":{"repository":"qa/app","tag":"v1"}}',
+            response_header="HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",
+            response_body="ok",
+            **stamp,
+        )
+        w.insert("webhook_deliveries", webhook_id=hook, uuid="u-2", status=0, request_body="{}", **stamp)
+        form_hook = w.insert(
+            "webhooks",
+            namespace_id=ns_qa,
+            url="https://hooks.example.com/form",
+            request_method=0,
+            content_type=1,
+            enabled=False,
+            name="form-hook",
+            **stamp,
+        )
+        original.ids["hook:form-hook"] = form_hook
+        original.ids["hook:bad"] = w.insert(
+            "webhooks", namespace_id=ns_qa, url="ftp://files.example.com/", request_method=1, name="bad", **stamp
+        )
+
         def activity(key: str, kind: str, target: int, owner: int, parameters: str | None) -> None:
             w.insert(
                 "activities",
@@ -549,20 +603,18 @@ def fill(dialect: str, name: str, registry_host: str, release: str = "2.5") -> O
             alice,
             "--- !ruby/hash:ActiveSupport::HashWithIndifferentAccess\nold_role: viewer\nnew_role: :contributor\n",
         )
-        activity("webhook.create", "Webhook", 1, alice, "---\n:webhook_name: ci-hook\n")
+        activity("webhook.create", "Webhook", hook, alice, "--- {}\n")
+        activity("webhook.disabled", "Webhook", form_hook, alice, "--- {}\n")
+        # A deleted webhook: the original wrote what the line needs into its parameters (update_activities!).
+        activity(
+            "webhook.destroy",
+            "Webhook",
+            999,
+            alice,
+            f"---\n:namespace_id: {ns_qa}\n:namespace_name: qa\n:webhook_url: https://old.example.com/x\n"
+            ":webhook_host: old.example.com\n:webhook_name: old-hook\n",
+        )
         activity("namespace.change_visibility", "Namespace", ns_qa, portus, "---\n:visibility: visibility_protected\n")
 
-        hook = w.insert(
-            "webhooks",
-            namespace_id=ns_qa,
-            url="http://127.0.0.1:9/hook",
-            request_method=1,
-            content_type=0,
-            enabled=True,
-            name="ci-hook",
-            **stamp,
-        )
-        w.insert("webhook_headers", webhook_id=hook, name="X-Token", value="abc", **stamp)
-        w.insert("webhook_deliveries", webhook_id=hook, uuid="u-1", status=200, request_body="{}", **stamp)
         w.insert("registry_events", event_id="e-1", status=1, data="{}", **stamp)
     return original
