@@ -791,6 +791,8 @@ ORIGINAL_ONLY_SETTINGS: tuple[str, ...] = (
     "email.smtp.ca_file",
     "email.smtp.authentication",
     "delete.garbage_collector",
+    "oauth.open_id",
+    "ldap.encryption.options.ssl_version",
     "check_ssl_usage",
     "user_permission.create_webhook",
     "user_permission.manage_webhook",

@@ -40,6 +40,8 @@ def test_the_originals_config_local_is_read_and_its_unsupported_keys_are_listed(
         "check_ssl_usage": {"enabled": False},
         "user_permission": {"create_webhook": {"enabled": True}},
         "pagination": {"per_page": 10, "limit": 10, "before_after": 2},
+        "oauth": {"open_id": {"enabled": False, "identifier": "", "domain": ""}, "github": {"enabled": False}},
+        "ldap": {"enabled": False, "encryption": {"method": "plain", "options": {"ssl_version": "TLSv1_2"}}},
     }
     (config_dir / "config-local.yml").write_text(yaml.safe_dump(original_local))
     config = load_config(environ={"PORTUS_CHECK_SSL_USAGE_ENABLED": "true"}, default_path=config_dir / "config.yml")
@@ -53,6 +55,8 @@ def test_the_originals_config_local_is_read_and_its_unsupported_keys_are_listed(
         "user_permission.create_webhook",
         "pagination.limit",
         "pagination.before_after",
+        "oauth.open_id",
+        "ldap.encryption.options.ssl_version",
         "PORTUS_CHECK_SSL_USAGE_ENABLED",
     ):
         assert key in left_out
