@@ -81,7 +81,9 @@ def test_every_image_is_pinned_to_a_version(path: Path) -> None:
 
 @pytest.mark.parametrize("example", BASES)
 def test_volumes_secrets_and_dependencies_of_an_example_are_declared(example: str) -> None:
-    spec = substituted(compose_file(EXAMPLES / example / "compose.yml"), env_template(EXAMPLES / example / ".env.example"))
+    spec = substituted(
+        compose_file(EXAMPLES / example / "compose.yml"), env_template(EXAMPLES / example / ".env.example")
+    )
     services = spec["services"]
     for name, service in services.items():
         for volume in service.get("volumes", []):

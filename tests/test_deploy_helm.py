@@ -22,7 +22,9 @@ except ImportError:  # pragma: no cover - the test extra pins both
 
 
 def chart_tools() -> None:
-    require(helm_python is not None and kubernetes_validate is not None, "helm-python-sdk or kubernetes-validate missing")
+    require(
+        helm_python is not None and kubernetes_validate is not None, "helm-python-sdk or kubernetes-validate missing"
+    )
 
 
 def ha_values() -> dict[str, Any]:
@@ -33,7 +35,12 @@ def render(values: dict[str, Any] | None = None, *, upgrade: bool = False) -> li
     chart_tools()
     chart = helm_python.Chart.load(CHART)
     rendered = chart.render(
-        values, name="portus", namespace="portus", revision=2 if upgrade else 1, is_install=not upgrade, is_upgrade=upgrade
+        values,
+        name="portus",
+        namespace="portus",
+        revision=2 if upgrade else 1,
+        is_install=not upgrade,
+        is_upgrade=upgrade,
     )
     documents = []
     for path, text in sorted(rendered.items()):

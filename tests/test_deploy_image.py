@@ -3,11 +3,13 @@ from it, run as the web server and as the worker, with a real registry and skope
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -156,7 +158,7 @@ class Container:
         for pair in env:
             command[index:index] = ["-e", pair]
         with open(log, "wb") as out:
-            return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 
 
 @pytest.fixture
@@ -187,14 +189,31 @@ def container(built_image: Podman, tmp_path: Path) -> Iterator[Container]:
         built_image("buildah", "rm", name)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
+def processes_inside(root: Path) -> list[int]:
+    """The processes whose root directory is the container's: buildah's chroot puts them in a session of their
+    own, so signalling buildah does not reach them."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "root") == str(root):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def stop_container(root: Path, *processes: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in processes_inside(root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 10
+        while processes_inside(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
 
 def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -221,12 +240,21 @@ def test_the_built_image_serves_tokens_and_its_worker_records_a_push(container: 
     added = container.run("registry", "add", "--name", "local", "--hostname", registry_host)
     assert added.returncode == 0, added.stderr
     config = container.run(
-        "registry", "config", "--portus-url", portus_url, "--storage", str(tmp_path / "storage"), "-o", "/var/lib/portus/registry.yml"
+        "registry",
+        "config",
+        "--portus-url",
+        portus_url,
+        "--storage",
+        str(tmp_path / "storage"),
+        "-o",
+        "/var/lib/portus/registry.yml",
     )
     assert config.returncode == 0, config.stderr
     # The registry runs on the host: the certificate path in its config is inside the container's file system.
     config_text = (container.root / "var/lib/portus/registry.yml").read_text()
-    config_text = config_text.replace("rootcertbundle: /var/lib/portus/", f"rootcertbundle: {container.root}/var/lib/portus/")
+    config_text = config_text.replace(
+        "rootcertbundle: /var/lib/portus/", f"rootcertbundle: {container.root}/var/lib/portus/"
+    )
 
     web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
     web = container.start(web_log, "serve", "--workers", "1", env=(f"PORTUS_BIND=127.0.0.1:{port}",))
@@ -259,5 +287,4 @@ def test_the_built_image_serves_tokens_and_its_worker_records_a_push(container: 
             assert tags == [("hello", "v1")], worker_log.read_text(errors="replace")
         assert worker.poll() is None, worker_log.read_text(errors="replace")
     finally:
-        stop(web)
-        stop(worker)
+        stop_container(container.root, web, worker)

@@ -45,7 +45,21 @@ def test_pushes_and_tokens_survive_losing_a_web_process_and_a_worker(transaction
     proxy_port = free_port()
     proxy_url = f"http://127.0.0.1:{proxy_port}"
     config_path = tmp_path / "registry.yml"
-    assert portusctl(["registry", "config", "--portus-url", proxy_url, "--storage", str(tmp_path / "storage"), "-o", str(config_path)]) == 0
+    assert (
+        portusctl(
+            [
+                "registry",
+                "config",
+                "--portus-url",
+                proxy_url,
+                "--storage",
+                str(tmp_path / "storage"),
+                "-o",
+                str(config_path),
+            ]
+        )
+        == 0
+    )
 
     env = worker_env()
     webs = [start_web(port, env, tmp_path / f"web{i}.log", tmp_path / f"web{i}") for i, port in enumerate(web_ports)]
@@ -66,7 +80,11 @@ def test_pushes_and_tokens_survive_losing_a_web_process_and_a_worker(transaction
             while not stop_tokens.is_set():
                 answer = session.get(
                     f"{proxy_url}/v2/token",
-                    params={"service": registry_host, "scope": "repository:acme/app:pull,push", "account": "contributor"},
+                    params={
+                        "service": registry_host,
+                        "scope": "repository:acme/app:pull,push",
+                        "account": "contributor",
+                    },
                     auth=("contributor", PASSWORD),
                     timeout=30,
                 )
