@@ -216,14 +216,14 @@ def stop_container(root: Path, *processes: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
-def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text(errors="replace")
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=15).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or its first request still loading the app
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url} did not answer:\n{log.read_text(errors='replace')}")
