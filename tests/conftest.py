@@ -30,18 +30,29 @@ def require(condition: bool, reason: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: about PostgreSQL alone (NOTIFY); collected only on PostgreSQL")
+    config.addinivalue_line(
+        "markers",
+        "image_build: builds the container image with podman (10-15 minutes the first time); collected only with "
+        "PORTUS_TEST_IMAGE_BUILD=1",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the PostgreSQL-only tests on other databases: they do not apply there, so they neither run nor skip."""
+    """Leave out the PostgreSQL-only tests on other databases (they do not apply there, so they neither run nor
+    skip), and the container image build unless asked for (PORTUS_TEST_IMAGE_BUILD=1)."""
     from django.db import connections
 
-    if connections["default"].vendor == "postgresql":
-        return
-    left_out = [item for item in items if item.get_closest_marker("postgresql") is not None]
+    if os.environ.get("PORTUS_TEST_IMAGE_BUILD") != "1":
+        _leave_out(config, items, "image_build")
+    if connections["default"].vendor != "postgresql":
+        _leave_out(config, items, "postgresql")
+
+
+def _leave_out(config: pytest.Config, items: list[pytest.Item], marker: str) -> None:
+    left_out = [item for item in items if item.get_closest_marker(marker) is not None]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if item.get_closest_marker("postgresql") is None]
+        items[:] = [item for item in items if item.get_closest_marker(marker) is None]
 
 
 @pytest.fixture
