@@ -24,13 +24,13 @@ WORKDIR /src
 # The dependencies first, in a layer of their own that only a change of the pins rebuilds: an empty
 # package stands in for Portus while pip resolves them. Only the runtime dependencies are installed, at the
 # versions requirements.lock pins (it also pins the test tools, which a constraint does not install).
-# The extras: PostgreSQL, MariaDB/MySQL, LDAP sign-in.
+# The extras: PostgreSQL, MariaDB/MySQL, LDAP sign-in, Redis (PORTUS_REDIS_URL).
 COPY requirements.lock pyproject.toml README.md ./
 RUN --mount=type=secret,id=ca-bundle,required=false \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
  && mkdir portus && touch portus/__init__.py \
  && python3 -m venv /opt/portus \
- && /opt/portus/bin/pip install --constraint requirements.lock ".[postgresql,mysql,ldap]" \
+ && /opt/portus/bin/pip install --constraint requirements.lock ".[postgresql,mysql,ldap,redis]" \
  && /opt/portus/bin/pip uninstall -y portus && rm -rf portus build
 COPY portus ./portus
 COPY config/config.yml ./portus/config.yml

@@ -261,10 +261,19 @@ def _database() -> dict[str, object]:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's cache: the credential memory, the throttle counters, registry health and manifest details.
+# Per process by default; with PORTUS_REDIS_URL every process shares one Redis (sessions stay in the database).
 _redis = _env("PORTUS_REDIS_URL")
+if _redis and importlib.util.find_spec("redis") is None:
+    _fail("PORTUS_REDIS_URL is set but the redis package is not installed: pip install 'portus[redis]'.")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis,
+            # Several deployments may share one Redis database: each keeps to its own keys.
+            "KEY_PREFIX": _env("PORTUS_REDIS_KEY_PREFIX") or "portus",
+        }
         if _redis
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "portus"}
     )
