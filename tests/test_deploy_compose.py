@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from portus.config import load_config
+from portus.config import LEAVES, load_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "compose"
 BASES = ["quickstart", "nginx"]
@@ -157,3 +157,44 @@ def test_the_scanner_add_on_configures_keys_portus_accepts() -> None:
     assert config.security.harbor.server == "http://trivy-adapter:8080"
     assert config.background.security_scanning.enabled is True
     assert config.security.harbor.timeout == 600
+
+
+def test_every_variable_of_the_ldap_add_on_has_a_value_in_its_env_lines() -> None:
+    used = set(VARIABLE.findall((EXAMPLES / "addons" / "ldap.yml").read_text()))
+    defined = set(env_template(EXAMPLES / "addons" / "ldap.env.example"))
+    assert used - defined == {"SECRETS_DIR"}, "SECRETS_DIR comes from the base example's .env"
+    assert defined - used == set(), "every template line is used"
+    for base in BASES:
+        assert "SECRETS_DIR" in env_template(EXAMPLES / base / ".env.example")
+
+
+def test_the_ldap_add_on_sets_the_same_directory_keys_portus_accepts_for_web_and_worker(tmp_path: Path) -> None:
+    addon = compose_file(EXAMPLES / "addons" / "ldap.yml")
+    for base in BASES:
+        spec = merged(compose_file(EXAMPLES / base / "compose.yml"), addon)
+        for role in ("web", "worker"):
+            assert {"ldap-password", "ldap-ca"} <= set(addon["services"][role]["secrets"])
+            mounted = {v.split("/")[-1] for v in spec["services"][role]["environment"].values() if "/run/secrets/" in v}
+            assert {"ldap-password", "ldap-ca"} <= mounted
+        assert {"ldap-password", "ldap-ca"} <= set(spec["secrets"])
+    web, worker = (addon["services"][role]["environment"] for role in ("web", "worker"))
+    assert web == worker
+    assert {name for name in web if name.startswith("PORTUS_LDAP_")} == set(web)
+    # The secrets as the containers see them, here in tmp_path.
+    (tmp_path / "ldap-password").write_text("service-account-password\n")
+    (tmp_path / "ldap-ca").write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {
+        name: value.replace("/run/secrets/", f"{tmp_path}/")
+        for name, value in substituted(web, env_template(EXAMPLES / "addons" / "ldap.env.example")).items()
+    }
+    config = load_config(env)  # refuses an unknown PORTUS_* variable or a bad or incomplete value
+    ldap = config.ldap
+    assert ldap.enabled and ldap.hostname == "ldap.example.com" and ldap.port == 389
+    assert ldap.encryption.method == "start_tls" and ldap.encryption.options.ca_file == f"{tmp_path}/ldap-ca"
+    assert ldap.authentication.enabled and ldap.authentication.password == "service-account-password"
+    assert ldap.base == "ou=people,dc=example,dc=com" and ldap.uid == "uid"
+    assert ldap.guess_email.enabled and ldap.guess_email.attr == "mail"
+    assert ldap.group_base == "ou=groups,dc=example,dc=com" and ldap.group_type == "groupOfNames"
+    # Every variable of the add-on is one load_config reads: none is left out or only warned about.
+    assert set(web) <= {leaf.variable for leaf in LEAVES} | {leaf.variable + "_FILE" for leaf in LEAVES}
+    assert not config._unsupported_original
