@@ -52,8 +52,28 @@ def _handler(fake: FakeRegistry) -> type[BaseHTTPRequestHandler]:
             fake.calls.append(f"{self.command} {self.path}")
             return self.path.rsplit("/", 1)[1]
 
+        def do_HEAD(self) -> None:
+            reference = self._reference()
+            if reference in fake.tags:
+                self._answer(200, headers={"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": fake.tags[reference]})
+            else:
+                self._answer(404)
+
+        def _tag_list(self) -> None:
+            """One tag a page, the next page named by a Link header, as a registry paginating with n does."""
+            names = sorted(fake.tags)
+            last = self.path.partition("?last=")[2]
+            rest = [name for name in names if name > last] if last else names
+            headers = {"Content-Type": "application/json"}
+            if len(rest) > 1:
+                headers["Link"] = f'</v2/acme/app/tags/list?last={rest[0]}>; rel="next"'
+            self._answer(200, json.dumps({"name": "acme/app", "tags": rest[:1]}).encode(), headers)
+
         def do_GET(self) -> None:
             reference = self._reference()
+            if reference.startswith("list"):
+                self._tag_list()
+                return
             if reference in fake.tags or (reference == DIGEST and DIGEST in fake.tags.values()):
                 self._answer(200, MANIFEST, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": DIGEST})
             else:
@@ -126,6 +146,35 @@ def test_a_registry_that_deletes_by_digest_only_gets_the_image_back_under_the_ot
     assert fake.calls[-2:] == [f"DELETE /v2/acme/app/manifests/{DIGEST}", "PUT /v2/acme/app/manifests/latest"]
     assert fake.tags == {"latest": DIGEST}
     assert list(Tag.objects.values_list("name", flat=True)) == ["latest"]
+
+
+def test_the_image_goes_back_under_registry_tags_portus_does_not_know_and_not_under_moved_ones(
+    world: World, serve
+) -> None:  # type: ignore[no-untyped-def]
+    moved = "sha256:" + "9" * 64
+    fake = serve(FakeRegistry(deletes_tags=False, tags={"1.0": DIGEST, "latest": moved, "new": DIGEST, "z": DIGEST}))
+    tag = two_tags(world)  # Portus still has latest on DIGEST: it was pushed again since
+
+    delete_tag(tag=tag, actor=world.owner)
+
+    assert sorted(c for c in fake.calls if c.startswith("PUT")) == [
+        "PUT /v2/acme/app/manifests/new",
+        "PUT /v2/acme/app/manifests/z",
+    ]
+    assert fake.tags == {"latest": moved, "new": DIGEST, "z": DIGEST}
+    assert list(Tag.objects.values_list("name", flat=True)) == ["latest"]  # the worker syncs the rest
+
+
+def test_the_dry_run_marks_kept_tags_portus_has_not_synchronized(world: World, serve, portus_config) -> None:  # type: ignore[no-untyped-def]
+    portus_config("delete.enabled", True)
+    serve(FakeRegistry(deletes_tags=False, tags={"1.0": DIGEST, "latest": DIGEST, "new": DIGEST}))
+    tag = two_tags(world)
+
+    plan = client_as(world, "owner").delete(f"/api/v1/tags/{tag.pk}?dry_run=true").json()
+    page = client_as(world, "owner").get(f"/repositories/{tag.repository_id}/tags/1.0/delete/").content.decode()
+
+    assert (plan["kept_tags"], plan["unsynced_kept_tags"], plan["registry_read"]) == (["latest", "new"], ["new"], True)
+    assert '<code>new</code> <span class="small">(in the registry, not yet synchronized to Portus)</span>' in page
 
 
 def test_a_tag_the_registry_would_not_take_back_is_named_and_forgotten(world: World, serve) -> None:  # type: ignore[no-untyped-def]

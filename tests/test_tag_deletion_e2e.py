@@ -107,6 +107,8 @@ def test_the_api_dry_run_lists_what_a_tag_or_image_deletion_removes_and_changes_
         "digest": "",
         "deleted_tags": ["1.0"],
         "kept_tags": ["latest"],
+        "unsynced_kept_tags": [],
+        "registry_read": True,
         "repository_deleted": False,
         "dry_run": True,
     }
@@ -197,3 +199,28 @@ def test_portusctl_prints_what_a_deletion_removes_and_deletes_only_when_confirme
     assert "deleted acme/app:latest" in out
     assert not Tag.objects.filter(pk=latest.pk).exists()
     assert Repository.objects.filter(name="app").exists()  # 2.0 is left
+
+
+def test_deleting_a_tag_keeps_a_tag_on_its_image_that_portus_has_not_synchronized(delete_stack: Stack) -> None:
+    stack, worker = delete_stack, Worker()
+    image = make_image(stack.tmp / "one", tag="src", files={"f": b"one"})
+    creds = ["--dest-tls-verify=false", "--dest-creds", f"owner:{PASSWORD}"]
+    assert skopeo("copy", *creds, image.reference, stack.ref("acme/app", "1.0")).returncode == 0
+    settle(worker, lambda: Tag.objects.filter(repository__name="app").exists())
+    tag = Tag.objects.get(repository__name="app", name="1.0")
+    # Pushed to the registry, but the worker is not asked to apply the notification: Portus does not know it.
+    assert skopeo("copy", *creds, image.reference, stack.ref("acme/app", "extra")).returncode == 0
+    assert registry_digest(stack, "acme/app", "extra") == tag.digest
+    assert not Tag.objects.filter(repository__name="app", name="extra").exists()
+    client = api_client(stack)
+
+    plan = client.delete(f"/api/v1/tags/{tag.pk}?dry_run=true").json()
+    answer = client.delete(f"/api/v1/tags/{tag.pk}")
+
+    assert plan["kept_tags"] == ["extra"] and plan["unsynced_kept_tags"] == ["extra"] and plan["registry_read"]
+    assert answer.status_code == 204, answer.content
+    assert registry_digest(stack, "acme/app", "1.0") is None
+    assert registry_digest(stack, "acme/app", "extra") == tag.digest
+    # The push of extra, applied late, still makes it known to Portus.
+    all_events_applied(worker)
+    assert list(Tag.objects.filter(repository__name="app").values_list("name", flat=True)) == ["extra"]

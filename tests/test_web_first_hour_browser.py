@@ -11,8 +11,8 @@ import pytest
 from portus.registry.actions import create_namespace, star_repository
 from portus.registry.activity import record
 from portus.registry.models import Registry
-from tests.conftest import PASSWORD, World, make_world
-from tests.support.browser import launched_chromium, new_page, shot
+from tests.conftest import World, make_world
+from tests.support.browser import launched_chromium, shot, signed_in
 from tests.support.web import add_repository
 
 pytestmark = pytest.mark.browser
@@ -35,16 +35,6 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture
 def site(live_server: Any, transactional_db: None) -> tuple[World, str]:
     return make_world(), live_server.url
-
-
-def signed_in(browser: Any, base: str, username: str, width: int = 1280) -> Any:
-    page = new_page(browser, width=width)
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-    return page
 
 
 def test_the_dashboard_tables_fit_their_cards_at_1400_pixels(browser: Any, site: tuple[World, str]) -> None:

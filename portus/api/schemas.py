@@ -319,7 +319,16 @@ class DeletionOut(Schema):
     repository: str
     digest: str
     deleted_tags: list[str] = Field(..., description="The tags that go, in the registry and in Portus.")
-    kept_tags: list[str] = Field(..., description="Other tags on the same image, which stay.")
+    kept_tags: list[str] = Field(
+        ..., description="Other tags on the same image in the registry, which stay (Portus may not know them all yet)."
+    )
+    unsynced_kept_tags: list[str] = Field(
+        default_factory=list,
+        description="Those of kept_tags that are in the registry but not yet in Portus (a push not synchronized yet).",
+    )
+    registry_read: bool = Field(
+        True, description="False when the registry could not be asked: kept_tags are then the tags Portus knows."
+    )
     repository_deleted: bool = Field(..., description="No tag would be left, so the repository goes too.")
     dry_run: bool
 

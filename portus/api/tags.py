@@ -53,7 +53,9 @@ def _delete(
                 repository=chosen.repository.full_name,
                 digest=chosen.digest,
                 deleted_tags=[t.name for t in chosen.deleted],
-                kept_tags=[t.name for t in chosen.kept],
+                kept_tags=chosen.kept_names,
+                unsynced_kept_tags=chosen.unsynced,
+                registry_read=chosen.registry_read,
                 repository_deleted=chosen.repository_deleted,
                 dry_run=True,
             ),
@@ -71,7 +73,8 @@ def _delete(
     auth=SIGNED_IN,
     summary="Delete a tag (only that tag: other tags on the same image stay)",
     description="Deletes the tag in the registry, then in Portus. On a registry that deletes images by "
-    "digest only (Distribution 2.8), the image is deleted and tagged again under its other tags. "
+    "digest only (Distribution 2.8), the image is deleted and tagged again under every other tag the "
+    "registry holds on it, including tags Portus has not synchronized yet. "
     "A 502 names any other tag the registry would not take back. ?dry_run=true answers what would go.",
 )
 def delete_tag(request: HttpRequest, tag_id: ObjectId, dry_run: bool = DRY_RUN) -> Status[DeletionOut | None]:

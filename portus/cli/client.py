@@ -489,7 +489,10 @@ def _deletion_summary(plan: dict[str, Any], done: bool) -> str:
     names = ", ".join(f"{plan['repository']}:{tag}" for tag in plan["deleted_tags"])
     lines = [f"{'deleted' if done else 'will delete'} {names} ({plan['digest']})"]
     if plan["kept_tags"]:
-        lines.append(f"{'kept' if done else 'keeps'} {', '.join(plan['kept_tags'])} (same image)")
+        unsynced = set(plan.get("unsynced_kept_tags") or [])
+        kept = ", ".join(f"{tag}*" if tag in unsynced else tag for tag in plan["kept_tags"])
+        note = "; * in the registry, not yet in Portus" if unsynced else ""
+        lines.append(f"{'kept' if done else 'keeps'} {kept} (same image{note})")
     if plan["repository_deleted"]:
         lines.append(f"{'deleted' if done else 'deletes'} {plan['repository']} too: no tag is left")
     return "\n".join(lines) + "\n"

@@ -198,6 +198,13 @@ class RegistryClient:
             media_type = str(self._json(response).get("mediaType") or "")
         return digest, media_type, body
 
+    def manifest_digest(self, repository: str, reference: str) -> str:
+        """The digest REFERENCE names, from a HEAD (no body); a GET when the registry names no digest."""
+        access = {"type": "repository", "name": repository, "actions": ["pull"]}
+        response = self._send("HEAD", f"/v2/{repository}/manifests/{reference}", access, {"Accept": ACCEPT})
+        digest = response.headers.get("Docker-Content-Digest", "")
+        return digest or self.raw_manifest(repository, reference)[0]
+
     def put_manifest(self, repository: str, tag: str, media_type: str, body: bytes) -> None:
         """PUT BODY under TAG: the registry keeps the blobs of a deleted manifest until garbage
         collection, so the same bytes can be tagged again without pushing anything else."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from portus.accounts import actions as account_actions
 from portus.accounts.models import User
@@ -43,15 +43,50 @@ class DeletionPlan:
     repository: Repository
     digest: str
     deleted: list[Tag]  # the tags that go
-    kept: list[Tag]  # other tags on the same image, which stay
-    repository_deleted: bool  # no tag would be left, so the repository goes too
+    kept: list[Tag]  # other tags on the same image that Portus knows, which stay
+    repository_deleted: bool  # no tag would be left in Portus, so the repository goes too
+    unsynced: list[str] = field(default_factory=list)  # tags on the image in the registry only, which stay
+    registry_read: bool = True  # False: the registry could not be asked, so the kept tags are Portus's alone
+
+    @property
+    def kept_names(self) -> list[str]:
+        return sorted([t.name for t in self.kept] + self.unsynced)
+
+
+def _tags_on_digest(client: RegistryClient, name: str, digest: str, excluding: str) -> list[str]:
+    """Every tag of NAME in the registry on DIGEST except EXCLUDING, whether Portus knows it or not.
+
+    The tag list carries no digests, so each other tag's is asked with a HEAD: Portus's rows may be
+    behind the registry (a push whose notification is not applied yet), and a tag put back from a
+    stale row could move a tag that was pushed again since."""
+    same = []
+    for other in client.tags(name):
+        if other == excluding:
+            continue
+        try:
+            if client.manifest_digest(name, other) == digest:
+                same.append(other)
+        except NotFound:
+            continue  # deleted meanwhile
+    return sorted(same)
 
 
 def plan_tag_deletion(tag: Tag) -> DeletionPlan:
-    """Deleting TAG alone: the other tags on its image stay."""
+    """Deleting TAG alone: the other tags on its image in the registry stay, known to Portus or not."""
     repository = tag.repository
-    kept = list(repository.tags.filter(digest=tag.digest).exclude(pk=tag.pk).order_by("name"))
-    return DeletionPlan(repository, tag.digest, [tag], kept, not repository.tags.exclude(pk=tag.pk).exists())
+    others = repository.tags.exclude(pk=tag.pk)
+    repository_deleted = not others.exists()
+    try:
+        with _registry_client(repository.namespace.registry) as client:
+            digest = client.manifest_digest(repository.full_name, tag.name)
+            names = _tags_on_digest(client, repository.full_name, digest, tag.name)
+    except RegistryDeletionError:
+        kept = list(others.filter(digest=tag.digest).order_by("name"))
+        return DeletionPlan(repository, tag.digest, [tag], kept, repository_deleted, registry_read=False)
+    kept = list(others.filter(name__in=names).order_by("name"))
+    known = {t.name for t in kept}
+    unsynced = [n for n in names if n not in known]
+    return DeletionPlan(repository, digest, [tag], kept, repository_deleted, unsynced)
 
 
 def plan_image_deletion(tag: Tag) -> DeletionPlan:
@@ -110,10 +145,9 @@ def _untag(client: RegistryClient, repository: Repository, tag: Tag) -> list[str
         digest, media_type, body = client.raw_manifest(name, tag.name)
     except NotFound:
         return []  # already gone from the registry
-    # Asked again, not taken from the row: the registry's digest is the one its deletion removes.
-    kept = list(
-        repository.tags.filter(digest=digest).exclude(pk=tag.pk).order_by("name").values_list("name", flat=True)
-    )
+    # Asked again, not taken from the rows: the registry's digest is the one its deletion removes, and
+    # every tag the registry holds on it goes with it, including tags Portus has not synchronized yet.
+    kept = _tags_on_digest(client, name, digest, tag.name)
     try:
         client.delete_manifest(name, digest)
     except NotFound:

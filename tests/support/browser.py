@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import PASSWORD, require
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,3 +49,14 @@ def new_page(browser: Any, width: int = 1280, height: int = 900, **options: Any)
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def signed_in(browser: Any, base: str, username: str, width: int = 1280) -> Any:
+    """A new page signed in as USERNAME through the login form, on the dashboard."""
+    page = new_page(browser, width=width)
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return page

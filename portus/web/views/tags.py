@@ -122,7 +122,7 @@ def _deletion_page(
                     request, f"Deleted {repository.full_name}:{names}, its last tags: the repository went too."
                 )
                 return redirect("web:namespace", repository.namespace_id)
-            kept = f" {', '.join(t.name for t in chosen.kept)} kept." if chosen.kept else ""
+            kept = f" {', '.join(chosen.kept_names)} kept." if chosen.kept_names else ""
             messages.success(request, f"Deleted {repository.full_name}:{names}.{kept}")
             return redirect("web:repository", repository.pk)
     return render(
