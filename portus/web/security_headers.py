@@ -4,6 +4,7 @@ HTML page, for whatever fails under /api/ and /v2/."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from http import HTTPStatus
 
 from django.conf import settings
@@ -15,6 +16,7 @@ REGISTRY_PREFIX = "/v2/"
 API_DOCS = "/api/docs"
 
 
+@lru_cache(maxsize=8)  # four possible answers, set on every response: built once
 def content_security_policy(*, gravatar: bool, inline_styles: bool = False) -> str:
     """Our own scripts, styles and images only: no inline script, no other site (Gravatar when it is on)."""
     images = "'self' data:" + (f" {GRAVATAR}" if gravatar else "")
