@@ -1,7 +1,7 @@
 """Where a token request's CPU time goes: GET /v2/token through Portus's WSGI callable, in-process.
 
 Builds a throw-away SQLite database (or uses PostgreSQL with PORTUS_DB_ADAPTER=postgresql and
-PORTUS_DB_DATABASE, created empty beforehand) in the large world of bench/token_throughput.py
+PORTUS_DB_DATABASE, dropped and created afresh) in the large world of bench/token_throughput.py
 (10,000 users, 5,000 teams, 20,000 namespaces, the caller in 200 teams), then calls
 portus.wsgi.application with a WSGI environ, as gunicorn does, without a network or a server. For
 each case (password remembered, application token, anonymous, password with 10 scopes) it prints
@@ -98,12 +98,12 @@ def cpu_per_call(call: Callable[[], object], count: int, rounds: int) -> float:
 def bare_cpu(count: int, rounds: int) -> tuple[float, float]:
     """The bare view's CPU per request, measured in a child with the same harness."""
     code = (
-        "import sys; sys.path[:0] = [%r, %r]\n"
+        f"import sys; sys.path[:0] = [{str(ROOT)!r}, {str(Path(__file__).resolve().parent)!r}]\n"
         "import token_profile as t\n"
         "from bench.bare_django import application\n"
         "call = t.caller(application, '/bare', '', None)\n"
-        "print(t.cpu_per_call(call, %d, %d), t.calls_per_request(call))\n"
-    ) % (str(ROOT), str(Path(__file__).resolve().parent), count, rounds)
+        f"print(t.cpu_per_call(call, {count}, {rounds}), t.calls_per_request(call))\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     cpu, calls = done.stdout.strip().splitlines()[-1].split()
@@ -175,8 +175,10 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--only", help="only the cases whose name contains this text")
     parser.add_argument(
-        "--source", type=Path, default=ROOT, help="the tree whose portus package is measured (git archive COMMIT portus"
-        " config | tar -x -C DIR)"
+        "--source",
+        type=Path,
+        default=ROOT,
+        help="the tree whose portus package is measured (git archive COMMIT portus config | tar -x -C DIR)",
     )
     args = parser.parse_args()
 
@@ -195,6 +197,10 @@ def main() -> None:
     import token_throughput as tt
 
     tt.write_signing_key(Path(data_dir) / "portus.key")
+    postgres = os.environ.get("PORTUS_DB_ADAPTER") == "postgresql"
+    if postgres:
+        os.environ.setdefault("PORTUS_DB_DATABASE", tt.POSTGRES_DATABASE)
+        tt.create_postgres_database(os.environ["PORTUS_DB_DATABASE"])  # dropped and created afresh
     warnings.filterwarnings("ignore", message="No directory at")
     import portus
     from portus.wsgi import application
@@ -202,7 +208,9 @@ def main() -> None:
     started = time.monotonic()
     _, token = set_up(args.world)
     print(f"portus from {Path(portus.__file__).parent}")
-    print(f"{args.world} world built in {time.monotonic() - started:.0f} s; db {os.environ.get('PORTUS_DB_ADAPTER', 'sqlite3')}")
+    print(
+        f"{args.world} world built in {time.monotonic() - started:.0f} s; db {os.environ.get('PORTUS_DB_ADAPTER', 'sqlite3')}"
+    )
     bare, bare_calls = bare_cpu(args.requests, args.rounds)
     print(f"  {'bare Django view':<20} {bare:7.1f} µs CPU/request   1.00                {bare_calls:6.0f} Python calls")
     for name, query, authorization in cases(token):
