@@ -60,14 +60,15 @@ def _rows(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> l
     always fine. Here the read itself is the check: should it fail on a connection that turns out
     to be dead (the database restarted), the connection is replaced and the read made once more,
     as Django's check would have done before it. A read that fails on a live connection fails."""
+    # Django's own attributes (since 4.1); django-stubs does not list them.
     if (
         connection.connection is None
-        or not connection.health_check_enabled
-        or connection.health_check_done
+        or not getattr(connection, "health_check_enabled", False)
+        or getattr(connection, "health_check_done", True)
         or connection.in_atomic_block
     ):
         return _run(connection, sql, params)
-    connection.health_check_done = True
+    connection.health_check_done = True  # type: ignore[attr-defined]
     try:
         return _run(connection, sql, params)
     except DatabaseError:
