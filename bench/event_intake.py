@@ -59,6 +59,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from portus.cli.server import SERVE_THREADS
     from portus.registry.models import Registry, RegistryEvent
 
     portusctl("migrate", "-v", "0")
@@ -69,9 +70,10 @@ def main() -> None:
     port, bare_port = free_port(), free_port()
     env = {**os.environ, "PORTUS_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "portus.cli", "serve", "--bind", f"127.0.0.1:{port}"]
-    web = start([*command, "--workers", str(args.workers)], data_dir / "web.log", env=env)
+    threads = str(SERVE_THREADS)
+    web = start([*command, "--workers", str(args.workers), "--threads", threads], data_dir / "web.log", env=env)
     bare_env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
-    bare = start(bare_command(bare_port, args.workers, 1), data_dir / "bare.log", env=bare_env)
+    bare = start(bare_command(bare_port, args.workers, SERVE_THREADS), data_dir / "bare.log", env=bare_env)
 
     def wrk(url: str, seconds: int, server: object, *extra: str) -> tuple[str, float]:
         before = server_cpu_seconds(server)  # type: ignore[arg-type]
@@ -100,7 +102,7 @@ def main() -> None:
     print(
         f"event intake: {rate:.0f} notifications/s answered ({rate / bare_rate:.2f} of the bare view, "
         f"{result_cpu:.0f} µs server CPU each), {stored} stored for {answered} answered "
-        f"({non2xx.group(1) if non2xx else 0} non-2xx), gunicorn {args.workers} workers, {database}, "
+        f"({non2xx.group(1) if non2xx else 0} non-2xx), gunicorn {args.workers} workers x {SERVE_THREADS} threads, {database}, "
         f"{args.connections} connections, {args.seconds} s  ({load()})"
     )
     if database == "PostgreSQL":

@@ -64,6 +64,9 @@ def gunicorn_command(bind: str, workers: int, threads: int) -> list[str]:
     ]
 
 
+SERVE_THREADS = 2
+
+
 def default_workers() -> int:
     return max(2, (os.cpu_count() or 1) * 2)
 
@@ -309,7 +312,9 @@ def register(sub: Any) -> None:
     # Loopback unless told otherwise: a proxy in front (or PORTUS_BIND=0.0.0.0:3000 in a container) opens it.
     p.add_argument("--bind", default=os.environ.get("PORTUS_BIND", "127.0.0.1:3000"), help="HOST:PORT")
     p.add_argument("--workers", type=int, default=default_workers())
-    p.add_argument("--threads", type=int, default=1)
+    # Two threads per worker (gunicorn's gthread): keep-alive and fewer processes cut the server CPU of a
+    # token request by a fifth to a third against sync workers (docs/performance.md, issue 14).
+    p.add_argument("--threads", type=int, default=SERVE_THREADS)
     p.set_defaults(handler=serve)
 
     p = sub.add_parser("up", help="newcomer mode: SQLite, a generated key, a local registry, the server")
