@@ -662,7 +662,9 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=None, help="gunicorn workers, both servers (default: portusctl's)"
     )
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker, both servers (default 1)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads per gunicorn worker, both servers (default: portusctl's)"
+    )
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
@@ -677,9 +679,10 @@ def main() -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     sys.path.insert(0, str(REPO_ROOT))
-    from portus.cli.server import default_workers
+    from portus.cli.server import SERVE_THREADS, default_workers
 
     workers = args.workers or default_workers()
+    args.threads = args.threads or SERVE_THREADS
     data_dir = Path(tempfile.mkdtemp(prefix="portus-bench-token-"))
     env = bench_environment(data_dir, args.db, POSTGRES_DATABASE)
     # This process counts queries and builds the world through Django: the servers' own settings.

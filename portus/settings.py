@@ -170,11 +170,11 @@ MIDDLEWARE = [
     # Also answers what the middleware below refuses (a bad Host, CSRF) in JSON under /api/ and /v2/.
     "portus.web.security_headers.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Answers the registry's token requests and notifications itself: everything below serves pages and sessions.
+    "portus.registry_endpoints.middleware.registry_endpoints_first",
     *(["whitenoise.middleware.WhiteNoiseMiddleware"] if SERVE_STATIC_FILES else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # Answers the registry's token requests itself: everything below serves pages and sessions.
-    "portus.registry_endpoints.middleware.token_endpoint_first",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

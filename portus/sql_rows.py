@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, Model
 from django.db.models.sql import Query
@@ -46,6 +46,38 @@ def _converters(model: type[Model], connection: BaseDatabaseWrapper) -> tuple[An
     return compiler, compiler.get_converters(columns)
 
 
+def _run(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _rows(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of SQL; on a kept connection, the first read of a request is its health check.
+
+    With CONN_HEALTH_CHECKS, Django asks the database "SELECT 1" (MySQL: a ping) before the first
+    query of every request: a round trip on every token request, for a connection that is nearly
+    always fine. Here the read itself is the check: should it fail on a connection that turns out
+    to be dead (the database restarted), the connection is replaced and the read made once more,
+    as Django's check would have done before it. A read that fails on a live connection fails."""
+    # Django's own attributes (since 4.1); django-stubs does not list them.
+    if (
+        connection.connection is None
+        or not getattr(connection, "health_check_enabled", False)
+        or getattr(connection, "health_check_done", True)
+        or connection.in_atomic_block
+    ):
+        return _run(connection, sql, params)
+    connection.health_check_done = True  # type: ignore[attr-defined]
+    try:
+        return _run(connection, sql, params)
+    except DatabaseError:
+        if connection.is_usable():
+            raise
+    connection.close()
+    return _run(connection, sql, params)
+
+
 def fetch_joined(models: Sequence[type[Model]], sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Run SQL whose columns are select_list() of each of MODELS in turn, then any extra columns;
     each row becomes a tuple of instances followed by the extra values."""
@@ -57,9 +89,7 @@ def fetch_joined(models: Sequence[type[Model]], sql: str, params: Sequence[Any])
         compiler, found = _converters(model, connection)
         converters.update({offset + index: value for index, value in found.items()})
         offset += len(model._meta.concrete_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows: Any = cursor.fetchall()
+    rows: Any = _rows(connection, sql, params)
     if converters and compiler is not None:
         rows = compiler.apply_converters(rows, converters)
     result = []

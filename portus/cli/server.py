@@ -97,6 +97,11 @@ def gunicorn_command(options: ServerOptions) -> list[str]:
     return command
 
 
+# Two threads per worker (gunicorn's gthread): keep-alive and fewer processes cut the server CPU of a
+# token request by a fifth to a third against sync workers (docs/performance.md).
+SERVE_THREADS = 2
+
+
 def default_workers() -> int:
     return max(2, (os.cpu_count() or 1) * 2)
 
@@ -184,7 +189,7 @@ def serve(args: argparse.Namespace) -> int:
     options = ServerOptions(
         bind=args.bind,
         workers=args.workers or count_from_environment(WORKERS_VARIABLES, default_workers()),
-        threads=args.threads or count_from_environment(THREADS_VARIABLES, 1),
+        threads=args.threads or count_from_environment(THREADS_VARIABLES, SERVE_THREADS),
         tls=tls_files(args),
     )
     setup_django()  # refuses a bad configuration here, with its message, before gunicorn starts
@@ -493,7 +498,7 @@ def register(sub: Any) -> None:
         help=f"HOST:PORT (default: PORTUS_BIND, PORTUS_PUMA_HOST or {DEFAULT_BIND})",
     )
     p.add_argument("--workers", type=int, help="worker processes (default: PORTUS_WORKERS or 2 per CPU)")
-    p.add_argument("--threads", type=int, help="threads per worker (default: PORTUS_THREADS or 1)")
+    p.add_argument("--threads", type=int, help="threads per worker (default: PORTUS_THREADS or 2)")
     p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (default: PORTUS_TLS_CERT)")
     p.add_argument("--tls-key", help="... and this PEM key (default: PORTUS_TLS_KEY)")
     p.add_argument(

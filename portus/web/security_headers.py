@@ -4,6 +4,7 @@ HTML page, for whatever fails under /api/ and /v2/."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from http import HTTPStatus
 
 from django.conf import settings
@@ -17,6 +18,7 @@ REGISTRY_PREFIX = "/v2/"
 API_DOCS = "/api/docs"
 
 
+@lru_cache(maxsize=32)  # a few possible answers, set on every response: built once
 def content_security_policy(*, gravatar: bool, inline_styles: bool = False, form_targets: tuple[str, ...] = ()) -> str:
     """Our own scripts, styles and images only: no inline script, no other site (Gravatar when it is on).
     FORM_TARGETS: the sign-in providers a button's form is redirected to (browsers hold redirects to it too)."""
