@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,24 +19,15 @@ from typing import Any
 import pytest
 
 from portus.security.advisories import import_advisories
-from tests.conftest import PASSWORD, require
+from tests.conftest import PASSWORD
 from tests.e2e import Stack, start_stack
 from tests.support.background import start_worker
+from tests.support.browser import launched_chromium, poll_page
 from tests.support.images import make_image
 from tests.support.registry import skopeo
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-DEADLINE_SECONDS = 60
 
 OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
 DPKG_STATUS = b"""Package: libssl3
@@ -88,26 +78,8 @@ def stack(live_server: Any, transactional_db: None, tmp_path: Path, portus_confi
 
 @pytest.fixture
 def browser(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    require(CHROMIUM.exists(), "Chromium is not installed (apt-get install chromium)")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with launched_chromium(monkeypatch) as chromium:
         yield chromium
-        chromium.close()
-
-
-def poll_page(page: Any, done: Any, what: str) -> None:
-    """Reload PAGE until DONE(page) holds; fail after the deadline with what was awaited."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not done(page):
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{what}: not seen within {DEADLINE_SECONDS} s on {page.url}:\n{page.inner_text('main')[:3000]}"
-            )
-        page.wait_for_timeout(250)
-        page.reload()
 
 
 def stop(worker: subprocess.Popen[bytes]) -> None:

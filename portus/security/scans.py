@@ -371,7 +371,10 @@ def run(claimed: Claimed, backend: ScanBackend, stopping: Callable[[], bool] = l
         log.exception("%s failed", scan)
         error = f"{backend.name}: {type(exc).__name__}: {exc}"
     else:
-        log.info("%s: %d findings", scan, len(outcome.findings))
+        if outcome.no_advisories:
+            log.info("%s: no advisory database yet, so no findings known", scan)
+        else:
+            log.info("%s: %d findings", scan, len(outcome.findings))
         return ""
     release(claimed, error)
     return error

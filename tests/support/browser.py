@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,16 @@ def signed_in(browser: Any, base: str, username: str, width: int = 1280) -> Any:
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
     return page
+
+
+def poll_page(page: Any, done: Callable[[Any], bool], what: str, deadline_seconds: float = 60) -> None:
+    """Reload PAGE until DONE(page) holds (a worker in another process is doing something); fail after
+    the deadline with what was awaited and what the page showed."""
+    deadline = time.monotonic() + deadline_seconds
+    while not done(page):
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{what}: not seen within {deadline_seconds} s on {page.url}:\n{page.inner_text('main')[:3000]}"
+            )
+        page.wait_for_timeout(250)
+        page.reload()
