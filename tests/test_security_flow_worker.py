@@ -10,6 +10,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,30 +41,36 @@ def held_by(process: subprocess.Popen[bytes]) -> Scan | None:
     return Scan.objects.filter(state=ScanState.RUNNING, claim__startswith=prefix).first()
 
 
+def harbor_worker_env(adapter_url: str, **extra: str) -> dict[str, str]:
+    """A worker that scans with the Harbor adapter at ADAPTER_URL alone, polling often, no sync."""
+    return {
+        "PORTUS_BACKGROUND_SYNC_STRATEGY": "disabled",
+        "PORTUS_BACKGROUND_POLL_INTERVAL_VALUE": "0.5",
+        "PORTUS_BACKGROUND_SECURITY_SCANNING_ENABLED": "true",
+        "PORTUS_SECURITY_BUILTIN_ENABLED": "false",
+        "PORTUS_SECURITY_HARBOR_SERVER": adapter_url,
+        **extra,
+    }
+
+
+def push_image(stack: Stack) -> Any:
+    """A test image pushed by the owner to acme/app with skopeo."""
+    image = make_image(stack.tmp / "image")
+    done = skopeo(
+        "copy", "--dest-tls-verify=false", "--dest-creds", f"owner:{PASSWORD}", image.reference, stack.ref("acme/app")
+    )
+    assert done.returncode == 0, done.stderr
+    return image
+
+
 def test_a_worker_killed_mid_scan_leaves_the_scan_to_another_which_completes_it_once(stack: Stack) -> None:
     # The first report never comes (the adapter keeps answering 302), so the first worker is mid-scan.
     adapter = AdapterState(
         vulnerabilities=VULNERABILITIES, not_ready_polls=10**6, refresh_header=("Refresh-After", "0.2")
     )
     with harbor_adapter(adapter) as running:
-        env = {
-            "PORTUS_BACKGROUND_SYNC_STRATEGY": "disabled",
-            "PORTUS_BACKGROUND_POLL_INTERVAL_VALUE": "0.5",
-            "PORTUS_BACKGROUND_LEASE_VALUE": "3",
-            "PORTUS_BACKGROUND_SECURITY_SCANNING_ENABLED": "true",
-            "PORTUS_SECURITY_BUILTIN_ENABLED": "false",
-            "PORTUS_SECURITY_HARBOR_SERVER": running.url,
-        }
-        image = make_image(stack.tmp / "image")
-        done = skopeo(
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            f"owner:{PASSWORD}",
-            image.reference,
-            stack.ref("acme/app"),
-        )
-        assert done.returncode == 0, done.stderr
+        env = harbor_worker_env(running.url, PORTUS_BACKGROUND_LEASE_VALUE="3")
+        image = push_image(stack)
         first = start_worker(stack.tmp / "first.log", **env)
         workers = [first]
         try:
@@ -105,23 +112,8 @@ def test_a_worker_waiting_on_a_slow_adapter_stops_promptly_on_sigterm_and_the_sc
         vulnerabilities=VULNERABILITIES, not_ready_polls=10**6, refresh_header=("Refresh-After", "60")
     )
     with harbor_adapter(adapter) as running:
-        env = {
-            "PORTUS_BACKGROUND_SYNC_STRATEGY": "disabled",
-            "PORTUS_BACKGROUND_POLL_INTERVAL_VALUE": "0.5",
-            "PORTUS_BACKGROUND_SECURITY_SCANNING_ENABLED": "true",
-            "PORTUS_SECURITY_BUILTIN_ENABLED": "false",
-            "PORTUS_SECURITY_HARBOR_SERVER": running.url,
-        }
-        image = make_image(stack.tmp / "image")
-        done = skopeo(
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            f"owner:{PASSWORD}",
-            image.reference,
-            stack.ref("acme/app"),
-        )
-        assert done.returncode == 0, done.stderr
+        env = harbor_worker_env(running.url)
+        image = push_image(stack)
         first = start_worker(stack.tmp / "first.log", **env)
         workers = [first]
         try:
