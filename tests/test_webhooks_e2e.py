@@ -76,6 +76,8 @@ def test_a_skopeo_push_fires_the_webhook_with_the_registrys_event_and_a_valid_si
     worker = start_worker(
         stack.tmp / "worker.log",
         PORTUS_BACKGROUND_SYNC_STRATEGY="disabled",
+        # About a push: a finished scan would queue a delivery of its own.
+        PORTUS_BACKGROUND_SECURITY_SCANNING_ENABLED="false",
         PORTUS_BACKGROUND_POLL_INTERVAL_VALUE="0.5",
         PORTUS_WEBHOOKS_OUTGOING_ALLOW_PRIVATE_ADDRESSES="true",
     )
