@@ -83,7 +83,14 @@ def keys_under(prefix: str) -> list[str]:
 
 def step(attempts: list[tuple[str, str, str]], prefix: str | None, *, no_hash: bool = False) -> dict[str, Any]:
     """One Portus process: small limits through PORTUS_* variables, the cache in Redis when PREFIX is given."""
-    extra = {"PORTUS_LOCKOUT_ATTEMPTS": "3", "PORTUS_LOCKOUT_ACCOUNT_ATTEMPTS": "7", "PORTUS_RATE_LIMIT_FAILURES": "5"}
+    # The address budget is counted in fixed windows aligned to the epoch; a window of 10^9 seconds (its
+    # next edge is in 2033) keeps the processes of one test inside one window however slow the machine is.
+    extra = {
+        "PORTUS_LOCKOUT_ATTEMPTS": "3",
+        "PORTUS_LOCKOUT_ACCOUNT_ATTEMPTS": "7",
+        "PORTUS_RATE_LIMIT_FAILURES": "5",
+        "PORTUS_RATE_LIMIT_SECONDS": str(10**9),
+    }
     if prefix is not None:
         extra |= {"PORTUS_REDIS_URL": REDIS_URL, "PORTUS_REDIS_KEY_PREFIX": prefix}
     env = {k: v for k, v in worker_env(**extra).items() if prefix is not None or k != "PORTUS_REDIS_URL"}
