@@ -369,11 +369,15 @@ def portus_command(port: int, workers: int, threads: int) -> list[str]:
 
 def bare_command(port: int, workers: int, threads: int) -> list[str]:
     """Portus's own gunicorn command line, serving bench/bare_django.py instead of Portus."""
-    from portus.cli.server import gunicorn_command
+    from portus.cli.server import ServerOptions, gunicorn_command
 
-    command = gunicorn_command(f"127.0.0.1:{port}", workers, threads)
+    command = gunicorn_command(ServerOptions(f"127.0.0.1:{port}", workers, threads))
     if "portus.wsgi:application" not in command:
         raise SystemExit(f"cannot find Portus's application in its gunicorn command: {command}")
+    # Portus's gunicorn hooks (warm-up, metrics clean-up) load Portus: the bare view goes without them.
+    if "--config" in command:
+        at = command.index("--config")
+        del command[at : at + 2]
     return ["bench.bare_django:application" if part == "portus.wsgi:application" else part for part in command]
 
 
