@@ -6,7 +6,8 @@ It makes a throw-away data directory (SQLite by default; --db postgresql uses a 
 database portus_bench_web on 127.0.0.1), migrates it, fills one repository with 2,000 tags on
 1,000 images and one namespace with 10,000 repositories (3 tags each), then requests each page
 through Django's full request handling (middleware, session, policy, queries, templates) in this
-process and prints the server time per request (median, p95, max) and the number of queries.
+process and prints the server time per request (median, p95, max) and the number of queries
+(--show-queries prints each page's SQL statements too).
 The target is at most 150 ms each. Not a test: the figures depend on the machine and its load.
 """
 
@@ -75,7 +76,7 @@ def fill() -> dict[str, str]:
     }
 
 
-def measure(client: object, path: str, runs: int) -> tuple[list[float], int]:
+def measure(client: object, path: str, runs: int) -> tuple[list[float], list[str]]:
     from django.db import connection
 
     for _ in range(3):  # warm caches (templates, the session, the database's pages)
@@ -94,13 +95,14 @@ def measure(client: object, path: str, runs: int) -> tuple[list[float], int]:
         response = client.get(path)  # type: ignore[attr-defined]
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
-    return times, len(executed)
+    return times, executed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--db", choices=["sqlite3", "postgresql"], default="sqlite3")
+    parser.add_argument("--show-queries", action="store_true", help="print each page's SQL statements")
     args = parser.parse_args()
     prepare_environment("portus-bench-web-")
     os.environ["PORTUS_DEBUG"] = "false"
@@ -127,11 +129,15 @@ def main() -> None:
         print(f"{'page':50} {'median':>8} {'p95':>8} {'max':>8} {'queries':>8}")
         worst = 0.0
         for name, path in pages.items():
-            times, queries = measure(client, path, args.runs)
+            times, executed = measure(client, path, args.runs)
+            queries = len(executed)
             median = statistics.median(times)
             p95 = sorted(times)[max(0, int(len(times) * 0.95) - 1)]
             worst = max(worst, median)
             print(f"{name:50} {median:7.1f}ms {p95:7.1f}ms {max(times):7.1f}ms {queries:8d}")
+            if args.show_queries:
+                for number, sql in enumerate(executed, 1):
+                    print(f"    {number:2d}. {sql[:300]}")
         verdict = "within" if worst <= TARGET_MS else "OVER"
         print(f"slowest median {worst:.1f} ms: {verdict} the {TARGET_MS:.0f} ms target")
     finally:

@@ -239,7 +239,19 @@ def can_create_namespace(principal: Principal, team: Team) -> bool:
     return team_role(principal, team) in (Role.OWNER, Role.CONTRIBUTOR)
 
 
-def can_manage_namespace(principal: Principal, namespace: Namespace) -> bool:
+def teams_for_new_namespaces(principal: Principal) -> QuerySet[Team]:
+    """The teams in which PRINCIPAL may create (or receive by transfer) a namespace: can_create_namespace,
+    as one query whatever the number of teams."""
+    if is_admin(principal):
+        return Team.objects.all()
+    user = _user(principal)
+    if user is None or not settings.PORTUS.user_permission.create_namespace.enabled:
+        return Team.objects.none()
+    creators = TeamMembership.objects.filter(user_id=user.pk, role__in=[Role.OWNER, Role.CONTRIBUTOR])
+    return Team.objects.filter(pk__in=creators.values("team_id"))
+
+
+def can_manage_namespace(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> bool:
     """Edit the description, transfer, delete. Nobody but an admin manages the global namespace."""
     if is_admin(principal):
         return True
@@ -247,21 +259,23 @@ def can_manage_namespace(principal: Principal, namespace: Namespace) -> bool:
         return False
     if not settings.PORTUS.user_permission.manage_namespace.enabled:
         return False
-    return role_in(principal, namespace) == Role.OWNER
+    return role_in(principal, namespace, team_roles) == Role.OWNER
 
 
-def can_change_visibility(principal: Principal, namespace: Namespace, visibility: str | None = None) -> bool:
+def can_change_visibility(
+    principal: Principal, namespace: Namespace, visibility: str | None = None, team_roles: TeamRoles | None = None
+) -> bool:
     if namespace.kind == NamespaceKind.GLOBAL and visibility == Visibility.PRIVATE:
         return False
     if is_admin(principal):
         return True
     if not settings.PORTUS.user_permission.change_visibility.enabled:
         return False
-    return namespace.kind != NamespaceKind.GLOBAL and role_in(principal, namespace) == Role.OWNER
+    return namespace.kind != NamespaceKind.GLOBAL and role_in(principal, namespace, team_roles) == Role.OWNER
 
 
-def can_comment(principal: Principal, repository: Repository) -> bool:
-    return _user(principal) is not None and can_pull(principal, repository.namespace)
+def can_comment(principal: Principal, repository: Repository, team_roles: TeamRoles | None = None) -> bool:
+    return _user(principal) is not None and can_pull(principal, repository.namespace, team_roles)
 
 
 def can_manage_users(principal: Principal) -> bool:
@@ -334,13 +348,13 @@ def can_manage_registries(principal: Principal) -> bool:
     return is_admin(principal)
 
 
-def can_edit_repository(principal: Principal, repository: Repository) -> bool:
+def can_edit_repository(principal: Principal, repository: Repository, team_roles: TeamRoles | None = None) -> bool:
     """The description: whoever may push to the repository."""
-    return can_push(principal, repository.namespace)
+    return can_push(principal, repository.namespace, team_roles)
 
 
-def can_star(principal: Principal, repository: Repository) -> bool:
-    return _user(principal) is not None and can_pull(principal, repository.namespace)
+def can_star(principal: Principal, repository: Repository, team_roles: TeamRoles | None = None) -> bool:
+    return _user(principal) is not None and can_pull(principal, repository.namespace, team_roles)
 
 
 def can_delete_comment(principal: Principal, comment: Comment) -> bool:
@@ -356,11 +370,11 @@ def can_see_findings(principal: Principal, namespace: Namespace) -> bool:
     return can_pull(principal, namespace)
 
 
-def can_rescan(principal: Principal, namespace: Namespace | None) -> bool:
+def can_rescan(principal: Principal, namespace: Namespace | None, team_roles: TeamRoles | None = None) -> bool:
     """Rescan a tag or repository: whoever may push there. Everything (NAMESPACE None): admins only."""
     if namespace is None:
         return is_admin(principal)
-    return can_push(principal, namespace)
+    return can_push(principal, namespace, team_roles)
 
 
 def can_manage_allowlist(principal: Principal, namespace: Namespace | None) -> bool:
@@ -387,14 +401,14 @@ def visible_allowlist(
 # -- outgoing webhooks -------------------------------------------------------------------------------
 
 
-def can_manage_webhooks(principal: Principal, namespace: Namespace) -> bool:
+def can_manage_webhooks(principal: Principal, namespace: Namespace, team_roles: TeamRoles | None = None) -> bool:
     """See, add, change, delete and retrigger a namespace's webhooks: its owners and admins (a webhook
     carries credentials and says where every push goes). The global namespace's: admins only."""
     if is_admin(principal):
         return True
     if namespace.kind == NamespaceKind.GLOBAL:
         return False
-    return role_in(principal, namespace) == Role.OWNER
+    return role_in(principal, namespace, team_roles) == Role.OWNER
 
 
 def _webhook_namespaces(user: User) -> QuerySet[Namespace]:

@@ -197,16 +197,6 @@ def details_for(digest: str) -> tuple[ImageDetails | None, list[ImagePlatform]]:
     return details, list(ImagePlatform.objects.filter(index=details).select_related("image").order_by("position"))
 
 
-def platforms_by_digest(digests: Iterable[str]) -> dict[str, str]:
-    """The platform (os/architecture/variant) of each single image among DIGESTS, in one query."""
-    rows = (
-        ImageDetails.objects.filter(digest__in=list(digests))
-        .exclude(os="")
-        .values_list("digest", "os", "architecture", "variant")
-    )
-    return {digest: "/".join(part for part in parts if part) for digest, *parts in rows}
-
-
 def _storage_sql(where: str) -> str:
     quote = connection.ops.quote_name
     tag, repository = quote(Tag._meta.db_table), quote(Repository._meta.db_table)

@@ -10,32 +10,25 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 
 from portus import policy
 from portus.accounts.models import User
-from portus.principal import Principal
 from portus.registry import actions, deletion
 from portus.registry.images import namespace_storage
-from portus.registry.models import ActivityDaily, Namespace, NamespaceKind, Repository, Team, TeamMembership
+from portus.registry.models import ActivityDaily, Namespace, NamespaceKind, Repository, TeamMembership
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
 from portus.web.charts import activity_chart
 from portus.web.forms import DeleteImagesForm, NamespaceForm, TransferForm, VisibilityForm
 from portus.web.lookups import (
     paginate,
     visible_namespace_or_404,
+    visible_namespace_with_roles_or_404,
     with_namespace_counts,
 )
 from portus.web.views.action_form import ActionFormView, DescriptionEdit, ObjectDelete, ObjectPage
-
-
-def teams_for_new_namespaces(user: Principal) -> QuerySet[Team]:
-    """Teams in which USER may create (or receive by transfer) a namespace."""
-    teams = list(policy.visible_teams(user))
-    return Team.objects.filter(pk__in=[team.pk for team in teams if policy.can_create_namespace(user, team)])
 
 
 @login_required
@@ -44,7 +37,7 @@ def namespace_list(request: SignedInRequest) -> HttpResponse:
     visible = with_namespace_counts(Namespace.objects.filter(pk__in=policy.visible_namespaces(user).values("pk")))
     member_teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
     others = visible.exclude(kind=NamespaceKind.GLOBAL).exclude(owner_id=user.pk).exclude(team_id__in=member_teams)
-    can_create = teams_for_new_namespaces(user).exists()
+    can_create = policy.teams_for_new_namespaces(user).exists()
     context = {
         "section": "namespaces",
         "global_namespaces": visible.filter(kind=NamespaceKind.GLOBAL),
@@ -79,7 +72,7 @@ class NamespaceCreate(LoginRequiredMixin, ActionFormView):
     extra_context: Mapping[str, Any] | None = {"section": "namespaces"}
 
     def load(self) -> None:
-        self.teams = teams_for_new_namespaces(self.request.user)
+        self.teams = policy.teams_for_new_namespaces(self.request.user)
         if not self.teams.exists():
             raise PermissionDenied("You may create namespaces only for teams in which you are an owner or contributor.")
 
@@ -100,16 +93,18 @@ class NamespaceCreate(LoginRequiredMixin, ActionFormView):
 @browsable
 def namespace_detail(request: PageRequest, pk: int) -> HttpResponse:
     user = principal(request)
-    namespace = visible_namespace_or_404(user, pk)
+    # One query: the namespace, its repository count (the paginator's) and the caller's role in its team
+    # (the four policy questions below then ask the database nothing).
+    namespace, team_roles = visible_namespace_with_roles_or_404(user, pk)
     repositories = Repository.objects.filter(namespace=namespace).with_counts().order_by("name")
     context = {
         "section": "namespaces",
         "namespace": namespace,
-        "page_obj": paginate(request, repositories),
-        "can_manage": policy.can_manage_namespace(user, namespace),
-        "can_change_visibility": policy.can_change_visibility(user, namespace),
-        "can_push": policy.can_push(user, namespace),
-        "can_manage_webhooks": policy.can_manage_webhooks(user, namespace),
+        "page_obj": paginate(request, repositories, count=namespace.repository_count),  # type: ignore[attr-defined]
+        "can_manage": policy.can_manage_namespace(user, namespace, team_roles),
+        "can_change_visibility": policy.can_change_visibility(user, namespace, team_roles=team_roles),
+        "can_push": policy.can_push(user, namespace, team_roles),
+        "can_manage_webhooks": policy.can_manage_webhooks(user, namespace, team_roles),
         "activity_chart": activity_chart(ActivityDaily.objects.filter(namespace=namespace)),
         "storage": namespace_storage([namespace]).get(namespace.pk, 0),
     }
@@ -162,7 +157,7 @@ class NamespaceTransfer(TeamNamespacePage):
 
     def load(self) -> None:
         super().load()
-        self.teams = teams_for_new_namespaces(self.request.user).exclude(namespaces=self.object)
+        self.teams = policy.teams_for_new_namespaces(self.request.user).exclude(namespaces=self.object)
 
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "teams": self.teams}

@@ -9,19 +9,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max
+from django.db.models import Case, Count, IntegerField, Max, OuterRef, Q, Subquery, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from portus import policy
+from portus.policy import TeamRoles
 from portus.registry import actions
 from portus.registry.deletion import RegistryDeletionError, delete_repository_images
-from portus.registry.images import platforms_by_digest
-from portus.registry.models import Comment, Repository, Star, Tag
+from portus.registry.models import Comment, ImageDetails, Repository, Star, Tag
 from portus.security.models import ScanSummary
 from portus.web.access import PageRequest, SignedInRequest, browsable, principal
 from portus.web.forms import CommentForm
-from portus.web.lookups import paginate, visible_repository_or_404
+from portus.web.lookups import paginate, visible_repository_or_404, visible_repository_with_roles_or_404
 from portus.web.views.action_form import ActionFormView, DescriptionEdit, ObjectPage
 
 IMAGES_PER_PAGE = 25
@@ -33,9 +33,16 @@ def tag_groups(request: PageRequest, repository: Repository) -> tuple[Any, list[
     page = paginate(request, groups, IMAGES_PER_PAGE)
     digests = [group["digest"] for group in page]
     by_digest: dict[str, list[Tag]] = defaultdict(list)
+    # The platform of a single image (an index's platforms are on its tags) comes with its tags.
+    details = ImageDetails.objects.filter(digest=OuterRef("digest"))
     for tag in (
         Tag.objects.filter(repository=repository, digest__in=digests)
         .select_related("author")
+        .annotate(
+            image_os=Subquery(details.values("os")[:1]),
+            image_architecture=Subquery(details.values("architecture")[:1]),
+            image_variant=Subquery(details.values("variant")[:1]),
+        )
         .order_by("-pushed_at", "name")
     ):
         by_digest[tag.digest].append(tag)
@@ -43,15 +50,13 @@ def tag_groups(request: PageRequest, repository: Repository) -> tuple[Any, list[
     summaries = {
         summary.manifest_digest: summary for summary in ScanSummary.objects.filter(manifest_digest__in=digests)
     }
-    # One query for the platform of each single image (an index's platforms are on its tags).
-    platforms = platforms_by_digest(digests)
     images = [
         {
             "digest": digest,
             "tags": by_digest[digest],
             "first": by_digest[digest][0],
             "scan": summaries.get(digest),
-            "platform": platforms.get(digest, ""),
+            "platform": _platform(by_digest[digest][0]),
         }
         for digest in digests
         if by_digest[digest]
@@ -59,46 +64,62 @@ def tag_groups(request: PageRequest, repository: Repository) -> tuple[Any, list[
     return page, images
 
 
-def star_context(request: HttpRequest, repository: Repository) -> dict[str, Any]:
+def _platform(tag: Tag) -> str:
+    parts = (tag.image_os, tag.image_architecture, tag.image_variant)  # type: ignore[attr-defined]
+    return "/".join(part for part in parts if part) if parts[0] else ""
+
+
+def star_context(request: HttpRequest, repository: Repository, team_roles: TeamRoles | None = None) -> dict[str, Any]:
     user = principal(request)
+    # The count and whether the caller is among them: one query.
+    stars = Star.objects.filter(repository=repository).aggregate(
+        count=Count("pk"), mine=Count("pk", filter=Q(user_id=user.pk if user else None))
+    )
     return {
         "repository": repository,
-        "star_count": Star.objects.filter(repository=repository).count(),
-        "starred": bool(user) and Star.objects.filter(repository=repository, user=user).exists(),
-        "can_star": policy.can_star(user, repository),
+        "star_count": stars["count"],
+        "starred": bool(user) and stars["mine"] > 0,
+        "can_star": policy.can_star(user, repository, team_roles),
     }
 
 
-def comments_context(request: HttpRequest, repository: Repository, form: CommentForm | None = None) -> dict[str, Any]:
+def comments_context(
+    request: HttpRequest, repository: Repository, form: CommentForm | None = None, team_roles: TeamRoles | None = None
+) -> dict[str, Any]:
     user = principal(request)
     comments = list(repository.comments.select_related("author").order_by("created_at"))
     return {
         "repository": repository,
         "comments": comments,
         "deletable": {comment.pk for comment in comments if policy.can_delete_comment(user, comment)},
-        "can_comment": policy.can_comment(user, repository),
+        "can_comment": policy.can_comment(user, repository, team_roles),
         "comment_form": form or CommentForm(),
     }
+
+
+def pull_tag(repository: Repository) -> Tag | None:
+    """What `docker pull` without a tag would fetch, when it exists; else the newest push: one query."""
+    latest_first = Case(When(name="latest", then=Value(0)), default=Value(1), output_field=IntegerField())
+    return repository.tags.order_by(latest_first, "-pushed_at", "name").first()
 
 
 @browsable
 def repository_detail(request: PageRequest, pk: int) -> HttpResponse:
     user = principal(request)
-    repository = visible_repository_or_404(user, pk)
+    # The caller's role comes with the repository: the six policy questions below ask the database nothing.
+    repository, team_roles = visible_repository_with_roles_or_404(user, pk)
     page, images = tag_groups(request, repository)
-    # What `docker pull` without a tag would fetch, when it exists; else the newest push.
-    pull_tag = repository.tags.filter(name="latest").first() or repository.tags.order_by("-pushed_at", "name").first()
     context = {
-        "pull_tag": pull_tag,
+        "pull_tag": pull_tag(repository),
         "section": "namespaces" if user else "explore",
         "namespace": repository.namespace,
         "page_obj": page,
         "images": images,
-        "can_delete": policy.can_delete(user, repository.namespace),
-        "can_edit": policy.can_edit_repository(user, repository),
-        "can_rescan": policy.can_rescan(user, repository.namespace),
-        **star_context(request, repository),
-        **comments_context(request, repository),
+        "can_delete": policy.can_delete(user, repository.namespace, team_roles),
+        "can_edit": policy.can_edit_repository(user, repository, team_roles),
+        "can_rescan": policy.can_rescan(user, repository.namespace, team_roles),
+        **star_context(request, repository, team_roles),
+        **comments_context(request, repository, team_roles=team_roles),
     }
     return render(request, "web/repositories/detail.html", context)
 
