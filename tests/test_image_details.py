@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from portus.background.worker import Worker
-from portus.registry.images import config_fields, next_unread_tag
-from portus.registry.models import ImageDetails, Repository, Tag
+from portus.registry.client import NotFound, RegistryError, RegistryUnavailable
+from portus.registry.images import MAX_ATTEMPTS, config_fields, is_transient, next_unread_tag
+from portus.registry.models import ImageDetails, ImageReadRetry, Repository, Tag
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -35,15 +38,65 @@ def test_config_fields_take_odd_but_real_configs_without_failing() -> None:
     )
 
 
-def test_a_registry_that_cannot_answer_leaves_the_image_to_read_later(world: World) -> None:
+def test_a_registry_that_cannot_answer_is_asked_again_after_1_5_30_minutes_then_every_6_hours_until_it_gives_up(
+    world: World,
+) -> None:
     world.registry.hostname = "127.0.0.1:1"  # nothing listens there
     world.registry.save()
     repository = Repository.objects.create(namespace=world.namespace, name="app")
-    Tag.objects.create(repository=repository, name="v1", digest="sha256:" + "a" * 64)
+    digest = "sha256:" + "a" * 64
+    Tag.objects.create(repository=repository, name="v1", digest=digest)
     worker = Worker()
-    assert worker.handle_one_image_details() is False  # not busy: the worker waits a poll interval
-    assert not ImageDetails.objects.exists()
-    assert next_unread_tag() is not None
+    expected = [dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30)]
+    expected += [dt.timedelta(hours=6)] * (MAX_ATTEMPTS - 3)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        for attempt, delay in enumerate(expected[:-1], start=1):
+            assert worker.handle_one_image_details() is True  # a failed read, scheduled again
+            retry = ImageReadRetry.objects.get(digest=digest)
+            assert (retry.attempts, retry.retry_at - timezone.now()) == (attempt, delay)
+            assert "cannot reach the registry" in retry.error
+            assert not ImageDetails.objects.exists()
+            clock.shift(delay - dt.timedelta(seconds=1))
+            assert next_unread_tag() is None  # not before its time
+            assert worker.handle_one_image_details() is False
+            clock.shift(dt.timedelta(seconds=1))
+            assert next_unread_tag() is not None
+        # The last attempt fails too: the reason is stored as a permanent failure, not retried again.
+        assert worker.handle_one_image_details() is True
+        assert not ImageReadRetry.objects.exists()
+        details = ImageDetails.objects.get(digest=digest)
+        assert f"did not answer in {MAX_ATTEMPTS} attempts" in details.error
+        clock.shift(dt.timedelta(days=30))
+        assert next_unread_tag() is None
+
+
+def test_an_image_waiting_for_its_retry_does_not_hold_up_the_others(world: World) -> None:
+    world.registry.hostname = "127.0.0.1:1"
+    world.registry.save()
+    repository = Repository.objects.create(namespace=world.namespace, name="app")
+    Tag.objects.create(repository=repository, name="old", digest="sha256:" + "a" * 64)
+    Tag.objects.create(repository=repository, name="new", digest="sha256:" + "b" * 64)
+    worker = Worker()
+    assert worker.handle_one_image_details() and worker.handle_one_image_details()
+    assert set(ImageReadRetry.objects.values_list("digest", flat=True)) == {"sha256:" + "a" * 64, "sha256:" + "b" * 64}
+    assert worker.handle_one_image_details() is False
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (RegistryUnavailable("timed out"), True),
+        (RegistryError("answered 503", status=503), True),
+        (RegistryError("answered 500", status=500), True),
+        (RegistryError("answered 401", status=401), True),  # its trust in Portus's certificate, not the image
+        (NotFound("gone", status=404), False),
+        (RegistryError("answered 400", status=400), False),
+        (RegistryError("config larger than the cap"), False),
+        (RegistryError("config does not match its digest"), False),
+    ],
+)
+def test_only_failures_that_say_nothing_about_the_image_are_retried(error: RegistryError, transient: bool) -> None:
+    assert is_transient(error) is transient
 
 
 def test_the_step_is_off_with_the_registry_tasks(world: World, portus_config: object) -> None:

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from portus.background.worker import Worker
 from portus.registry.client import OCI_INDEX
-from portus.registry.images import namespace_storage
-from portus.registry.models import ImageDetails, ImagePlatform, Tag
+from portus.registry.images import namespace_storage, next_unread_tag
+from portus.registry.models import ImageDetails, ImagePlatform, ImageReadRetry, Tag
 from tests.conftest import PASSWORD
 from tests.e2e import Stack, start_stack
 from tests.support.background import settle
@@ -156,5 +158,46 @@ def test_an_image_the_registry_no_longer_has_is_stored_with_the_reason_and_not_a
     missing = ImageDetails.objects.get(digest=gone)
     assert "no longer has this image" in missing.error
     assert worker.handle_one_image_details() is False
+    # A 404 is an answer about the image: recorded at once, never scheduled again, whatever the time.
+    assert not ImageReadRetry.objects.exists()
+    with time_machine.travel(timezone.now() + dt.timedelta(days=3)):
+        assert next_unread_tag() is None
     page = client_as(stack.world, "viewer").get(f"/repositories/{tag.repository_id}/tags/gone/").content.decode()
-    assert "The details of this image could not be read" in page
+    assert "The details of this image could not be read, and will not be read again" in page
+
+
+def test_details_a_stopped_registry_could_not_give_arrive_on_the_retry_after_it_is_started_again(
+    stack: Stack,
+) -> None:
+    image = make_detailed_image(stack.tmp / "app", "v1", [BASE])
+    push(stack, image.reference, "acme/app", "v1")
+    worker = Worker()
+    settle(worker, lambda: Tag.objects.filter(name="v1").exists())
+    # As for a tag from before details were kept: the worker has them still to read.
+    ImageDetails.objects.all().delete()
+    tag = Tag.objects.get(name="v1")
+    url = f"/repositories/{tag.repository_id}/tags/v1/"
+    stack.registry.stop()
+    failed_at = timezone.now() - dt.timedelta(minutes=10)
+    with time_machine.travel(failed_at, tick=False):  # the failed read was ten minutes ago
+        assert worker.handle_one_image_details() is True
+        retry = ImageReadRetry.objects.get(digest=image.manifest_digest)
+        assert (retry.attempts, retry.retry_at) == (1, failed_at + dt.timedelta(minutes=1))
+        assert "cannot reach the registry" in retry.error
+        assert next_unread_tag() is None  # waiting for its minute
+        page = client_as(stack.world, "viewer").get(url).content.decode()
+        assert "the registry could not answer (1 failed read of at most" in page
+    assert not ImageDetails.objects.exists()
+
+    stack.registry.start()
+    assert worker.handle_one_image_details() is True  # the minute has passed: read again, now answered
+    details = ImageDetails.objects.get(digest=image.manifest_digest)
+    assert (details.error, details.platform, details.entrypoint) == (
+        "",
+        "linux/amd64",
+        DETAILED_RUN_CONFIG["Entrypoint"],
+    )
+    assert not ImageReadRetry.objects.exists()
+    assert worker.handle_one_image_details() is False
+    page = client_as(stack.world, "viewer").get(url).content.decode()
+    assert "/usr/bin/entry.sh" in page and "could not answer" not in page

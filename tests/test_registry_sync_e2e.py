@@ -191,8 +191,7 @@ def test_registry_failing_half_way_through_the_catalog_deletes_nothing(stack: St
     def stop_the_registry_after_the_first_page(report: Any) -> None:
         pages.append(report.repositories_read)
         if len(pages) == 1:
-            stack.registry.process.terminate()
-            stack.registry.process.wait(timeout=10)
+            stack.registry.stop()
 
     report = Synchronizer(stack.world.registry, delete=True, on_page=stop_the_registry_after_the_first_page).run()
     assert not report.complete

@@ -267,8 +267,7 @@ def test_inventory_holds_binary_and_source_names_and_leaves_out_what_was_deleted
 
 def test_rematch_uses_the_stored_inventory_after_an_advisory_import(stack: Stack, pushed: str) -> None:
     scan_image(stack.world.registry, "acme/scanned", pushed)
-    stack.registry.process.terminate()  # no layer can be read any more
-    stack.registry.process.wait(timeout=10)
+    stack.registry.stop()  # no layer can be read any more
     stored = Inventory.objects.get(platform="linux/amd64")
     late = advisory("DSA-0011-1", "Debian:12", "bash", events=[{"introduced": "0"}, {"fixed": "5.2.21-1"}])
     path = stack.tmp / "late.json"

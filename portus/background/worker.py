@@ -208,14 +208,15 @@ class Worker:
 
     def handle_one_image_details(self) -> bool:
         """Read the details of one image that has a tag but no stored details yet (newest first): after a
-        push or a sync, and for tags from before details were kept. False when the registry cannot answer
-        now, so the worker waits a poll interval before asking again."""
+        push or a sync, and for tags from before details were kept. When the registry cannot answer, the
+        image waits for its retry (images.retry_delay) and the next turn takes the next image."""
         if not settings.PORTUS.background.registry.enabled:
             return False
         tag = images.next_unread_tag()
         if tag is None:
             return False
-        return images.record_details(self.client(tag.repository.namespace.registry), tag) is not None
+        images.record_details(self.client(tag.repository.namespace.registry), tag)
+        return True
 
     def release(self, event: RegistryEvent, claim: str, error: str) -> None:
         """Give the event back with a backoff, or mark it failed after too many attempts."""

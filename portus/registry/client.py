@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 from django.conf import settings
 
 from portus.accounts.models import INTERNAL_ACCOUNT
@@ -288,9 +289,15 @@ class RegistryClient:
 
     def config(self, repository: str, digest: str) -> dict[str, Any]:
         """The image config blob DIGEST, parsed; checked against its digest and refused above CONFIG_LIMIT."""
-        with self.blob(repository, digest) as stream:
-            data = stream.read(CONFIG_LIMIT + 1)
         where = f"{repository}@{digest}"
+        try:
+            with self.blob(repository, digest) as stream:
+                data = stream.read(CONFIG_LIMIT + 1)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # A connection lost or timed out in the body says nothing about the blob: not a digest mismatch.
+            raise RegistryUnavailable(
+                f"{where}: the registry stopped answering while sending the config: {exc}"
+            ) from exc
         if len(data) > CONFIG_LIMIT:
             raise RegistryError(f"{where}: the image config is larger than {CONFIG_LIMIT} bytes; not read.")
         if digest.startswith("sha256:") and "sha256:" + hashlib.sha256(data).hexdigest() != digest:

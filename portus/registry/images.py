@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from portus.registry.client import (
     INDEXES,
@@ -20,12 +21,38 @@ from portus.registry.client import (
     RegistryUnavailable,
     platform_name,
 )
-from portus.registry.models import ImageBlob, ImageDetails, ImagePlatform, Namespace, Repository, Tag
+from portus.registry.models import (
+    ImageBlob,
+    ImageDetails,
+    ImagePlatform,
+    ImageReadRetry,
+    Namespace,
+    Repository,
+    Tag,
+)
 
 log = logging.getLogger(__name__)
 
-# Answers that say nothing about the image itself (credentials, an unhealthy registry): read again later.
-TRANSIENT_STATUSES = frozenset({401, 403, 429, 500, 502, 503, 504})
+# Answers that say nothing about the image itself (credentials, an unhealthy registry): read again later,
+# as is no answer at all. Every 5xx counts too.
+TRANSIENT_STATUSES = frozenset({401, 403, 408, 429})
+# When to read again after the 1st, 2nd, 3rd failed read; then every RETRY_EVERY, up to MAX_ATTEMPTS
+# failed reads (about two days), after which the last reason is stored as a permanent failure.
+RETRY_DELAYS = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30))
+RETRY_EVERY = dt.timedelta(hours=6)
+MAX_ATTEMPTS = 12
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """How long to wait after the ATTEMPTS-th failed read (1-based) before reading again."""
+    return RETRY_DELAYS[attempts - 1] if attempts <= len(RETRY_DELAYS) else RETRY_EVERY
+
+
+def is_transient(exc: RegistryError) -> bool:
+    """Whether EXC says nothing about the image (the registry could not answer now): read again later."""
+    if isinstance(exc, RegistryUnavailable):
+        return True
+    return exc.status is not None and (exc.status in TRANSIENT_STATUSES or exc.status >= 500)
 
 
 @dataclass
@@ -157,36 +184,63 @@ def store_image(read: ImageRead) -> ImageDetails:
 
 
 def next_unread_tag() -> Tag | None:
-    """The newest tag whose image has no stored details yet."""
+    """The newest tag whose image has no stored details yet and is not waiting for a retry."""
+    waiting = ImageReadRetry.objects.filter(retry_at__gt=timezone.now()).values("digest")
     return (
         Tag.objects.exclude(digest="")
         .exclude(digest__in=ImageDetails.objects.values("digest"))
+        .exclude(digest__in=waiting)
         .select_related("repository__namespace__registry")
         .order_by("-pk")
         .first()
     )
 
 
-def record_details(client: RegistryClient, tag: Tag) -> ImageDetails | None:
-    """Read and store the details of the image TAG points at; None when the registry cannot tell now (try
-    again later). An image the registry no longer has, or whose config is unreadable, is stored with the
-    error, so it is not asked for again."""
+def record_details(client: RegistryClient, tag: Tag) -> ImageDetails | ImageReadRetry:
+    """Read and store the details of the image TAG points at. When the registry cannot answer now, the
+    read is scheduled again (the ImageReadRetry, until MAX_ATTEMPTS); an image the registry no longer has,
+    or whose config is unreadable, is stored with the error, so it is not asked for again."""
     try:
         read = read_image(client, tag.repository.full_name, tag.digest)
-    except RegistryUnavailable as exc:
-        log.warning("image details of %s: %s", tag, exc)
-        return None
     except NotFound as exc:
         error = f"the registry no longer has this image: {exc}"
     except RegistryError as exc:
-        if exc.status in TRANSIENT_STATUSES:
-            log.warning("image details of %s: %s", tag, exc)
-            return None
-        error = str(exc)
+        if is_transient(exc):
+            retry = _schedule_retry(tag.digest, str(exc))
+            if retry.attempts < MAX_ATTEMPTS:
+                return retry
+            error = f"the registry did not answer in {retry.attempts} attempts; the last: {exc}"
+        else:
+            error = str(exc)
     else:
-        return store_image(read)
+        details = store_image(read)
+        ImageReadRetry.objects.filter(digest=tag.digest).delete()
+        return details
     log.warning("image details of %s could not be read: %s", tag, error)
-    return store_image(ImageRead(tag.digest, {"media_type": tag.media_type, "error": error[:2000]}))
+    details = store_image(ImageRead(tag.digest, {"media_type": tag.media_type, "error": error[:2000]}))
+    ImageReadRetry.objects.filter(digest=tag.digest).delete()
+    return details
+
+
+def _schedule_retry(digest: str, error: str) -> ImageReadRetry:
+    """Count one more failed read of DIGEST and set when to read it again."""
+    now = timezone.now()
+    with transaction.atomic():
+        retry, _ = ImageReadRetry.objects.select_for_update().get_or_create(digest=digest, defaults={"retry_at": now})
+        retry.attempts += 1
+        retry.retry_at = now + retry_delay(retry.attempts)
+        retry.error = error[:2000]
+        retry.tried_at = now
+        retry.save()
+    log.warning(
+        "image details of %s: %s; failed read %d of %d, next at %s",
+        digest,
+        error,
+        retry.attempts,
+        MAX_ATTEMPTS,
+        retry.retry_at,
+    )
+    return retry
 
 
 def details_for(digest: str) -> tuple[ImageDetails | None, list[ImagePlatform]]:
@@ -195,6 +249,11 @@ def details_for(digest: str) -> tuple[ImageDetails | None, list[ImagePlatform]]:
     if details is None:
         return None, []
     return details, list(ImagePlatform.objects.filter(index=details).select_related("image").order_by("position"))
+
+
+def pending_retry(digest: str) -> ImageReadRetry | None:
+    """The scheduled retry of DIGEST's details, when the registry could not answer the last read."""
+    return ImageReadRetry.objects.filter(digest=digest).first()
 
 
 def _storage_sql(where: str) -> str:

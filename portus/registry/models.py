@@ -474,6 +474,23 @@ class ImageDetails(models.Model):
         return "/".join(parts)
 
 
+class ImageReadRetry(models.Model):
+    """An image whose details could not be read because the registry could not answer (unreachable, a
+    timeout, a 5xx, refused credentials): the worker reads it again at ``retry_at``, each time later, until
+    it succeeds (the row goes) or the attempts run out (an ImageDetails row then records the last reason).
+    An answer about the image itself (404, a config over the cap, a digest mismatch) is never retried: it
+    is stored at once as ImageDetails.error."""
+
+    digest = models.CharField(max_length=100, unique=True)
+    attempts = models.PositiveIntegerField(default=0)  # failed reads so far
+    retry_at = models.DateTimeField(db_index=True)
+    error = models.TextField(blank=True)  # the last failure, as the registry client said it
+    tried_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.digest}: {self.attempts} failed read(s), next at {self.retry_at:%Y-%m-%d %H:%M}"
+
+
 class ImagePlatform(models.Model):
     """One platform of an index: its name as the index gives it and the platform manifest's details."""
 

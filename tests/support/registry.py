@@ -55,8 +55,8 @@ def free_port() -> int:
 class RunningRegistry:
     hostname: str  # 127.0.0.1:PORT, also the token service
     config_path: Path
-    process: subprocess.Popen[bytes]
     log_path: Path
+    process: subprocess.Popen[bytes] | None = None  # None while stopped
 
     @property
     def url(self) -> str:
@@ -64,6 +64,36 @@ class RunningRegistry:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def start(self) -> None:
+        """Start the registry (again, after stop(): same port, configuration and storage); wait until it answers."""
+        with open(self.log_path, "ab") as log:
+            process = subprocess.Popen(
+                [registry_binary(), "serve", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT
+            )
+        self.process = process
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = requests.get(f"{self.url}/v2/", timeout=1)
+                if answer.status_code in (200, 401):
+                    return
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"docker-registry did not start:\n{self.log()}")
+            time.sleep(0.05)
 
 
 def registry_binary() -> str:
@@ -80,33 +110,18 @@ def skopeo_binary() -> str:
 
 @contextmanager
 def running_registry(config_text: str, hostname: str, workdir: Path) -> Iterator[RunningRegistry]:
-    binary = registry_binary()
+    registry_binary()
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "config.yml"
     config_path.write_text(config_text)
     log_path = workdir / "registry.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT)
-    registry = RunningRegistry(hostname, config_path, process, log_path)
+    log_path.touch()
+    registry = RunningRegistry(hostname, config_path, log_path)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                answer = requests.get(f"{registry.url}/v2/", timeout=1)
-                if answer.status_code in (200, 401):
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"docker-registry did not start:\n{registry.log()}")
-            time.sleep(0.05)
+        registry.start()
         yield registry
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        registry.stop()
         wait_for_requests_to_finish()
 
 

@@ -21,7 +21,7 @@ from portus.registry.deletion import (
     plan_image_deletion,
     plan_tag_deletion,
 )
-from portus.registry.images import details_for
+from portus.registry.images import MAX_ATTEMPTS, details_for, pending_retry
 from portus.registry.models import Repository, Tag
 from portus.security.models import Inventory
 from portus.security.reports import SORTS, image_report, image_sbom
@@ -63,6 +63,9 @@ def tag_detail(request: PageRequest, pk: int, name: str) -> HttpResponse:
         "tag": tag,
         "details": details,
         "platforms": platforms,
+        # Why there are no details yet, when the registry could not answer the last read.
+        "details_retry": None if details else pending_retry(tag.digest),
+        "details_max_attempts": MAX_ATTEMPTS,
         "report": report,
         "severities": [s.value for s in Severity],
         "chosen_severities": severities,
