@@ -126,10 +126,12 @@ def test_activities_are_readable_and_unknown_keys_are_kept_as_text(db: None, ori
     member = by_action["team.add_member"]
     assert member.actor.username == "alice" and member.target == "qa" and member.team.name == "qa"
     assert member.data["team_user"] == "bob" and member.data["role"] == "contributor"
+    assert member.data["member"] == "bob"  # under the name the pages read, too
     assert by_action["repository.push"].target == "qa/app:v1"
     assert by_action["repository.push"].namespace.name == "qa"
     role = by_action["team.change_role"]  # Ruby-tagged parameters, a symbol value
     assert role.data["new_role"] == "contributor" and role.data["original_key"] == "team.change_member_role"
+    assert (role.data["old"], role.data["role"]) == ("viewer", "contributor")
     created = by_action["webhook.create"]
     assert created.target == "qa: ci-hook" and created.namespace.name == "qa"
     assert created.data["webhook"] == "ci-hook" and created.data["webhook_host"] == "127.0.0.1"

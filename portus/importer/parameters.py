@@ -62,3 +62,17 @@ def parse_parameters(text: str | None) -> tuple[dict[str, Any], str]:
     if not isinstance(value, dict):
         return {"original_parameters": text}, "parameters are not a mapping"
     return value, ""
+
+
+# The original's parameter names for a member line's member and roles, and ours (portus/web/activity_lines.py).
+MEMBER_KEYS = {"team_user": "member", "old_role": "old", "new_role": "role"}
+
+
+def member_fields(data: dict[str, Any]) -> dict[str, str]:
+    """Our keys for what the original's member-line parameters name (member, old and new role); a key
+    already there, or a value the original did not record, is left alone."""
+    return {
+        ours: str(data[theirs])
+        for theirs, ours in MEMBER_KEYS.items()
+        if ours not in data and isinstance(data.get(theirs), str | int) and str(data[theirs])
+    }

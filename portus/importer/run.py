@@ -30,7 +30,7 @@ from portus.accounts.models import INTERNAL_ACCOUNT, ApplicationToken, User, val
 from portus.accounts.providers import PROVIDER_IDS
 from portus.errors import ActionError
 from portus.importer.models import ImportedRow, ImportRun, LegacyIdentity
-from portus.importer.parameters import parse_parameters
+from portus.importer.parameters import member_fields, parse_parameters
 from portus.importer.source import Source, redacted, release_of
 from portus.registry.models import (
     Activity,
@@ -85,6 +85,7 @@ ACTIVITY_KEYS = {
     "webhook.enabled": "webhook.enable",
     "webhook.disabled": "webhook.disable",
 }
+MEMBER_ACTIONS = frozenset({"team.add_member", "team.change_role", "team.remove_member"})
 # The original's Webhook enums (app/models/webhook.rb); a NULL method was Typhoeus's default, GET.
 REQUEST_METHODS = {0: RequestMethod.GET, 1: RequestMethod.POST}
 CONTENT_TYPES = {0: ContentType.JSON, 1: ContentType.FORM}
@@ -673,6 +674,8 @@ class Importer:
             data["imported"] = True
             if ACTIVITY_KEYS.get(key, key) != key:
                 data["original_key"] = key
+            if ACTIVITY_KEYS.get(key, key) in MEMBER_ACTIONS:
+                data.update(member_fields(data))  # the original's names kept beside ours
             target, namespace, team = self._trackable(row, data)
             owner = self.users.get(int(row["owner_id"])) if row.get("owner_id") is not None else None
             if owner is None and row.get("owner_id") is not None:

@@ -71,10 +71,29 @@ LINE_OBJECTS = ("actor", "namespace__registry")
 
 @dataclass(frozen=True)
 class ActivityLine:
-    """One line as a page shows it: the row, and what it says after the actor's name (links included)."""
+    """One line as a page shows it: the row, and what it says after the actor's name (links included).
+    Without ACTOR_RECORDED the row does not say who acted: the page shows no actor and SAYS is passive."""
 
     activity: Activity
     says: SafeString
+    actor_recorded: bool = True
+
+
+def actor_recorded(line: Activity) -> bool:
+    """False for rows written before Portus recorded who creates an account (before 2026-12-01): they name
+    the new account itself as the actor, whether the person signed up, an administrator created the
+    account or `portusctl` did. Nothing stored tells these apart, so such a row names no actor.
+
+    - ``user.create`` naming the created account as its actor: since then that key is written only by
+      an administrator or Portus, and a sign-up is ``user.signup``; usernames never change.
+    - ``namespace.create`` of a personal namespace without ``owner`` in its data: since then every such
+      row names the owner, and the actor is whoever's change made the namespace.
+    """
+    if line.action == "user.create":
+        return not (line.actor is not None and line.actor.username == line.target)
+    if line.action == "namespace.create" and line.data.get("kind") == "personal":
+        return "owner" in line.data
+    return True
 
 
 class _Objects:
@@ -151,13 +170,31 @@ class _Objects:
 
 
 def _member_line(objects: _Objects, line: Activity) -> SafeString:
-    member, team = objects.user(str(line.data.get("member", "?"))), objects.team(line)
-    role, old = str(line.data.get("role", "")), str(line.data.get("old", ""))
+    # A line imported from the original Portus may lack what it did not record: say so, invent nothing.
+    name = str(line.data.get("member") or "")
+    member = objects.user(name) if name else format_html("{}", "a member (name not recorded)")
+    team = objects.team(line)
+    role, old = str(line.data.get("role") or ""), str(line.data.get("old") or "")
     if line.action == "team.add_member":
-        return format_html("added {} to team {} as {}", member, team, role or "member")
+        if not role:
+            return format_html("added {} to team {}", member, team)
+        return format_html("added {} to team {} as {}", member, team, role)
     if line.action == "team.remove_member":
         return format_html("removed {} from team {}", member, team)
-    return format_html("changed the role of {} in team {}: {} → {}", member, team, old or "?", role or "?")
+    if not (old or role):
+        return format_html("changed the role of {} in team {}", member, team)
+    return format_html(
+        "changed the role of {} in team {}: {} → {}", member, team, old or "(not recorded)", role or "(not recorded)"
+    )
+
+
+def _passive(objects: _Objects, line: Activity) -> SafeString:
+    """What a line whose actor was not recorded says: what happened, not who did it."""
+    if line.action == "user.create":
+        said = format_html("Account {} was created", objects.user(line.target))
+    else:
+        said = format_html("Personal namespace {} was created", objects.namespace(line))
+    return format_html("{} (who did it was not recorded)", said)
 
 
 def _object(objects: _Objects, line: Activity) -> SafeString:
@@ -188,6 +225,8 @@ _SPECIAL: dict[str, Callable[[_Objects, Activity], SafeString]] = {
 
 
 def _says(objects: _Objects, line: Activity) -> SafeString:
+    if not actor_recorded(line):
+        return _passive(objects, line)
     special = _SPECIAL.get(line.action)
     if special is not None:
         return special(objects, line)
@@ -203,4 +242,4 @@ def describe(lines: Iterable[Activity], viewer: Principal) -> list[ActivityLine]
     """LINES as VIEWER sees them, each naming and linking its object; links to admin pages only for admins."""
     lines = list(lines)
     objects = _Objects(lines, viewer)
-    return [ActivityLine(line, _says(objects, line)) for line in lines]
+    return [ActivityLine(line, _says(objects, line), actor_recorded(line)) for line in lines]

@@ -5,21 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0008_image_details_and_daily_activity'),
+        ("registry", "0008_image_details_and_daily_activity"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ImageReadRetry',
+            name="ImageReadRetry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('digest', models.CharField(max_length=100, unique=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('retry_at', models.DateTimeField(db_index=True)),
-                ('error', models.TextField(blank=True)),
-                ('tried_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("digest", models.CharField(max_length=100, unique=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("retry_at", models.DateTimeField(db_index=True)),
+                ("error", models.TextField(blank=True)),
+                ("tried_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
     ]

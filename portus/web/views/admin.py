@@ -28,7 +28,7 @@ from portus.registry.models import Activity, EventState, Namespace, Registry, Re
 from portus.registry.reachability import Reachability, check_registry
 from portus.security import scans
 from portus.web.access import AdminRequiredMixin
-from portus.web.activity_lines import LINE_OBJECTS, describe
+from portus.web.activity_lines import LINE_OBJECTS, actor_recorded, describe
 from portus.web.charts import storage_chart
 from portus.web.forms import DeleteImagesForm, RegistryForm, UserChangeForm, UserCreateForm
 from portus.web.lookups import paginate
@@ -295,7 +295,7 @@ def _activity_rows() -> Iterator[str]:
         yield writer.writerow(
             [
                 line.created_at.isoformat(),
-                line.actor.username if line.actor else "",
+                (line.actor.username if line.actor else "") if actor_recorded(line) else "(not recorded)",
                 line.action,
                 _cell(line.target),
                 _cell(line.namespace.name if line.namespace else ""),
