@@ -300,15 +300,15 @@ class Worker:
         if not self.claimed_scans:
             return False
         claimed = self.claimed_scans.popleft()
-        error = scans.run(claimed, backends[claimed.scan.backend], stopping=lambda: self.stopping)
-        metrics.SCANS_FINISHED.labels(claimed.scan.backend, "retry" if error else "done").inc()
-        if error:
-            self._last_scan_error = error
+        ran = scans.run(claimed, backends[claimed.scan.backend])
+        metrics.SCANS_FINISHED.labels(claimed.scan.backend, ran.result).inc()
+        if ran.error:
+            self._last_scan_error = ran.error
             TaskStatus.objects.update_or_create(
                 name=TaskName.SECURITY_SCANNING,
-                defaults={"last_error": error[:2000], "last_error_at": timezone.now()},
+                defaults={"last_error": ran.error[:2000], "last_error_at": timezone.now()},
             )
-        else:
+        elif ran.result == "done":
             self.scans_done += 1
         if self.stopping:
             self.give_back_scans()
