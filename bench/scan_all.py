@@ -9,7 +9,9 @@ requests per second. The run prints, per limit, in one line each:
 - `rescan_all()` (queueing every digest for the Harbor backend);
 - the scan-all itself: --workers `portusctl background --until-idle` processes (how an installation
   runs several workers) until nothing is left, as scans/s between the first and the last stored
-  result, and as a fraction of the double's measured rate.
+  result, and as a fraction of the double's measured rate;
+- the workers' CPU per scan (the steadier figure on a loaded machine), with their start-up and
+  without it (less the CPU of one worker started with nothing to do, per worker).
 A fraction near 1 means the adapter, not Portus, bounds the throughput; at a limit Portus cannot
 reach, the scans/s are Portus's own ceiling on this machine.
 
@@ -97,9 +99,15 @@ def worker_command(args: argparse.Namespace, data_dir: Path, n: int) -> list[str
     """`portusctl background --until-idle`; with --profile under cProfile (CPU time), its statistics in
     the data directory."""
     command = ["background", "--until-idle"]
-    if args.profile:
+    if args.profile and n >= 0:  # (n -1: the idle worker, not profiled)
         return [sys.executable, "-c", CPU_PROFILE, str(data_dir / f"worker-{n}.prof"), *command]
     return [sys.executable, "-m", "portus.cli", *command]
+
+
+def children_cpu() -> float:
+    """CPU seconds (user and system) of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
@@ -123,9 +131,6 @@ def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
         hammered = max(int(limit * 5), 200) // args.workers * args.workers
         direct = hammer(url, hammered, args.workers)
         settings.PORTUS = settings.PORTUS.replaced("security.harbor.server", url)
-        started = time.perf_counter()
-        queued = scans.rescan_all()
-        queue_seconds = time.perf_counter() - started
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -137,8 +142,16 @@ def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
             "PORTUS_SECURITY_HARBOR_SERVER": url,
             "PORTUS_DB_TIMEOUT": "30",
         }
+        # One worker with nothing to do: its CPU is a worker's start-up and shut-down, taken out of the
+        # steadier figure.
+        cpu_before = children_cpu()
+        subprocess.run(worker_command(args, data_dir, -1), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=True)
+        idle_cpu = children_cpu() - cpu_before
         started = time.perf_counter()
-        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        queued = scans.rescan_all()
+        queue_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        cpu_before = children_cpu()
         workers = [
             subprocess.Popen(
                 worker_command(args, data_dir, n),
@@ -152,8 +165,7 @@ def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
         for worker in workers:
             worker.wait()
         wall = time.perf_counter() - started
-        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+        cpu = children_cpu() - cpu_before
     finally:
         double.stdin.close()
         asked = int(double.stdout.readline().strip() or 0)
@@ -167,7 +179,9 @@ def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
         f"limit {limit:.0f}/s: adapter double alone {direct:.0f} scans/s | Portus {rate:.0f} scans/s "
         f"({count} of {queued} done, {args.workers} worker processes, {seconds:.1f} s from first to last result, "
         f"{wall:.1f} s with start-up; rescan_all() {queue_seconds:.1f} s) | ratio {rate / direct:.2f} "
-        f"| workers' CPU {cpu / max(count, 1) * 1000:.1f} ms per scan (start-up included) "
+        f"| workers' CPU {cpu / max(count, 1) * 1000:.1f} ms per scan with start-up, "
+        f"{(cpu - args.workers * idle_cpu) / max(count, 1) * 1000:.1f} ms without "
+        f"({idle_cpu:.1f} s for an idle worker) "
         f"| {ScanFinding.objects.count()} findings stored, {asked - hammered} scan requests from Portus",
         flush=True,
     )
