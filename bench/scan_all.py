@@ -1,6 +1,7 @@
 """Scan-all throughput against a fast Harbor scanner adapter double with a limit of its own.
 
-In one run, in a throw-away SQLite database: --digests tags with distinct digests. For each limit in
+In one run, in a throw-away SQLite database: --digests tags with distinct digests (their image details
+stored, as after the pushes). For each limit in
 --limits, the adapter double (tests/support/scanners.py, the wire format of the pluggable scanner spec,
 not pulling images) runs in a process of its own, like a real adapter, serving at most LIMIT scan
 requests per second. The run prints, per limit, in one line each:
@@ -8,7 +9,9 @@ requests per second. The run prints, per limit, in one line each:
 - `rescan_all()` (queueing every digest for the Harbor backend);
 - the scan-all itself: --workers `portusctl background --until-idle` processes (how an installation
   runs several workers) until nothing is left, as scans/s between the first and the last stored
-  result, and as a fraction of the double's measured rate.
+  result, and as a fraction of the double's measured rate;
+- the workers' CPU per scan (the steadier figure on a loaded machine), with their start-up and
+  without it (less the CPU of one worker started with nothing to do, per worker).
 A fraction near 1 means the adapter, not Portus, bounds the throughput; at a limit Portus cannot
 reach, the scans/s are Portus's own ceiling on this machine.
 
@@ -77,9 +80,34 @@ def hammer(url: str, count: int, threads: int) -> float:
     return (count // threads * threads) / (time.perf_counter() - started)
 
 
-def profile(args: argparse.Namespace, data_dir: Path, n: int) -> list[str]:
-    """With --profile: each worker runs under cProfile, its statistics in the data directory."""
-    return ["-m", "cProfile", "-o", str(data_dir / f"worker-{n}.prof")] if args.profile else []
+# A worker under cProfile timed by its own CPU time (not the wall clock): on a loaded machine, waiting
+# for a CPU would otherwise show up in whatever line happened to be running.
+CPU_PROFILE = """
+import cProfile, runpy, sys, time
+out = sys.argv.pop(1)
+profile = cProfile.Profile(time.process_time)
+profile.enable()
+try:
+    runpy.run_module("portus.cli", run_name="__main__", alter_sys=True)
+finally:
+    profile.disable()
+    profile.dump_stats(out)
+"""
+
+
+def worker_command(args: argparse.Namespace, data_dir: Path, n: int) -> list[str]:
+    """`portusctl background --until-idle`; with --profile under cProfile (CPU time), its statistics in
+    the data directory."""
+    command = ["background", "--until-idle"]
+    if args.profile and n >= 0:  # (n -1: the idle worker, not profiled)
+        return [sys.executable, "-c", CPU_PROFILE, str(data_dir / f"worker-{n}.prof"), *command]
+    return [sys.executable, "-m", "portus.cli", *command]
+
+
+def children_cpu() -> float:
+    """CPU seconds (user and system) of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
@@ -103,9 +131,6 @@ def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
         hammered = max(int(limit * 5), 200) // args.workers * args.workers
         direct = hammer(url, hammered, args.workers)
         settings.PORTUS = settings.PORTUS.replaced("security.harbor.server", url)
-        started = time.perf_counter()
-        queued = scans.rescan_all()
-        queue_seconds = time.perf_counter() - started
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -117,11 +142,19 @@ def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
             "PORTUS_SECURITY_HARBOR_SERVER": url,
             "PORTUS_DB_TIMEOUT": "30",
         }
+        # One worker with nothing to do: its CPU is a worker's start-up and shut-down, taken out of the
+        # steadier figure.
+        cpu_before = children_cpu()
+        subprocess.run(worker_command(args, data_dir, -1), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=True)
+        idle_cpu = children_cpu() - cpu_before
         started = time.perf_counter()
-        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        queued = scans.rescan_all()
+        queue_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        cpu_before = children_cpu()
         workers = [
             subprocess.Popen(
-                [sys.executable, *profile(args, data_dir, n), "-m", "portus.cli", "background", "--until-idle"],
+                worker_command(args, data_dir, n),
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -132,8 +165,7 @@ def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
         for worker in workers:
             worker.wait()
         wall = time.perf_counter() - started
-        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+        cpu = children_cpu() - cpu_before
     finally:
         double.stdin.close()
         asked = int(double.stdout.readline().strip() or 0)
@@ -147,7 +179,9 @@ def one_limit(limit: float, args: argparse.Namespace, data_dir: Path) -> None:
         f"limit {limit:.0f}/s: adapter double alone {direct:.0f} scans/s | Portus {rate:.0f} scans/s "
         f"({count} of {queued} done, {args.workers} worker processes, {seconds:.1f} s from first to last result, "
         f"{wall:.1f} s with start-up; rescan_all() {queue_seconds:.1f} s) | ratio {rate / direct:.2f} "
-        f"| workers' CPU {cpu / max(count, 1) * 1000:.1f} ms per scan (start-up included) "
+        f"| workers' CPU {cpu / max(count, 1) * 1000:.1f} ms per scan with start-up, "
+        f"{(cpu - args.workers * idle_cpu) / max(count, 1) * 1000:.1f} ms without "
+        f"({idle_cpu:.1f} s for an idle worker) "
         f"| {ScanFinding.objects.count()} findings stored, {asked - hammered} scan requests from Portus",
         flush=True,
     )
@@ -158,7 +192,7 @@ def main() -> None:
     parser.add_argument("--digests", type=int, default=10_000)
     parser.add_argument("--limits", type=float, nargs="+", default=[100.0, 400.0], help="the double's scans/s")
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--profile", action="store_true", help="run the workers under cProfile")
+    parser.add_argument("--profile", action="store_true", help="run the workers under cProfile (CPU time)")
     parser.add_argument("--serve-double", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_double is not None:
@@ -174,7 +208,7 @@ def main() -> None:
     from django.db import connection
 
     from portus.registry.client import OCI_MANIFEST
-    from portus.registry.models import Namespace, Registry, Repository, Tag
+    from portus.registry.models import ImageDetails, Namespace, Registry, Repository, Tag
     from portus.registry.signing import signing_key
 
     call_command("migrate", verbosity=0)
@@ -188,17 +222,15 @@ def main() -> None:
     registry = Registry.objects.create(name="bench", hostname="registry.bench:5000")
     namespace = Namespace.objects.create(registry=registry, name="", kind="global", visibility="public")
     repository = Repository.objects.create(namespace=namespace, name="app")
+    digests = ["sha256:" + hashlib.sha256(str(i).encode()).hexdigest() for i in range(args.digests)]
     Tag.objects.bulk_create(
-        [
-            Tag(
-                repository=repository,
-                name=f"t{i}",
-                digest="sha256:" + hashlib.sha256(str(i).encode()).hexdigest(),
-                media_type=OCI_MANIFEST,
-            )
-            for i in range(args.digests)
-        ],
+        [Tag(repository=repository, name=f"t{i}", digest=d, media_type=OCI_MANIFEST) for i, d in enumerate(digests)],
         batch_size=1000,
+    )
+    # Their images' details already read (as after the pushes): the workers scan, they do not read images
+    # from a registry that is not there.
+    ImageDetails.objects.bulk_create(
+        [ImageDetails(digest=d, media_type=OCI_MANIFEST) for d in digests], batch_size=1000
     )
     signing_key()  # written once here, not raced by the workers' first tokens
     for limit in args.limits:

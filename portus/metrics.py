@@ -73,7 +73,7 @@ SYNC_CHANGES = Counter(
 )
 SCANS_FINISHED = Counter(
     "portus_scans_finished",
-    "Scans a worker ran, by backend and result (done, retry).",
+    "Scans a worker ran, by backend and result (done, retry, waiting: the scanner's report was not ready).",
     ["backend", "result"],
 )
 

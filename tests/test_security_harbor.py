@@ -11,12 +11,14 @@ from typing import Any
 import jwt
 import pytest
 import requests
+import time_machine
 from django.conf import settings
+from django.utils import timezone
 
 from portus.background.worker import Worker
 from portus.registry.models import Tag
 from portus.security.harbor import DEFAULT_WAIT, wait_seconds
-from portus.security.models import Scan, ScanFinding, ScanState
+from portus.security.models import Scan, ScanFinding, ScanState, ScanSummary
 from tests.conftest import PASSWORD
 from tests.e2e import Stack, start_stack
 from tests.support.background import settle
@@ -59,7 +61,8 @@ def adapter(portus_config: Configure) -> Iterator[AdapterState]:
 
 
 def push(stack: Stack, repository: str) -> Image:
-    image = make_image(stack.tmp / repository.replace("/", "_"))
+    """An image of its own (its digest differs from every other repository's) pushed by the owner."""
+    image = make_image(stack.tmp / repository.replace("/", "_"), files={"name.txt": repository.encode()})
     done = skopeo(
         "copy", "--dest-tls-verify=false", "--dest-creds", f"owner:{PASSWORD}", image.reference, stack.ref(repository)
     )
@@ -67,12 +70,21 @@ def push(stack: Stack, repository: str) -> Image:
     return image
 
 
+def scan_until_idle(worker: Worker) -> int:
+    """The worker's scan turns until nothing is free to claim (the adapter's Refresh-After is 0 here,
+    so a scan waiting for its report is free again at once); returns how many turns ran."""
+    turns = 0
+    while worker.handle_one_scan():
+        turns += 1
+    return turns
+
+
 def scanned(stack: Stack, repository: str) -> tuple[Image, Worker]:
     image = push(stack, repository)
     worker = Worker("harbor-test")
     settle(worker, lambda: Tag.objects.filter(digest=image.manifest_digest).exists())
     assert Scan.objects.get(manifest_digest=image.manifest_digest).state == ScanState.PENDING
-    assert worker.handle_one_scan() is True
+    assert scan_until_idle(worker) >= 1
     return image, worker
 
 
@@ -151,7 +163,7 @@ def test_a_new_adapter_database_rescans_and_an_unchanged_one_does_not(stack: Sta
     worker._databases_checked = float("-inf")
     assert worker.handle_database_check() is True
     assert Scan.objects.get().state == ScanState.PENDING
-    assert worker.handle_one_scan() is True
+    assert scan_until_idle(worker) == 2  # submitted (report not ready yet), then polled
     assert Scan.objects.get().database_version == "2026-12-01T00:00:00Z"
     assert len(adapter.requests) == 2
 
@@ -162,8 +174,65 @@ def test_an_unreachable_adapter_leaves_the_scan_pending_with_the_reason(
     portus_config("security.harbor.server", "http://127.0.0.1:9")
     image, _ = scanned(stack, "acme/down")
     scan = Scan.objects.get(manifest_digest=image.manifest_digest)
-    assert scan.state == ScanState.PENDING and scan.attempts == 1
+    assert scan.state == ScanState.PENDING and scan.attempts == 1 and scan.lease_until is not None  # the backoff
     assert scan.reason.startswith("harbor: cannot reach the scanner adapter at http://127.0.0.1:9/api/v1")
+
+
+def test_a_worker_scans_other_images_while_a_report_is_not_ready_and_polls_it_once_when_due(
+    stack: Stack, adapter: AdapterState
+) -> None:
+    adapter.refresh_header = ("Refresh-After", "60")
+    slow = push(stack, "acme/slow")
+    worker = Worker("harbor-test")
+    settle(worker, lambda: Tag.objects.filter(digest=slow.manifest_digest).exists())
+    started = timezone.now()
+    assert worker.handle_one_scan() is True  # submitted; the adapter answers 302, Refresh-After: 60
+    [request_id] = adapter.reports
+    waiting = Scan.objects.get(manifest_digest=slow.manifest_digest)
+    # Given back while the adapter works: no claim held, the attempt not counted, the request id and
+    # the time to poll stored on the row.
+    assert (waiting.state, waiting.claim, waiting.attempts) == (ScanState.PENDING, "", 0)
+    assert waiting.backend_requests == {slow.manifest_digest: request_id}
+    assert waiting.lease_until is not None and waiting.lease_until >= started + dt.timedelta(seconds=60)
+    assert waiting.waiting_since is not None
+    assert ScanSummary.objects.get(manifest_digest=slow.manifest_digest).state == ScanState.RUNNING
+
+    adapter.not_ready_polls = 0
+    fast = push(stack, "acme/fast")
+    settle(worker, lambda: Tag.objects.filter(digest=fast.manifest_digest).exists())
+    assert worker.handle_one_scan() is True  # the other image, while the first one's report is not ready
+    assert Scan.objects.get(manifest_digest=fast.manifest_digest).state == ScanState.DONE
+    assert worker.handle_one_scan() is False  # the waiting scan is not due yet: nothing to claim
+
+    with time_machine.travel(started + dt.timedelta(seconds=61)):
+        assert scan_until_idle(worker) == 1  # polled once when due: the report
+    done = Scan.objects.get(manifest_digest=slow.manifest_digest)
+    assert (done.state, done.attempts, done.backend_requests, done.waiting_since) == (ScanState.DONE, 1, {}, None)
+    assert ScanFinding.objects.filter(scan=done).count() == len(VULNERABILITIES)
+    assert ScanSummary.objects.get(manifest_digest=slow.manifest_digest).state == ScanState.DONE
+    # Completed once: one submission per image, the slow request polled twice (302, then the report).
+    assert [r["artifact"]["digest"] for r in adapter.requests] == [slow.manifest_digest, fast.manifest_digest]
+    assert adapter.polls == 3
+
+
+def test_a_report_not_ready_within_the_timeout_fails_the_attempt_and_the_retry_polls_the_same_request(
+    stack: Stack, adapter: AdapterState, portus_config: Configure
+) -> None:
+    portus_config("security.harbor.timeout", 30)
+    adapter.not_ready_polls = 10**6
+    adapter.refresh_header = ("Refresh-After", "20")
+    image = push(stack, "acme/stuck")
+    worker = Worker("harbor-test")
+    settle(worker, lambda: Tag.objects.filter(digest=image.manifest_digest).exists())
+    started = timezone.now()
+    assert worker.handle_one_scan() is True  # waiting: poll again in 20 s
+    with time_machine.travel(started + dt.timedelta(seconds=21)):
+        assert worker.handle_one_scan() is True  # 21 s waited, 20 more would pass the 30 s timeout
+        scan = Scan.objects.get()
+        assert (scan.state, scan.attempts, scan.waiting_since) == (ScanState.PENDING, 1, None)
+        assert scan.reason.startswith("harbor: report ") and "not ready after 30 s" in scan.reason
+        assert scan.backend_requests == {image.manifest_digest: next(iter(adapter.reports))}
+    assert len(adapter.requests) == 1
 
 
 class _Answer:

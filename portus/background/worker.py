@@ -52,8 +52,9 @@ SYNC_CHANGE_KINDS = (
     "deferred_deletions",
     "skipped",
 )
-# While scans keep the worker busy, the event queue is looked at this often (not before every scan):
-# pushes still show within a fraction of a second, and a scan-all does not pay an event query per scan.
+# While scans keep the worker busy, the event queue is looked at this often after a wake-up (not before
+# every scan): pushes still show within a fraction of a second, and a scan-all does not pay an event
+# query per scan.
 BUSY_EVENT_CHECK = 0.1
 
 
@@ -80,6 +81,8 @@ class Worker:
         self.deliveries_done = 0
         self._scanning = False  # the last turn ran a scan
         self._events_checked = 0.0  # when the event queue was last found empty
+        self._queues_busy = False  # the last look at the event and delivery queues found work
+        self._details_idle_until = 0.0  # while scanning: no unread image (or no registry) until then
         self._sync_checked = 0.0
 
     # -- process plumbing ---------------------------------------------------------------------
@@ -132,12 +135,20 @@ class Worker:
 
     def handle_one_step(self) -> bool:
         """One turn: an event, else a webhook delivery, else an image's details, else the sync task, else
-        a database check, else a scan. While scanning, the event queue and the sync task are looked at
-        every BUSY_EVENT_CHECK and STATUS_EVERY seconds."""
+        a database check, else a scan. While scanning, the queues are not looked at before each scan
+        (``queues_due``), the sync task (and unread images, once none was found) every STATUS_EVERY s."""
         now = time.monotonic()
-        if not self._scanning or now - self._events_checked >= BUSY_EVENT_CHECK:
-            if self.handle_one_event() or self.handle_one_delivery() or self.handle_one_image_details():
+        if self.queues_due(now):
+            if self.handle_one_event() or self.handle_one_delivery():
+                self._queues_busy = True
                 return True
+            self._queues_busy = False
+            # Looking for an unread image scans the tags: while scanning, after finding none (or a registry
+            # that cannot answer), not again for STATUS_EVERY.
+            if not self._scanning or now >= self._details_idle_until:
+                if self.handle_one_image_details():
+                    return True
+                self._details_idle_until = now + STATUS_EVERY
             self._events_checked = now
             if not self._scanning or now - self._sync_checked >= STATUS_EVERY:
                 self._sync_checked = now
@@ -147,6 +158,18 @@ class Worker:
             return True
         self._scanning = self.handle_one_scan()
         return self._scanning
+
+    def queues_due(self, now: float) -> bool:
+        """Whether to look at the event and delivery queues now. Idle: always. While scanning: every
+        BUSY_EVENT_CHECK seconds when the last look found work or a wake-up came (a push or a queued
+        delivery wakes every worker), else every STATUS_EVERY seconds (wake-ups are best effort): a
+        scan-all pays a queue query per second per worker, not ten."""
+        if not self._scanning:
+            return True
+        since = now - self._events_checked
+        if since >= STATUS_EVERY:
+            return True
+        return since >= BUSY_EVENT_CHECK and (self._queues_busy or self.waiter.wait(0))
 
     # -- registry events ----------------------------------------------------------------------
 
@@ -301,15 +324,15 @@ class Worker:
         if not self.claimed_scans:
             return False
         claimed = self.claimed_scans.popleft()
-        error = scans.run(claimed, backends[claimed.scan.backend], stopping=lambda: self.stopping)
-        metrics.SCANS_FINISHED.labels(claimed.scan.backend, "retry" if error else "done").inc()
-        if error:
-            self._last_scan_error = error
+        ran = scans.run(claimed, backends[claimed.scan.backend])
+        metrics.SCANS_FINISHED.labels(claimed.scan.backend, ran.result).inc()
+        if ran.error:
+            self._last_scan_error = ran.error
             TaskStatus.objects.update_or_create(
                 name=TaskName.SECURITY_SCANNING,
-                defaults={"last_error": error[:2000], "last_error_at": timezone.now()},
+                defaults={"last_error": ran.error[:2000], "last_error_at": timezone.now()},
             )
-        else:
+        elif ran.result == "done":
             self.scans_done += 1
         if self.stopping:
             self.give_back_scans()

@@ -5,8 +5,6 @@ talks to its scanner."""
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,9 +19,16 @@ class BackendError(Exception):
     """The scanner could not scan now (unreachable, refused, broken answer): retried with backoff."""
 
 
-class ScanInterrupted(Exception):
-    """The worker is stopping while the backend waits: the scan goes back to the queue as it is, with the
-    requests in flight it remembered, and is not counted as a failed attempt."""
+class ReportNotReady(Exception):
+    """The scanner took the request but has no report yet. The scan does not hold a worker while it
+    waits: the flow stores IN_FLIGHT (the scanner's request ids) on the scan row, gives the claim back
+    and leaves the scan alone for WAIT seconds; whichever worker claims it then asks for the same
+    report (``ScanTarget.in_flight``)."""
+
+    def __init__(self, wait: float, in_flight: dict[str, str]):
+        super().__init__(f"report not ready: poll again in {wait:g} s")
+        self.wait = wait
+        self.in_flight = in_flight
 
 
 @dataclass(frozen=True)
@@ -33,28 +38,12 @@ class ScanTarget:
     registry: Registry
     repository: str
     digest: str
-    # Called during long waits: renews the worker's lease; False means the scan was taken over (stop).
-    still_ours: Callable[[], bool] = field(default=lambda: True, compare=False)
     # The backend's requests in flight from an earlier claim (Harbor: scan request id per manifest digest).
     in_flight: dict[str, str] = field(default_factory=dict, compare=False)
-    # Stores the requests in flight on the scan row (so a later claim resumes them); False: taken over.
-    remember: Callable[[dict[str, str]], bool] = field(default=lambda requests: True, compare=False)
-    # True once the worker was asked to stop: a backend waiting for its scanner raises ScanInterrupted.
-    stopping: Callable[[], bool] = field(default=lambda: False, compare=False)
+    # Since when the scan has been waiting for its scanner's report (None: not waiting): the deadline.
+    waiting_since: dt.datetime | None = field(default=None, compare=False)
     # The manifest's media type as a tag already knows it ("": look it up).
     media_type: str = field(default="", compare=False)
-
-    def pause(self, seconds: float) -> None:
-        """Wait SECONDS for the scanner, looking at ``stopping`` at least every 0.2 s (a SIGTERM stops
-        the wait within a second, not after the scanner's Refresh-After)."""
-        end = time.monotonic() + seconds
-        while True:
-            if self.stopping():
-                raise ScanInterrupted(f"stopped while waiting for the scanner on {self.digest}")
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(left, 0.2))
 
 
 @dataclass(frozen=True)

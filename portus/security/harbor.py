@@ -3,10 +3,10 @@ Aqua and Sysdig adapters plug in unchanged.
 
 ``GET /api/v1/metadata`` (capabilities, ``vulnerability-database-updated-at``), ``POST /api/v1/scan``
 with the registry URL and a pull-only Bearer token our token service signs for that one repository,
-then ``GET /api/v1/scan/{id}/report`` until 200: a 302 says wait ``Refresh-After`` seconds
-(``Retry-After`` when absent, else 5 s), a 404 says the adapter forgot the request (resubmit).
-The request id is stored on the scan row before the first wait: a worker that stops (or dies) while
-waiting leaves it there, and the next claim polls that request instead of submitting again."""
+then ``GET /api/v1/scan/{id}/report``: 200 is the report, a 404 says the adapter forgot the request
+(resubmit), a 302 says ask again in ``Refresh-After`` seconds (``Retry-After`` when absent, else 5 s).
+No worker waits for a 302: the scan is given back with its request ids stored on the row and a time
+to poll (``ReportNotReady``), and whichever worker claims it when due polls those same requests."""
 
 from __future__ import annotations
 
@@ -18,12 +18,14 @@ from typing import Any
 
 import urllib3
 from django.conf import settings
+from django.utils import timezone
 
 from portus.security.backends import (
     BackendError,
     BackendHealth,
     DatabaseInfo,
     FoundVulnerability,
+    ReportNotReady,
     ScanOutcome,
     ScanTarget,
     images_to_scan,
@@ -193,40 +195,23 @@ class HarborBackend:
         except (ValueError, KeyError, TypeError) as exc:
             raise BackendError(f"scan request: the answer holds no id: {response.text[:200]!r}") from exc
 
-    def report(self, metadata: Metadata, target: ScanTarget, digest: str, media_type: str) -> dict[str, Any]:
-        """Poll for DIGEST's report: the request an earlier claim left in flight if there is one (submitted
-        only when there is none, or the adapter answers 404). Waits through ``target.pause``, so a
-        stopping worker gives the scan back at once, its request id kept on the scan row."""
-        deadline = time.monotonic() + self.report_timeout
+    def poll(self, metadata: Metadata, target: ScanTarget, digest: str, media_type: str) -> tuple[str, Answer]:
+        """One look at DIGEST's report: the request an earlier claim left in flight if there is one
+        (submitted only when there is none, or the adapter answers 404). Returns the request id and
+        the adapter's answer: 200 (the report) or 302 (not ready yet)."""
         request_id = target.in_flight.get(digest) or self.submit(metadata, target, digest, media_type)
-        remembered = request_id in target.in_flight.values()
         resubmits = 0
         while True:
             response = self._call(
                 "GET", f"/scan/{request_id}/report", headers=self._headers(Accept=metadata.report_type)
             )
-            if response.status_code == 200:
-                return dict(response.json())
             if response.status_code == 404 and resubmits < RESUBMITS:
                 resubmits += 1
                 request_id = self.submit(metadata, target, digest, media_type)
-                remembered = False
                 continue
-            if response.status_code != 302:
+            if response.status_code not in (200, 302):
                 raise BackendError(f"report {request_id}: {error_text(response)}")
-            wait = wait_seconds(response)
-            if time.monotonic() + wait > deadline:
-                raise BackendError(f"report {request_id} not ready after {self.report_timeout} s")
-            if not remembered:
-                # Stored before the first wait (a report ready at once costs no write): a worker stopped or
-                # killed from here on leaves the id to the next claim.
-                target.in_flight[digest] = request_id
-                if not target.remember(dict(target.in_flight)):
-                    raise BackendError("the scan was taken over after its request was submitted")
-                remembered = True
-            elif not target.still_ours():
-                raise BackendError("the scan was taken over while waiting for the report")
-            target.pause(wait)
+            return request_id, response
 
     def cached_metadata(self) -> Metadata:
         """The metadata, asked again at most every METADATA_SECONDS while scanning (not per scan)."""
@@ -235,17 +220,26 @@ class HarborBackend:
         return self._metadata[1]
 
     def scan(self, target: ScanTarget) -> ScanOutcome:
+        """Submit (or poll) every image's request; when a report is not ready, raise ReportNotReady
+        with every request id, so the worker is free while the adapter scans (all images of an index
+        are submitted in the first claim)."""
         metadata = self.cached_metadata()
         images = images_to_scan(target)
         findings: list[FoundVulnerability] = []
         notes: list[str] = []
+        in_flight: dict[str, str] = {}
+        waits: list[float] = []
         several = len(images) > 1
         for platform, digest, media_type, _ in images:
             if metadata.consumes and media_type not in metadata.consumes:
                 notes.append(f"{metadata.scanner} does not read {media_type} ({digest}).")
                 continue
-            report = self.report(metadata, target, digest, media_type)
-            for item in report.get("vulnerabilities") or []:
+            request_id, response = self.poll(metadata, target, digest, media_type)
+            if response.status_code == 302:
+                in_flight[digest] = request_id
+                waits.append(wait_seconds(response))
+                continue
+            for item in response.json().get("vulnerabilities") or []:
                 links = item.get("links") or []
                 findings.append(
                     FoundVulnerability(
@@ -259,7 +253,17 @@ class HarborBackend:
                         platform=platform if several else "",
                     )
                 )
+        if waits:
+            self.check_deadline(target, in_flight, min(waits))
+            raise ReportNotReady(min(waits), in_flight)
         database = DatabaseInfo(
             metadata.database_updated_at or metadata.scanner, parse_time(metadata.database_updated_at)
         )
         return ScanOutcome(findings, database, notes)
+
+    def check_deadline(self, target: ScanTarget, in_flight: dict[str, str], wait: float) -> None:
+        """A report not ready security.harbor.timeout seconds after the first wait fails the attempt (the
+        retry polls the same requests with a new deadline)."""
+        waited = (timezone.now() - target.waiting_since).total_seconds() if target.waiting_since else 0.0
+        if waited + wait > self.report_timeout:
+            raise BackendError(f"report {', '.join(in_flight.values())} not ready after {self.report_timeout} s")

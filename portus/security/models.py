@@ -110,7 +110,8 @@ class Scan(models.Model):
     reason = models.TextField(blank=True)  # the last error (failed, or pending for a retry)
     attempts = models.PositiveIntegerField(default=0)  # since the last request; reset by a rescan
     # A worker's claim, as on RegistryEvent: whoever holds ``claim`` until ``lease_until`` may save.
-    # A pending scan with a future lease_until is waiting for its retry (backoff).
+    # A pending scan with a future lease_until is not free before then: waiting for its retry (backoff),
+    # or, with ``waiting_since`` set, for its scanner's report (the time to poll again).
     claim = models.CharField(max_length=64, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
@@ -127,6 +128,8 @@ class Scan(models.Model):
     # A backend's requests in flight, kept across claims and restarts: Harbor's scan request id per
     # image manifest digest, so a later claim polls the same request instead of submitting again.
     backend_requests = models.JSONField(default=dict, blank=True)
+    # Since when the scanner has answered "not ready yet" (None: not waiting); the backend's deadline.
+    waiting_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

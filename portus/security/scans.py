@@ -1,12 +1,14 @@
 """The scan flow: enqueue a scan per (digest, enabled backend), claim it like a registry event,
 run the backend outside any transaction, save only while the claim holds, retry with backoff.
 
-Claims: a compare-and-set UPDATE moves a free scan (pending and not waiting for a retry, or running
-with an expired lease: its worker died) to running with our ``claim`` and a lease. The backend runs
-with no transaction open and no row locked; a long wait renews the lease through
-``ScanTarget.still_ours``. One transaction then marks the scan done *only if the claim is still
-ours*, replaces its findings and refreshes the digest's summary; otherwise it rolls back. A worker
-SIGKILLed mid-scan leaves the scan running with a lease that runs out; the next worker takes it.
+Claims: a compare-and-set UPDATE moves a free scan (pending and not waiting for a retry or a report,
+or running with an expired lease: its worker died) to running with our ``claim`` and a lease. The
+backend runs with no transaction open and no row locked. One transaction then marks the scan done
+*only if the claim is still ours*, replaces its findings and refreshes the digest's summary; otherwise
+it rolls back. A scanner that has no report yet (``ReportNotReady``) does not hold the worker: the scan
+goes back to pending with the scanner's request ids and the time to poll again, and any worker polls
+it when due. A worker SIGKILLed mid-scan leaves the scan running with a lease that runs out; the next
+worker takes it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from portus.registry.client import RegistryClient
@@ -31,8 +35,8 @@ from portus.security.advisories import advisory_database_version, import_advisor
 from portus.security.backends import (
     BackendError,
     BackendHealth,
+    ReportNotReady,
     ScanBackend,
-    ScanInterrupted,
     ScanOutcome,
     ScanTarget,
 )
@@ -113,7 +117,13 @@ def request_rescan(scans: QuerySet[Scan]) -> int:
     for start in range(0, len(digests), BATCH):
         chunk = digests[start : start + BATCH]
         count += scans.filter(manifest_digest__in=chunk).update(
-            state=ScanState.PENDING, attempts=0, claim="", lease_until=None, reason="", backend_requests={}
+            state=ScanState.PENDING,
+            attempts=0,
+            claim="",
+            lease_until=None,
+            reason="",
+            backend_requests={},
+            waiting_since=None,
         )
         _mark_pending(chunk)
     return count
@@ -249,35 +259,29 @@ def renew(claimed: Claimed) -> bool:
     return bool(renewed)
 
 
-def remember(claimed: Claimed, in_flight: dict[str, str]) -> bool:
-    """Store the backend's requests in flight on the scan row while the claim holds."""
-    return bool(
-        Scan.objects.filter(pk=claimed.scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
-            backend_requests=in_flight
-        )
-    )
-
-
 def save(claimed: Claimed, outcome: ScanOutcome) -> None:
     """Store OUTCOME as the scan's result if the claim still holds; raise LostClaim otherwise. One
     transaction: the scan row, its findings and the digest's summary."""
     scan = claimed.scan
+    stored_before = scan.scanned_at is not None  # findings exist only once a scan was stored
+    fields: dict[str, Any] = {
+        "state": ScanState.DONE,
+        "claim": "",
+        "lease_until": None,
+        "reason": "",
+        "scanned_at": timezone.now(),
+        "database_version": outcome.database.version[:255],
+        "database_updated_at": outcome.database.updated_at,
+        "notes": outcome.notes,
+        "no_advisories": outcome.no_advisories,
+        "backend_requests": {},
+        "waiting_since": None,
+    }
     with transaction.atomic():
-        finished = Scan.objects.filter(pk=scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
-            state=ScanState.DONE,
-            claim="",
-            lease_until=None,
-            reason="",
-            scanned_at=timezone.now(),
-            database_version=outcome.database.version[:255],
-            database_updated_at=outcome.database.updated_at,
-            notes=outcome.notes,
-            no_advisories=outcome.no_advisories,
-            backend_requests={},
-        )
+        finished = Scan.objects.filter(pk=scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(**fields)
         if finished != 1:
             raise LostClaim(str(scan))
-        if scan.scanned_at is not None:  # findings exist only once a scan was stored
+        if stored_before:
             ScanFinding.objects.filter(scan=scan).delete()
         if outcome.findings:
             ScanFinding.objects.bulk_create(
@@ -298,7 +302,9 @@ def save(claimed: Claimed, outcome: ScanOutcome) -> None:
                 batch_size=1000,
             )
         summary.store(scan.manifest_digest, sole=dict(Counter(f.severity.value for f in outcome.findings)))
-        scan.refresh_from_db()
+        # The row as just written (the claim is ours, so nothing else changed it): no read back.
+        for name, value in fields.items():
+            setattr(scan, name, value)
         scan_finished.send(sender=Scan, scan=scan)
 
 
@@ -314,10 +320,28 @@ def release(claimed: Claimed, error: str) -> bool:
         lease_until=None if give_up else retry_at,
         claim="",
         reason=error[:2000],
+        waiting_since=None,  # the next attempt polls the requests in flight with a new deadline
     )
     summary.store(scan.manifest_digest)
     log.warning("%s attempt %d failed%s: %s", scan, attempts, " for good" if give_up else "", error)
     return give_up
+
+
+def wait_for_report(claimed: Claimed, not_ready: ReportNotReady) -> bool:
+    """Give the scan back while its scanner works: pending, not free before NOT_READY.wait seconds from
+    now, the scanner's request ids stored, the claim's attempt not counted. The digest's summary keeps
+    saying running. False when the claim was no longer ours (the requests are then left to the owner)."""
+    now = timezone.now()
+    return bool(
+        Scan.objects.filter(pk=claimed.scan.pk, claim=claimed.claim, state=ScanState.RUNNING).update(
+            state=ScanState.PENDING,
+            claim="",
+            lease_until=now + dt.timedelta(seconds=not_ready.wait),
+            attempts=F("attempts") - 1,
+            backend_requests=not_ready.in_flight,
+            waiting_since=Coalesce(F("waiting_since"), Value(now)),
+        )
+    )
 
 
 def give_back(claimed: Iterable[Claimed]) -> int:
@@ -336,23 +360,28 @@ def give_back(claimed: Iterable[Claimed]) -> int:
     return count
 
 
-def run(claimed: Claimed, backend: ScanBackend, stopping: Callable[[], bool] = lambda: False) -> str:
-    """Run BACKEND on the claimed scan and store the outcome. Returns "" or the error it released with.
-    A scan claimed in a batch and not started within half a lease is renewed first (or dropped when
-    another worker took it over); one interrupted by STOPPING goes back to the queue untouched."""
+class Ran(NamedTuple):
+    """What ``run`` did: RESULT is done, waiting (for the scanner's report; claim given back) or retry
+    (ERROR says why)."""
+
+    result: str
+    error: str = ""
+
+
+def run(claimed: Claimed, backend: ScanBackend) -> Ran:
+    """Run BACKEND on the claimed scan and store the outcome. A scan claimed in a batch and not started
+    within half a lease is renewed first (or dropped when another worker took it over)."""
     scan = claimed.scan
     lease = settings.PORTUS.background.lease
     if time.monotonic() - claimed.claimed_at > lease / 2 and not renew(claimed):
         log.warning("%s was taken over before it started; leaving it", scan)
-        return ""
+        return Ran("done")
     target = ScanTarget(
         scan.registry,
         scan.repository,
         scan.manifest_digest,
-        still_ours=lambda: renew(claimed),
         in_flight=dict(scan.backend_requests or {}),
-        remember=lambda in_flight: remember(claimed, in_flight),
-        stopping=stopping,
+        waiting_since=scan.waiting_since,
         media_type=claimed.media_type,
     )
     try:
@@ -360,11 +389,11 @@ def run(claimed: Claimed, backend: ScanBackend, stopping: Callable[[], bool] = l
         save(claimed, outcome)
     except LostClaim:
         log.warning("%s was taken over; dropping our result", scan)
-        return ""
-    except ScanInterrupted:
-        give_back([claimed])
-        log.info("%s given back: the worker is stopping", scan)
-        return ""
+        return Ran("done")
+    except ReportNotReady as not_ready:
+        if wait_for_report(claimed, not_ready):
+            log.debug("%s: %s", scan, not_ready)
+        return Ran("waiting")
     except BackendError as exc:
         error = f"{backend.name}: {exc}"
     except Exception as exc:  # noqa: BLE001 - one broken scan must not stop the worker
@@ -375,9 +404,9 @@ def run(claimed: Claimed, backend: ScanBackend, stopping: Callable[[], bool] = l
             log.info("%s: no advisory database yet, so no findings known", scan)
         else:
             log.info("%s: %d findings", scan, len(outcome.findings))
-        return ""
+        return Ran("done")
     release(claimed, error)
-    return error
+    return Ran("retry", error)
 
 
 def queue_scans(*, registry: Registry, repository: str, digest: str, **_: object) -> None:

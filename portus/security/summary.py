@@ -3,7 +3,7 @@ backend's findings (allowlisted ones left out) and the overall scan state."""
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, QuerySet
 from django.utils import timezone
 
 from portus.security.models import AllowlistEntry, Scan, ScanFinding, ScanState, ScanSummary
@@ -36,13 +36,19 @@ def without_advisories(scans: list[tuple[str, bool]]) -> bool:
 def store(digest: str, sole: dict[str, int] | None = None) -> bool:
     """Recompute DIGEST's summary row (removed when no scan of it is left); False when it was removed.
     SOLE: the findings by severity of the scan just stored, used when it is the digest's only scan and
-    there is no allowlist (three statements then: the scan path calls this per scan)."""
-    scans = list(Scan.objects.filter(manifest_digest=digest).values_list("state", "scanned_at", "no_advisories"))
-    if not scans:
+    there is no allowlist (two statements then: the scan path calls this per scan)."""
+    # The digest's scans, and (in the same statement) whether any allowlist entry exists: the usual
+    # installation has none, and then a single count of the findings does.
+    rows = list(
+        Scan.objects.filter(manifest_digest=digest)
+        .annotate(allowlist=Exists(AllowlistEntry.objects.all()))
+        .values_list("state", "scanned_at", "no_advisories", "allowlist")
+    )
+    if not rows:
         ScanSummary.objects.filter(manifest_digest=digest).delete()
         return False
-    # The usual installation has no allowlist: one cheap look, then a single count of the findings.
-    allowlist = AllowlistEntry.objects.exists()
+    allowlist = bool(rows[0][3])
+    scans = [row[:3] for row in rows]
     if sole is not None and len(scans) == 1 and not allowlist:
         by_severity = sole
     else:
