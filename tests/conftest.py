@@ -32,8 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: about PostgreSQL alone (NOTIFY); collected only on PostgreSQL")
     config.addinivalue_line(
         "markers",
-        "image_build: builds the container image with podman (10-15 minutes the first time); collected only with "
-        "PORTUS_TEST_IMAGE_BUILD=1",
+        "image_build: builds the container image with podman and runs it (minutes; see docs/deployment.md); "
+        "collected only with PORTUS_TEST_IMAGE_BUILD=1",
     )
 
 
