@@ -38,7 +38,7 @@ RUN --mount=type=secret,id=ca-bundle,required=false \
     if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
  && /opt/portus/bin/pip install --no-deps . \
  && /opt/portus/bin/pip uninstall -y pip \
- && find /opt/portus -name '__pycache__' -prune -exec rm -rf {} +
+ && /opt/portus/bin/python -m compileall -q -j 0 /opt/portus/lib
 # Static files, collected once with production's hashed names. The settings only accept production with
 # a secret, a key and a host name; these throw-away ones exist for this step alone.
 RUN key=$(mktemp) && chmod 600 "$key" \
@@ -61,6 +61,8 @@ RUN apt-get update \
  && install -d -o portus -g portus -m 0700 /var/lib/portus /etc/portus
 COPY --from=build /opt/portus /opt/portus
 COPY --from=build --chown=portus:portus /var/lib/portus/static /var/lib/portus/static
+# The bytecode was compiled in the build stage: a start does not compile Django from source, and the
+# read-only code never needs writing.
 ENV PATH=/opt/portus/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
