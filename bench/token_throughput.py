@@ -18,10 +18,14 @@ What it does, all in one run:
     no apps, no middleware, no database) with the same gunicorn command line, each on a free
     loopback port; checks that every case answers 200 with exactly the access the policy grants;
     warms up; runs wrk on every case with the same settings;
+  * measures, before the servers start, every case's CPU time per request in-process: Portus's WSGI
+    callable (and the bare view's, in a child) called with a WSGI environ as gunicorn calls it, best
+    of a few rounds (bench/token_profile.py's harness);
   * prints, per case, requests/s, p50 and p99 latency, the ratio to the bare view and to /_ping,
     the server's CPU time per request (gunicorn master and workers, user + system, from /proc;
-    steadier than requests/s on a busy machine) and the queries per request; then the large world
-    against the small one (flat: same queries, throughput within 10%).
+    steadier than requests/s on a busy machine), the in-process CPU time and the difference (what
+    serving costs: gunicorn's HTTP parsing, its threads and event loop, the socket) and the queries
+    per request; then the large world against the small one (flat: same queries, throughput within 10%).
 
 Cases: the bare view, /_ping, a token by password, by application token, anonymously (public
 namespace), and by password for 10 scopes in one request (alice's first 10 teams' namespaces).
@@ -53,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # token_profile's in-process harness
 REGISTRY_HOST = "127.0.0.1:5000"  # only the token "service"; no registry needs to run
 USER = "alice"
 PASSWORD = "bench-password-" + secrets.token_hex(4)
@@ -63,6 +68,8 @@ MANY_SCOPES = 10
 TARGET_TOKENS_PER_SECOND = 1500
 FLAT_TOLERANCE = 0.10
 POSTGRES_DATABASE = "portus_bench_tokens"
+# A worker imports Portus's URL map and templates before its first request: tens of seconds on a busy machine.
+SERVER_START_SECONDS = 180
 ROLES = ("owner", "contributor", "viewer")  # alice's role in generated team i is ROLES[i % 3]
 
 
@@ -106,6 +113,7 @@ class Measured:
     results: list[Result]
     spreads: list[tuple[float, float]]
     queries: dict[str, tuple[int, int]] = field(default_factory=dict)  # first, repeated
+    in_process: dict[str, float] = field(default_factory=dict)  # CPU µs per request through the WSGI callable
 
 
 # --- running with the project's venv -------------------------------------------------------------
@@ -359,6 +367,24 @@ def count_queries(case: Case) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
+def in_process_cpu(cases: list[Case], requests: int, rounds: int) -> dict[str, float]:
+    """CPU µs per request of every case through the WSGI callable gunicorn calls, without the server
+    (the bare view's in a child: it needs its own settings); best of ROUNDS, after a warm-up."""
+    import token_profile
+
+    from portus.wsgi import application
+
+    found = {}
+    for case in cases:
+        if case.server == "bare":
+            found[case.name] = token_profile.bare_cpu(requests, rounds)[0]
+            continue
+        path, _, query = case.path.partition("?")
+        call = token_profile.caller(application, path, query, case.authorization)
+        found[case.name] = token_profile.cpu_per_call(call, requests, rounds)
+    return found
+
+
 # --- servers and wrk -----------------------------------------------------------------------------
 
 
@@ -384,7 +410,7 @@ def bare_command(port: int, workers: int, threads: int) -> list[str]:
 def start_server(command: list[str], env: dict[str, str], port: int, probe: str, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as handle:
         server = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"{command[:4]} exited with {server.returncode}; see {log}")
@@ -395,7 +421,7 @@ def start_server(command: list[str], env: dict[str, str], port: int, probe: str,
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.2)
     stop_server(server)
-    raise SystemExit(f"{command[:4]} did not answer on port {port} within 30 s; see {log}")
+    raise SystemExit(f"{command[:4]} did not answer on port {port} within {SERVER_START_SECONDS} s; see {log}")
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
@@ -522,6 +548,7 @@ def measure(
     workers: int,
 ) -> Measured:
     queries = {case.name: count_queries(case) for case in cases if case.expected_access is not None}
+    in_process = in_process_cpu(cases, args.in_process_requests, 3) if args.in_process_requests else {}
     from django.db import connections
 
     connections.close_all()  # the servers have the database to themselves
@@ -554,7 +581,10 @@ def measure(
             rounds.append(measured)
             if args.rounds > 1:
                 print_table(
-                    f"{world.name} world, round {number + 1} (load average {load_average()})", measured, queries
+                    f"{world.name} world, round {number + 1} (load average {load_average()})",
+                    measured,
+                    queries,
+                    in_process,
                 )
         for case in cases:  # still the right answer after the load
             check_sample(ports[case.server], case, public_key)
@@ -566,7 +596,7 @@ def measure(
         (min(r.requests_per_second for r in column), max(r.requests_per_second for r in column))
         for column in zip(*rounds, strict=True)
     ]
-    return Measured(world, counts, best, spreads, queries)
+    return Measured(world, counts, best, spreads, queries, in_process)
 
 
 # --- printing ------------------------------------------------------------------------------------
@@ -576,6 +606,7 @@ def print_table(
     title: str,
     results: list[Result],
     queries: dict[str, tuple[int, int]],
+    in_process: dict[str, float],
     spreads: list[tuple[float, float]] | None = None,
 ) -> None:
     bare = next(r.requests_per_second for r in results if r.case.server == "bare")
@@ -584,7 +615,7 @@ def print_table(
         print(title)
     header = (
         f"  {'case':<18} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs bare':>8} {'vs /_ping':>9} "
-        f"{'CPU/req':>8} {'queries':>8}"
+        f"{'CPU/req':>8} {'in-proc':>8} {'serving':>8} {'queries':>8}"
     )
     print(header + ("  req/s min-max" if spreads else ""))
     for index, result in enumerate(results):
@@ -593,7 +624,10 @@ def print_table(
         line = (
             f"  {result.case.name:<18} {result.requests_per_second:>7.0f} {result.p50_ms:>7.2f} "
             f"{result.p99_ms:>7.2f} {result.requests_per_second / bare:>8.2f} "
-            f"{result.requests_per_second / ping if ping else 0.0:>9.2f} {result.server_cpu_us:>5.0f} us {shown:>8}"
+            f"{result.requests_per_second / ping if ping else 0.0:>9.2f} {result.server_cpu_us:>5.0f} us "
+            f"{cpu_cell(in_process.get(result.case.name))} "
+            f"{cpu_cell(result.server_cpu_us - in_process[result.case.name] if result.case.name in in_process else None)} "
+            f"{shown:>8}"
         )
         if spreads:
             low, high = spreads[index]
@@ -601,11 +635,17 @@ def print_table(
         print(line, flush=True)
 
 
+def cpu_cell(microseconds: float | None) -> str:
+    return f"{microseconds:>5.0f} us" if microseconds is not None else f"{'-':>8}"
+
+
 def print_world(measured: Measured, rounds: int) -> None:
     sizes = ", ".join(f"{value:,} {name}" for name, value in measured.counts.items())
     title = f"best of {rounds} rounds" if rounds > 1 else "result"
     print(f"\n{measured.world.name} world ({sizes}); {title}; load average after: {load_average()}")
-    print_table("", measured.results, measured.queries, measured.spreads if rounds > 1 else None)
+    print_table("", measured.results, measured.queries, measured.in_process, measured.spreads if rounds > 1 else None)
+    print("  CPU/req: the server's (gunicorn master and workers) per request; in-proc: the same request through the")
+    print("  WSGI callable without a server (best of 3 rounds); serving: the difference (gunicorn, threads, socket)")
     print("  queries: first request / repeated request (credentials remembered), counted in-process")
     bare = next(r.requests_per_second for r in measured.results if r.case.server == "bare")
     logins = [r for r in measured.results if r.case.expected_access is not None and "anonymous" not in r.case.name]
@@ -673,6 +713,12 @@ def main() -> int:
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
         "--rounds", type=int, default=1, help="measure every case this many times, interleaved; best kept"
+    )
+    parser.add_argument(
+        "--in-process-requests",
+        type=int,
+        default=1000,
+        help="requests per round of the in-process CPU measurement (default 1000; 0: skip it)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the data directory and the server logs")
     parser.add_argument(

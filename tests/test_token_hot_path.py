@@ -42,6 +42,16 @@ def test_the_registry_endpoints_set_no_session_cookie(world: World, client: Clie
     assert response["Cache-Control"] == "no-store"
 
 
+def test_the_registry_endpoints_answer_with_a_content_length(world: World, client: Client) -> None:
+    # Without one, gunicorn sends the body in chunks and the closing chunk in a send of its own.
+    issued = token_request(client)
+    refused = token_request(client, user="nobody")
+    notification = client.post("/v2/webhooks/events", b"{}", content_type="application/json")
+    assert [issued.status_code, refused.status_code, notification.status_code] == [200, 401, 401]
+    for response in (issued, refused, notification):
+        assert response["Content-Length"] == str(len(response.content))
+
+
 def test_a_path_that_only_starts_like_the_token_endpoint_goes_the_usual_way(world: World, client: Client) -> None:
     response = client.get("/v2/token/", {"service": SERVICE})
     assert response.status_code == 404

@@ -32,6 +32,11 @@ def registry_endpoints_first(get_response: Handler) -> Handler:
         if endpoint is None:
             return get_response(request)
         request.get_host()  # raises DisallowedHost (answered 400) for a host not in ALLOWED_HOSTS
-        return endpoint(request)
+        response = endpoint(request)
+        # What CommonMiddleware does for every other answer. Without a Content-Length gunicorn frames the
+        # body as chunks and sends the closing chunk on its own: one more send per token (docs/performance.md).
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
 
     return middleware
