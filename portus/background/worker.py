@@ -190,15 +190,18 @@ class Worker:
             .values("pk")[:1]
         )
         heads = RegistryEvent.objects.filter(free, pk=Subquery(first_pending))
-        candidates = list(heads.order_by("pk").values_list("pk", flat=True)[:8])
+        # Whole rows, so the winner needs no second query: what applying reads of it (registry, action,
+        # repository, tag, digest, actor, times, payload) never changes after it is stored.
+        candidates = list(heads.select_related("registry").order_by("pk")[:8])
         lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
-        for pk in candidates:
+        for event in candidates:
             claim = f"{self.name}:{secrets.token_hex(4)}"[-64:]
-            taken = RegistryEvent.objects.filter(free, pk=pk).update(
+            taken = RegistryEvent.objects.filter(free, pk=event.pk).update(
                 claim=claim, lease_until=now + lease, attempts=F("attempts") + 1
             )
             if taken:
-                return RegistryEvent.objects.select_related("registry").get(pk=pk), claim
+                event.claim, event.lease_until, event.attempts = claim, now + lease, event.attempts + 1
+                return event, claim
         return None
 
     def handle_one_event(self) -> bool:
