@@ -3,7 +3,8 @@
 Run from the repository root:  python3 bench/event_burst.py [--db sqlite3|postgresql|both] [--pushes 10000]
 
 What it does, per database (SQLite in a throw-away data directory; PostgreSQL in the database
-portus_bench_burst on 127.0.0.1, dropped and re-created; --db both runs one after the other):
+portus_bench_burst on 127.0.0.1, or --pg-database, dropped and re-created; --db both runs one after the
+other):
 
   * migrates and creates, through portusctl, a registry, a user `pusher` (the events' actor), a team and
     --namespaces team namespaces;
