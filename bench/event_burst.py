@@ -3,7 +3,8 @@
 Run from the repository root:  python3 bench/event_burst.py [--db sqlite3|postgresql|both] [--pushes 10000]
 
 What it does, per database (SQLite in a throw-away data directory; PostgreSQL in the database
-portus_bench_burst on 127.0.0.1, dropped and re-created; --db both runs one after the other):
+portus_bench_burst on 127.0.0.1, or --pg-database, dropped and re-created; --db both runs one after the
+other):
 
   * migrates and creates, through portusctl, a registry, a user `pusher` (the events' actor), a team and
     --namespaces team namespaces;
@@ -604,13 +605,13 @@ def one_database(args: argparse.Namespace) -> int:
 
     gunicorn_workers = args.gunicorn_workers or default_workers()
     data_dir = Path(tempfile.mkdtemp(prefix="portus-bench-burst-"))
-    env = bench_environment(data_dir, args.db, POSTGRES_DATABASE)
+    env = bench_environment(data_dir, args.db, args.pg_database)
     for name in [k for k in os.environ if k.startswith("PORTUS_") or k == "DJANGO_SETTINGS_MODULE"]:
         del os.environ[name]
     os.environ.update(env, DJANGO_SETTINGS_MODULE="portus.settings")
     database = "PostgreSQL" if args.db == "postgresql" else "SQLite"
     if args.db == "postgresql":
-        create_postgres_database(POSTGRES_DATABASE)
+        create_postgres_database(args.pg_database)
     port, bare_port, registry_port = free_port(), free_port(), free_port()
     registry_host = f"127.0.0.1:{registry_port}"
     processes: list[subprocess.Popen[bytes]] = []
@@ -710,7 +711,7 @@ def one_database(args: argparse.Namespace) -> int:
 
             connections.close_all()
         if args.db == "postgresql":
-            create_postgres_database(POSTGRES_DATABASE, drop=True)
+            create_postgres_database(args.pg_database, drop=True)
         if args.keep:
             print(
                 f"data directory and logs kept: {data_dir}" + (" (worker-N.prof: the profiles)" if args.profile else "")
@@ -732,6 +733,11 @@ def main() -> int:
         default=os.environ.get("PORTUS_DB_ADAPTER", "sqlite3"),
         help=f"database (default: $PORTUS_DB_ADAPTER or sqlite3); PostgreSQL uses {POSTGRES_DATABASE} on 127.0.0.1 "
         "as user postgres, dropped and re-created; both: SQLite, then PostgreSQL",
+    )
+    parser.add_argument(
+        "--pg-database",
+        default=POSTGRES_DATABASE,
+        help=f"the PostgreSQL database used, dropped and re-created (default {POSTGRES_DATABASE})",
     )
     parser.add_argument("--pushes", type=int, default=10_000, help="push events sent (default 10000)")
     parser.add_argument("--per-envelope", type=int, default=4, help="push events per envelope (default 4)")

@@ -104,3 +104,25 @@ def test_a_worker_whose_claim_was_taken_over_applies_nothing(unreachable: World)
         slow.claim_event = original  # type: ignore[method-assign]
     event.refresh_from_db()
     assert event.claim == "fast:1" and event.result == ""
+
+
+def test_only_a_pending_event_of_the_same_registry_and_repository_holds_a_later_one(unreachable: World) -> None:
+    from portus.registry.models import Registry
+
+    other = Registry.objects.create(name="other", hostname="127.0.0.1:2")
+    applied = push_event(unreachable, "applied")
+    failed = push_event(unreachable, "failed")
+    RegistryEvent.objects.filter(pk=applied.pk).update(state=EventState.DONE)
+    RegistryEvent.objects.filter(pk=failed.pk).update(state=EventState.FAILED)
+    RegistryEvent.objects.create(
+        registry=other, event_id="elsewhere", action="push", repository="acme/app", occurred_at=timezone.now()
+    )
+    push_event(unreachable, "next")
+    push_event(unreachable, "after")
+    worker = Worker()
+    claimed = [worker.claim_event() for _ in range(3)]
+    # "elsewhere" (same name, another registry) does not hold "next"; "after" waits for "next".
+    assert [c[0].event_id if c else None for c in claimed] == ["elsewhere", "next", None]
+    RegistryEvent.objects.filter(event_id="next").update(state=EventState.DONE)
+    taken = worker.claim_event()
+    assert taken is not None and taken[0].event_id == "after"

@@ -118,3 +118,33 @@ def test_events_read_the_registry_only_for_a_push_or_delete_into_a_known_namespa
 
 def test_a_pushed_manifest_already_gone_reads_as_nothing(world: World, plain: RunningRegistry) -> None:
     assert read_registry(event(world, "push"), RegistryClient(world.registry)) is None
+
+
+def test_a_token_is_kept_per_scope_until_shortly_before_it_expires(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import portus.registry.client as client_module
+
+    minted: list[str] = []
+    clock = [1000.0]
+
+    def mint(subject: str, audience: str, access: list[dict[str, object]]) -> tuple[str, int, int]:
+        minted.append(str(access[0]["name"]))
+        return f"token-{len(minted)}", 300, 0
+
+    monkeypatch.setattr(client_module, "registry_token", mint)
+    monkeypatch.setattr(client_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(client_module, "TOKENS_KEPT", 2)
+    client = RegistryClient(world.registry)
+
+    def pull(name: str) -> str:
+        return client._authorization({"type": "repository", "name": name, "actions": ["pull"]})
+
+    # Events of two repositories, interleaved: one token each, not one per read.
+    assert [pull(n) for n in ("a", "b", "a", "b")] == ["Bearer token-1", "Bearer token-2"] * 2
+    assert minted == ["a", "b"]
+    clock[0] += 300 - 30 + 1  # within 30 s of its expiry: a new one
+    assert pull("a") == "Bearer token-3"
+    pull("c")  # a third scope: the least recently used one ("b") goes
+    assert pull("a") == "Bearer token-3" and pull("b") == "Bearer token-5"
+    assert minted == ["a", "b", "a", "c", "b"]

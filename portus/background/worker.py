@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from portus import metrics
@@ -177,24 +177,31 @@ class Worker:
         """Claim (compare-and-set) the oldest free event that is first in its repository."""
         now = timezone.now()
         free = Q(state=EventState.PENDING) & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        # One repository's events apply in order: a later one waits while an earlier one is pending.
-        earlier = RegistryEvent.objects.filter(
-            repository=OuterRef("repository"),
-            registry=OuterRef("registry"),
-            state=EventState.PENDING,
-            pk__lt=OuterRef("pk"),
+        # One repository's events apply in order: a later one waits while an earlier one is pending, so a
+        # candidate is its repository's first pending event. Asked as "the first pending id of this
+        # repository" (one seek in registry_event_repo_queue per candidate, whatever the planner thinks of
+        # the table) rather than "no earlier pending event" (which PostgreSQL, with stale statistics, turned
+        # into an anti-join of every pending event against every other: quadratic in the backlog).
+        first_pending = (
+            RegistryEvent.objects.filter(
+                registry=OuterRef("registry"), repository=OuterRef("repository"), state=EventState.PENDING
+            )
+            .order_by("pk")
+            .values("pk")[:1]
         )
-        candidates = list(
-            RegistryEvent.objects.filter(free).filter(~Exists(earlier)).order_by("pk").values_list("pk", flat=True)[:8]
-        )
+        heads = RegistryEvent.objects.filter(free, pk=Subquery(first_pending))
+        # Whole rows, so the winner needs no second query: what applying reads of it (registry, action,
+        # repository, tag, digest, actor, times, payload) never changes after it is stored.
+        candidates = list(heads.select_related("registry").order_by("pk")[:8])
         lease = dt.timedelta(seconds=settings.PORTUS.background.lease)
-        for pk in candidates:
+        for event in candidates:
             claim = f"{self.name}:{secrets.token_hex(4)}"[-64:]
-            taken = RegistryEvent.objects.filter(free, pk=pk).update(
+            taken = RegistryEvent.objects.filter(free, pk=event.pk).update(
                 claim=claim, lease_until=now + lease, attempts=F("attempts") + 1
             )
             if taken:
-                return RegistryEvent.objects.select_related("registry").get(pk=pk), claim
+                event.claim, event.lease_until, event.attempts = claim, now + lease, event.attempts + 1
+                return event, claim
         return None
 
     def handle_one_event(self) -> bool:

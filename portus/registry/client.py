@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ MANIFEST_MEDIA_TYPES = (
 # images (or a converted schema 1 manifest), and the digest would not be the one that was pushed.
 # An image config is a few kilobytes (its history grows with the build steps); more is not a config.
 CONFIG_LIMIT = 4 * 1024 * 1024
+TOKENS_KEPT = 256  # registry tokens a client keeps, one per scope (repository and actions)
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 
 
@@ -100,21 +102,26 @@ class RegistryClient:
             settings.PORTUS.registry.timeout,
             settings.PORTUS.registry.read_timeout,
         )
-        self._token_scope = ""
-        self._token = ""
-        self._token_expires = 0.0
+        # Tokens by scope, the most recently used last: applying a burst of pushes reads one repository
+        # after another (a token per event when only the last one was kept), a synchronization reads each
+        # repository once. Bounded, so a long synchronization does not grow it.
+        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def close(self) -> None:
         self.session.close()
 
     def _authorization(self, access: dict[str, Any]) -> str:
         scope = f"{access['type']}:{access['name']}:{','.join(access['actions'])}"
-        # One token kept: sync reads repository after repository; a cache per scope would grow.
-        if scope != self._token_scope or time.monotonic() > self._token_expires:
-            token, lifetime, _ = registry_token(INTERNAL_ACCOUNT, self.registry.hostname, [access])
-            self._token, self._token_scope = token, scope
-            self._token_expires = time.monotonic() + max(lifetime - 30, 1)
-        return f"Bearer {self._token}"
+        kept = self._tokens.get(scope)
+        if kept is not None and time.monotonic() <= kept[1]:
+            self._tokens.move_to_end(scope)
+            return f"Bearer {kept[0]}"
+        token, lifetime, _ = registry_token(INTERNAL_ACCOUNT, self.registry.hostname, [access])
+        self._tokens[scope] = (token, time.monotonic() + max(lifetime - 30, 1))
+        self._tokens.move_to_end(scope)
+        while len(self._tokens) > TOKENS_KEPT:
+            self._tokens.popitem(last=False)
+        return f"Bearer {token}"
 
     def _send(
         self,

@@ -86,9 +86,12 @@ def _unknown_namespace(event: RegistryEvent) -> Outcome:
     return Outcome(EventState.SKIPPED, message)
 
 
-def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
-    """A pushed tag: create or move it; INFO is None when the manifest is already gone."""
-    namespace, name = find_namespace(event.registry, event.repository)
+def apply_push(
+    event: RegistryEvent, info: ManifestInfo | None, found: tuple[Namespace | None, str] | None = None
+) -> Outcome:
+    """A pushed tag: create or move it; INFO is None when the manifest is already gone. FOUND: what
+    ``find_namespace`` answers for the event's repository, when the caller asked already."""
+    namespace, name = found or find_namespace(event.registry, event.repository)
     if namespace is None:
         return _unknown_namespace(event)
     if info is None:
@@ -96,9 +99,12 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
             EventState.SKIPPED,
             f"{event.digest} is no longer in the registry (deleted after the push).",
         )
-    repository, created_repository = Repository.objects.get_or_create(namespace=namespace, name=name)
-    # Serializes the events of one repository across workers until this transaction ends.
-    repository = Repository.objects.select_for_update().get(pk=repository.pk)
+    # Locked (FOR UPDATE, or the insert's own lock): serializes the events of one repository across workers
+    # until this transaction ends.
+    repository, created_repository = Repository.objects.select_for_update().get_or_create(
+        namespace=namespace, name=name
+    )
+    repository.namespace = namespace  # full_name below reads it: no query for it
     tag = Tag.objects.filter(repository=repository, name=event.tag).first()
     if tag is not None and tag.digest != info.digest and tag.pushed_at > event.occurred_at:
         return Outcome(
@@ -135,12 +141,14 @@ def apply_push(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
     return Outcome(EventState.DONE, f"tag {repository.full_name}:{tag.name} -> {info.digest}{moved}")
 
 
-def apply_delete(event: RegistryEvent, still_served: ManifestInfo | None) -> Outcome:
+def apply_delete(
+    event: RegistryEvent, still_served: ManifestInfo | None, found: tuple[Namespace | None, str] | None = None
+) -> Outcome:
     """A deleted manifest: its tags go, and the repository too when no tag is left.
 
     STILL_SERVED is what the registry serves under the deleted reference right now: a notification is only
-    a claim, and Portus forgets nothing the registry still holds."""
-    namespace, name = find_namespace(event.registry, event.repository)
+    a claim, and Portus forgets nothing the registry still holds. FOUND: as for ``apply_push``."""
+    namespace, name = found or find_namespace(event.registry, event.repository)
     if namespace is None:
         return _unknown_namespace(event)
     if still_served is not None:
@@ -154,6 +162,7 @@ def apply_delete(event: RegistryEvent, still_served: ManifestInfo | None) -> Out
     repository = Repository.objects.select_for_update().filter(namespace=namespace, name=name).first()
     if repository is None:
         return Outcome(EventState.DONE, f"{event.repository} is not known; nothing to delete.")
+    repository.namespace = namespace
     # Registry 2.8 sends an event per deleted tag (no digest) and one for the manifest (digest).
     # A tag pushed again after this deletion (a later time) stays.
     match = Q(name=event.tag) if event.tag else Q(digest=event.digest)
@@ -211,16 +220,8 @@ def apply_event(event: RegistryEvent, info: ManifestInfo | None) -> Outcome:
         if event.action == "delete" and namespace is not None:
             registry_event_applied.send(sender=RegistryEvent, event=event, namespace=namespace)
         return Outcome(EventState.DONE, f"{event.action} made by Portus itself, which updated its records already")
-    outcome = apply_push(event, info) if event.action == "push" else apply_delete(event, info)
-    if outcome.state == EventState.DONE and namespace is not None:
-        registry_event_applied.send(sender=RegistryEvent, event=event, namespace=namespace)
-    return outcome
-    if event.action == "pull":
-        return apply_pull(event)
-    if event.action not in ("push", "delete"):
-        return Outcome(EventState.SKIPPED, f"action {event.action!r} is not handled")
-    outcome = apply_push(event, info) if event.action == "push" else apply_delete(event, info)
-    namespace = find_namespace(event.registry, event.repository)[0]
+    found = namespace, split_repository_name(event.repository)[1]
+    outcome = apply_push(event, info, found) if event.action == "push" else apply_delete(event, info, found)
     if outcome.state == EventState.DONE and namespace is not None:
         registry_event_applied.send(sender=RegistryEvent, event=event, namespace=namespace)
     return outcome

@@ -380,6 +380,9 @@ class RegistryEvent(models.Model):
             models.Index(fields=["state", "id"], name="registry_event_state_id"),
             # Synchronization asks "did the registry tell us about this repository since we read it?"
             models.Index(fields=["repository", "occurred_at"], name="registry_event_repo_time"),
+            # The claim's "no earlier pending event in this repository": one seek, however many events the
+            # registry has applied (the index on registry_id alone walked them all, for every candidate).
+            models.Index(fields=["registry", "repository", "state", "id"], name="registry_event_repo_queue"),
         ]
 
     def __str__(self) -> str:
