@@ -178,9 +178,11 @@ def build_image(podman: Podman) -> None:
         build += ["--secret", f"id=ca-bundle,src={bundle}"]
     built = podman(*build, "-t", IMAGE, "-t", tag, "-f", str(DOCKERFILE), str(ROOT), timeout=1800)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    # Only the context tags of the images built before, each by its own name: IMAGE has moved to the new build, and
+    # `podman untag NAME` alone would strip every name of the image NAME points at.
     for old in before.stdout.split():
-        if old != tag:
-            podman("untag", old)
+        if ":context-" in old and not old.endswith(tag.split(":", 1)[1]):
+            podman("untag", old, old)
     podman("image", "prune", "--force", timeout=600)  # the images built before: a vfs layer is a whole tree
 
 
