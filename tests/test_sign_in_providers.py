@@ -7,12 +7,18 @@ the last way to sign in; the password form turned off; and /v2/token refusing pa
 from __future__ import annotations
 
 import base64
+import importlib.util
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialLogin
+from allauth.socialaccount.providers.github import views as github_views
 from django.conf import settings
 from django.test import Client
 
@@ -121,16 +127,61 @@ def test_only_members_of_the_github_team_are_let_in(
     assert ("GET", "api.github.com", "/orgs/acme-corp/teams/registry-users/memberships/Jane.Doe") in double.requests
 
 
-def test_a_github_enterprise_server_answers_the_membership_check(
-    world: World, double: ProviderDouble, enable: Any, client: Client
+def github_adapter_as_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """allauth's GitHub adapter takes its URLs from GITHUB_URL when its module is imported, at start (see
+    test_github_enterprise_server_is_read_at_start); the suite imported it before this test turned the server
+    on, so run that module's own code again with the settings now and give the adapter the URLs it computes."""
+    spec = importlib.util.find_spec(github_views.__name__)
+    assert spec is not None and spec.loader is not None
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    for name in ("web_url", "api_url", "access_token_url", "authorize_url", "profile_url", "emails_url"):
+        monkeypatch.setattr(github_views.GitHubOAuth2Adapter, name, getattr(fresh.GitHubOAuth2Adapter, name))
+
+
+def test_a_github_enterprise_server_answers_the_sign_in_and_the_membership_check(
+    world: World, double: ProviderDouble, enable: Any, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     double.extra_hosts.add("github.example.com")
     enable("github", organization="acme-corp", server="https://github.example.com")
     assert settings.SOCIALACCOUNT_PROVIDERS["github"]["GITHUB_URL"] == "https://github.example.com"
+    github_adapter_as_started(monkeypatch)
     member = Person(**{**JANE.__dict__, "github_orgs": {"acme-corp"}})
     assert through(client, double, "github", member)["Location"] == "/accounts/3rdparty/signup/"
-    # The Enterprise API lives under /api/v3 on the server's own host.
-    assert ("GET", "api.github.com", "/user/memberships/orgs/acme-corp") in double.requests
+    # Every step went to the Enterprise server, its API under /api/v3; nothing to github.com.
+    assert [host for _, host, _ in double.requests] == ["github.example.com"] * len(double.requests)
+    assert ("GET", "github.example.com", "/login/oauth/authorize") in double.requests
+    assert ("POST", "github.example.com", "/login/oauth/access_token") in double.requests
+    assert ("GET", "github.example.com", "/api/v3/user") in double.requests
+    assert ("GET", "github.example.com", "/api/v3/user/memberships/orgs/acme-corp") in double.requests
+
+
+def test_github_enterprise_server_is_read_at_start(tmp_path: Path) -> None:
+    """A fresh Portus with oauth.github.server set: allauth's GitHub adapter, imported at start, points at it."""
+    environ = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PORTUS_DATA_DIR": str(tmp_path),
+        "PORTUS_OAUTH_GITHUB_ENABLED": "true",
+        "PORTUS_OAUTH_GITHUB_CLIENT_ID": "gh-client",
+        "PORTUS_OAUTH_GITHUB_CLIENT_SECRET": "gh-secret",
+        "PORTUS_OAUTH_GITHUB_SERVER": "https://github.example.com/",
+    }
+    program = (
+        "import django; django.setup(); from django.urls import resolve; resolve('/accounts/github/login/'); "
+        "from allauth.socialaccount.providers.github.views import GitHubOAuth2Adapter as A; "
+        "print(A.authorize_url, A.access_token_url, A.profile_url, A.emails_url)"
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", program], env=environ, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert started.stdout.split() == [
+        "https://github.example.com/login/oauth/authorize",
+        "https://github.example.com/login/oauth/access_token",
+        "https://github.example.com/api/v3/user",
+        "https://github.example.com/api/v3/user/emails",
+    ]
 
 
 def test_a_self_hosted_gitlab_lets_group_members_in_and_refuses_others(
@@ -144,7 +195,11 @@ def test_a_self_hosted_gitlab_lets_group_members_in_and_refuses_others(
     member = Person(**{**JANE.__dict__, "gitlab_groups": {"platform/registry"}})
     assert through(client, double, "gitlab", member)["Location"] == "/accounts/3rdparty/signup/"
     assert client.get("/accounts/3rdparty/signup/").context["form"].initial["username"] == "jane.doe"
-    assert ("GET", "gitlab.com", "/api/v4/groups/platform%2Fregistry/members/all/4242") in double.requests
+    # Every step went to the self-hosted server; nothing to gitlab.com.
+    assert {host for _, host, _ in double.requests} == {"127.0.0.1"}
+    assert ("POST", "127.0.0.1", "/oauth/token") in double.requests
+    assert ("GET", "127.0.0.1", "/api/v4/user") in double.requests
+    assert ("GET", "127.0.0.1", "/api/v4/groups/platform%2Fregistry/members/all/4242") in double.requests
 
 
 def test_google_lets_in_only_accounts_of_the_workspace_domain(
@@ -170,7 +225,7 @@ def test_bitbucket_lets_in_only_members_of_the_workspace(
     assert through(client, double, "bitbucket_oauth2", member)["Location"] == "/accounts/3rdparty/signup/"
 
 
-@pytest.mark.parametrize("section", ["github", "gitlab", "bitbucket"])
+@pytest.mark.parametrize("section", ["github", "gitlab", "google_oauth2", "bitbucket"])
 def test_a_domain_restriction_counts_only_addresses_the_provider_verified(
     world: World, double: ProviderDouble, enable: Any, client: Client, section: str
 ) -> None:

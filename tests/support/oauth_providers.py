@@ -127,11 +127,11 @@ def _handler(double: ProviderDouble) -> type[BaseHTTPRequestHandler]:
             host = self.headers.get("Host", "").partition(":")[0]
             parts = urlsplit(self.path)
             path = parts.path
+            double.requests.append(("GET", host, path))  # as sent: a test can tell which server was asked
             if host in double.extra_hosts and path.startswith("/api/v3/"):
                 host, path = "api.github.com", path.removeprefix("/api/v3")  # GitHub Enterprise Server
             elif host in double.extra_hosts:
                 host = "gitlab.com" if path.startswith(("/api/v4/", "/oauth/")) else "github.com"
-            double.requests.append(("GET", host, path))
             query = {key: values[0] for key, values in parse_qs(parts.query).items()}
             if path in ("/login/oauth/authorize", "/oauth/authorize", "/o/oauth2/v2/auth", "/site/oauth2/authorize"):
                 return self.authorize(query)
