@@ -298,6 +298,15 @@ def test_the_search_runs_as_the_service_account(world: World, configure_ldap: Co
         }
     )
     assert verify("bob", password_of("bob")).failure is Failure.UNREACHABLE
+    # With authentication off, the bind DN and password are not used: the search is anonymous.
+    configure_ldap(
+        {
+            "ldap.authentication.bind_dn": READER_DN,
+            "ldap.authentication.password": "not-the-reader-password",
+            "ldap.authentication.enabled": False,
+        }
+    )
+    assert verify("bob", password_of("bob")).user is not None
 
 
 # -- what a new user gets ----------------------------------------------------------------------------------------
@@ -396,6 +405,23 @@ def test_sync_never_removes_a_teams_last_owner(
     directory_admin.remove_member("operators", "carol")
     assert sign_in_again("carol").user is not None  # the sign-in itself still works
     assert role_in(teams["ops"], "carol") == Role.OWNER  # the last owner stays
+
+
+def test_the_group_filter_limits_which_groups_count(
+    world: World, teams: dict[str, Team], configure_ldap: Configure
+) -> None:
+    # carol is in operators and registry-admins; the filter leaves only registry-admins to count.
+    configure_ldap(
+        {
+            "ldap.group_filter": "(cn=registry-*)",
+            "ldap.team_sync": "operators=ops:owner, registry-admins=devs:viewer",
+            "ldap.admin_group": "registry-admins",
+        }
+    )
+    carol = verify("carol", password_of("carol")).user
+    assert carol is not None and carol.admin
+    assert role_in(teams["ops"], "carol") is None
+    assert role_in(teams["devs"], "carol") == Role.VIEWER
 
 
 def test_a_team_sync_naming_a_missing_team_changes_nothing_else(

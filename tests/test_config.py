@@ -795,6 +795,8 @@ def test_ldap_is_set_through_portus_ldap_variables_with_the_service_password_fro
         ({"PORTUS_LDAP_TEAM_SYNC": "developers=devs"}, "ldap.team_sync", "PORTUS_LDAP_TEAM_SYNC"),
         ({"PORTUS_LDAP_TEAM_SYNC": "developers=devs:boss"}, "ldap.team_sync", "PORTUS_LDAP_TEAM_SYNC"),
         ({"PORTUS_LDAP_FILTER": "objectClass=person"}, "ldap.filter", "PORTUS_LDAP_FILTER"),
+        ({"PORTUS_LDAP_GROUP_FILTER": "(cn=ops"}, "ldap.group_filter", "PORTUS_LDAP_GROUP_FILTER"),
+        ({"PORTUS_LDAP_GROUP_TYPE": "group"}, "ldap.group_type", "PORTUS_LDAP_GROUP_TYPE"),
         ({"PORTUS_LDAP_ENCRYPTION_METHOD": "tls"}, "ldap.encryption.method", "PORTUS_LDAP_ENCRYPTION_METHOD"),
         ({"PORTUS_LDAP_PORT": "0"}, "ldap.port", "PORTUS_LDAP_PORT"),
         (

@@ -448,6 +448,25 @@ def test_the_profile_says_how_to_log_in_to_the_registry_with_a_token(
             },
             "oauth.gitlab.server must be an http(s) URL",
         ),
+        (
+            {
+                "PORTUS_OAUTH_OPENID_CONNECT_ENABLED": "true",
+                "PORTUS_OAUTH_OPENID_CONNECT_ISSUER": "id.example.com",
+                "PORTUS_OAUTH_OPENID_CONNECT_CLIENT_ID": "a",
+                "PORTUS_OAUTH_OPENID_CONNECT_CLIENT_SECRET": "b",
+            },
+            "oauth.openid_connect.issuer must be an http(s) URL",
+        ),
+        (
+            {
+                "PORTUS_OAUTH_GITHUB_ENABLED": "true",
+                "PORTUS_OAUTH_GITHUB_CLIENT_ID": "a",
+                "PORTUS_OAUTH_GITHUB_CLIENT_SECRET": "b",
+                "PORTUS_OAUTH_GITHUB_SERVER": "github.example.com",
+            },
+            "oauth.github.server must be an http(s) URL",
+        ),
+        ({"PORTUS_OAUTH_OPENID_CONNECT_USERNAME_CLAIM": ""}, "oauth.openid_connect.username_claim must be set"),
         ({"PORTUS_OAUTH_GITHUB_TRUSTED": "maybe"}, "oauth.github.trusted must be true or false"),
         ({"PORTUS_OAUTH_LOCAL_LOGIN_ENABLED": "nah"}, "oauth.local_login.enabled must be true or false"),
     ],
@@ -459,6 +478,61 @@ def test_an_incomplete_or_wrong_provider_setting_stops_the_start_naming_the_key(
         load_config(environ=environ)
     assert says in str(refused.value)
     assert str(refused.value).startswith(next(iter(environ)))  # names where it was turned on
+
+
+def test_every_provider_key_is_set_through_portus_variables_and_secrets_through_files(tmp_path: Path) -> None:
+    secret = tmp_path / "github-secret"
+    secret.write_text("gh-secret-from-a-file\n")
+    config = load_config(
+        environ={
+            "PORTUS_OAUTH_GOOGLE_OAUTH2_ENABLED": "true",
+            "PORTUS_OAUTH_GOOGLE_OAUTH2_ID": "g-id",
+            "PORTUS_OAUTH_GOOGLE_OAUTH2_SECRET": "g-secret",
+            "PORTUS_OAUTH_GOOGLE_OAUTH2_DOMAIN": "example.com",
+            "PORTUS_OAUTH_GOOGLE_OAUTH2_OPTIONS_HD": "example.com",
+            "PORTUS_OAUTH_GITHUB_ENABLED": "true",
+            "PORTUS_OAUTH_GITHUB_CLIENT_ID": "gh-id",
+            "PORTUS_OAUTH_GITHUB_CLIENT_SECRET_FILE": str(secret),
+            "PORTUS_OAUTH_GITHUB_ORGANIZATION": "acme-corp",
+            "PORTUS_OAUTH_GITHUB_TEAM": "registry-users",
+            "PORTUS_OAUTH_GITHUB_DOMAIN": "acme.example",
+            "PORTUS_OAUTH_GITHUB_SERVER": "https://github.example.com",
+            "PORTUS_OAUTH_GITLAB_ENABLED": "true",
+            "PORTUS_OAUTH_GITLAB_APPLICATION_ID": "gl-id",
+            "PORTUS_OAUTH_GITLAB_SECRET": "gl-secret",
+            "PORTUS_OAUTH_GITLAB_GROUP": "platform/registry",
+            "PORTUS_OAUTH_GITLAB_SERVER": "https://gitlab.example.com",
+            "PORTUS_OAUTH_BITBUCKET_ENABLED": "true",
+            "PORTUS_OAUTH_BITBUCKET_KEY": "bb-key",
+            "PORTUS_OAUTH_BITBUCKET_SECRET": "bb-secret",
+            "PORTUS_OAUTH_BITBUCKET_OPTIONS_TEAM": "acme",
+            "PORTUS_OAUTH_OPENID_CONNECT_ENABLED": "true",
+            "PORTUS_OAUTH_OPENID_CONNECT_ISSUER": "https://id.example.com",
+            "PORTUS_OAUTH_OPENID_CONNECT_CLIENT_ID": "portus",
+            "PORTUS_OAUTH_OPENID_CONNECT_CLIENT_SECRET": "s3cret",
+            "PORTUS_OAUTH_OPENID_CONNECT_PKCE": "false",
+            "PORTUS_OAUTH_OPENID_CONNECT_USERNAME_CLAIM": "email",
+            "PORTUS_OAUTH_LOCAL_LOGIN_ENABLED": "false",
+        }
+    )
+    oauth = config.oauth
+    assert (oauth.google_oauth2.domain, oauth.google_oauth2.options.hd) == ("example.com", "example.com")
+    assert (oauth.github.organization, oauth.github.team, oauth.github.domain) == (
+        "acme-corp",
+        "registry-users",
+        "acme.example",
+    )
+    assert (oauth.gitlab.group, oauth.bitbucket.options.team) == ("platform/registry", "acme")
+    assert (oauth.openid_connect.pkce, oauth.openid_connect.username_claim) == (False, "email")
+    assert not oauth.local_login.enabled
+    providers = social_providers(oauth)
+    assert providers["github"]["APPS"][0]["secret"] == "gh-secret-from-a-file"
+    assert providers["github"]["GITHUB_URL"] == "https://github.example.com"
+    assert "read:org" in providers["github"]["SCOPE"]
+    assert providers["google"]["AUTH_PARAMS"] == {"hd": "example.com"}
+    assert providers["gitlab"]["APPS"][0]["settings"]["gitlab_url"] == "https://gitlab.example.com"
+    assert "read_api" in providers["gitlab"]["SCOPE"]
+    assert providers["openid_connect"]["APPS"][0]["settings"]["oauth_pkce_enabled"] is False
 
 
 def test_the_provider_apps_come_from_the_settings_alone() -> None:
