@@ -10,12 +10,13 @@ from typing import Any
 
 import jwt
 import pytest
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
 from portus.accounts import ldap as directory
-from portus.accounts.actions import change_password, create_user, set_enabled
+from portus.accounts.actions import change_password, create_token, create_user, set_enabled
 from portus.accounts.credentials import Failure, Verification, verify
 from portus.accounts.models import User
 from portus.config import LEAVES, attribute_path
@@ -477,6 +478,19 @@ def test_docker_login_with_ldap_credentials_gets_a_token_and_is_remembered_until
     assert refused.status_code == 401 and "disabled" in refused.json()["errors"][0]["message"]
 
 
+def test_with_token_passwords_off_the_directory_password_is_refused_at_the_token_service_only(
+    client: Client, world: World, configure_ldap: Configure, portus_config: Callable[[str, Any], None]
+) -> None:
+    portus_config("registry.token_passwords.enabled", False)
+    refused = token_request(client, "alice", password_of("alice"))
+    assert refused.status_code == 401 and "passwords are not accepted here" in refused.content.decode()
+    assert not User.objects.filter(username="alice").exists()  # the directory was not asked
+    assert sign_in(client, "alice", password_of("alice")) == ""  # the pages still take it
+    alice = User.objects.get(username="alice")
+    _, secret = create_token(user=alice, name="laptop", actor=alice)
+    assert token_request(client, "alice", secret).status_code == 200
+
+
 @pytest.mark.e2e
 def test_skopeo_pushes_with_ldap_credentials_to_the_personal_and_a_synced_team_namespace(
     stack: Stack, configure_ldap: Configure
@@ -512,6 +526,22 @@ def test_the_profile_page_sends_an_ldap_user_to_the_directory_for_their_password
         {"old_password": password_of("alice"), "password1": "a-new-local-pass", "password2": "a-new-local-pass"},
     )
     assert not User.objects.get(username="alice").has_usable_password()
+
+
+def test_an_ldap_user_may_unlink_a_provider_because_the_directory_password_remains(
+    client: Client, world: World, configure_ldap: Configure, portus_config: Callable[[str, Any], None]
+) -> None:
+    assert sign_in(client, "alice", password_of("alice")) == ""
+    alice = User.objects.get(username="alice")
+    github = SocialAccount.objects.create(user=alice, provider="github", uid="1", extra_data={})
+    client.post(f"/profile/providers/{github.pk}/unlink/")
+    assert not SocialAccount.objects.filter(pk=github.pk).exists()
+    # With the password form off the directory's password is no way in: the last provider stays.
+    portus_config("oauth.local_login.enabled", False)
+    gitlab = SocialAccount.objects.create(user=alice, provider="gitlab", uid="2", extra_data={})
+    refused = client.post(f"/profile/providers/{gitlab.pk}/unlink/", follow=True)
+    assert "This is your last way to sign in" in refused.content.decode()
+    assert SocialAccount.objects.filter(pk=gitlab.pk).exists()
 
 
 def test_with_ldap_on_nobody_signs_up_locally_to_take_a_directory_users_name(

@@ -201,9 +201,10 @@ def update_profile(*, user: User, actor: Actor, email: str | None = None, displa
 
 
 def sign_in_methods(user: User) -> int:
-    """How many ways USER has to sign in on the pages: a usable password (while the form is shown) and each
-    linked provider account."""
-    password = user.has_usable_password() and settings.PORTUS.oauth.local_login.enabled
+    """How many ways USER has to sign in on the pages: a password (while the form is shown: a usable local one,
+    or the directory's for an LDAP user while LDAP is on) and each linked provider account."""
+    has_password = user.has_usable_password() or (user.ldap and settings.PORTUS.ldap.enabled)
+    password = has_password and settings.PORTUS.oauth.local_login.enabled
     linked: int = SocialAccount.objects.filter(user=user).count()
     return int(password) + linked
 
