@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from allauth.socialaccount.models import SocialAccount, SocialLogin
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialLogin
 from allauth.socialaccount.providers.github import views as github_views
 from django.conf import settings
 from django.test import Client
@@ -103,6 +103,10 @@ def test_a_github_organization_member_picks_a_user_name_and_gets_an_account_and_
     assert Activity.objects.filter(action="user.signup", target="jane.doe").exists()
     assert signed_in_as(client) == "jane.doe"
     assert ("GET", "api.github.com", "/user/memberships/orgs/acme-corp") in double.requests
+    assert not SocialApp.objects.exists()  # the app came from the settings alone
+    # No password: docker login takes an application token.
+    _, secret = create_token(user=user, name="laptop", actor=user)
+    assert token_request(client, "jane.doe", secret).status_code == 200
 
 
 def test_someone_outside_the_github_organization_is_refused_with_a_page_that_says_why(
