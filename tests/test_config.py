@@ -587,6 +587,17 @@ def test_a_typo_in_config_local_yml_stops_the_start_naming_the_key(tmp_path: Pat
     assert "unknown setting 'delete.enabeld'" in lines[0] and "PORTUS_DELETE_ENABLED" in lines[0]
 
 
+def test_an_incomplete_provider_in_config_local_yml_stops_the_start_naming_the_key(tmp_path: Path) -> None:
+    local = tmp_path / "site.yml"
+    local.write_text("oauth:\n  gitlab:\n    enabled: true\n    application_id: portus\n")
+    refused = start_django(tmp_path, PORTUS_LOCAL_CONFIG=str(local))
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "oauth.gitlab.secret must be set when oauth.gitlab.enabled is true" in lines[0]
+    assert "PORTUS_OAUTH_GITLAB_SECRET" in lines[0] and "site.yml" in lines[0]
+
+
 CHECK = (
     "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'portus.settings'; django.setup(); "
     "from django.conf import settings; from django.core.management import call_command; "
