@@ -43,7 +43,7 @@ DIALECTS = ["mysql", "postgresql"]
 def original(request: pytest.FixtureRequest) -> Iterator[tuple[str, op.Original]]:
     dialect = request.param
     require(op.server_reachable(dialect), f"no {dialect} server at 127.0.0.1 for the original's database")
-    name = f"portus_i15src_{dialect}_main"
+    name = op.source_name(f"{dialect}_main")
     with op.original_database(dialect, name) as url:
         yield url, op.fill(dialect, name, REGISTRY_HOST)
 
@@ -310,7 +310,7 @@ def test_source_is_opened_read_only(db: None, original: tuple[str, op.Original])
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_source_older_than_2_3_stops_with_a_message(db: None, dialect: str) -> None:
     require(op.server_reachable(dialect), f"no {dialect} server")
-    with op.original_database(dialect, f"portus_i15src_{dialect}_old", release="2.2") as url:
+    with op.original_database(dialect, op.source_name(f"{dialect}_old"), release="2.2") as url:
         with pytest.raises(SourceError, match="older than 2.3.*rake db:migrate"):
             open_source(url)
 
@@ -318,7 +318,7 @@ def test_a_source_older_than_2_3_stops_with_a_message(db: None, dialect: str) ->
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_2_3_source_imports_without_the_later_columns(db: None, dialect: str) -> None:
     require(op.server_reachable(dialect), f"no {dialect} server")
-    name = f"portus_i15src_{dialect}_23"
+    name = op.source_name(f"{dialect}_23")
     with op.original_database(dialect, name, release="2.3") as url:
         data = op.fill(dialect, name, REGISTRY_HOST, release="2.3")
         report = run_import(url)
@@ -329,8 +329,9 @@ def test_a_2_3_source_imports_without_the_later_columns(db: None, dialect: str) 
 
 def test_an_unreadable_source_stops_with_a_message(db: None, capsys: pytest.CaptureFixture[str]) -> None:
     require(op.server_reachable("mysql"), "no mysql server")
-    status = portusctl(["import", "portus", "--from", "mysql://root:secret@127.0.0.1:3306/portus_i15src_missing"])
+    missing = op.source_name("missing")
+    status = portusctl(["import", "portus", "--from", f"mysql://root:secret@127.0.0.1:3306/{missing}"])
     err = capsys.readouterr().err
-    assert status == 1 and "cannot read mysql://root:***@127.0.0.1:3306/portus_i15src_missing" in err
+    assert status == 1 and f"cannot read mysql://root:***@127.0.0.1:3306/{missing}" in err
     assert portusctl(["import", "portus", "--from", "sqlite:///tmp/x.db"]) == 1
     assert "mysql://USER:PASSWORD@HOST/NAME" in capsys.readouterr().err

@@ -93,7 +93,7 @@ def migrated(
     settings.TOKEN_KEY_PATH, settings.TOKEN_CERT_PATH, settings.MACHINE_FQDN = key, cert, ISSUER
     portus_config("registry.jwt_algorithm", "RS256")
     signing_key.cache_clear()
-    name = "portus_i15src_e2e"
+    name = op.source_name("e2e")
     try:
         with op.original_database("mysql", name) as url:
             data = op.fill("mysql", name, hostname, webhook_url=receiver.url)  # the original's ci-hook

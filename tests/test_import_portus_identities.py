@@ -30,7 +30,7 @@ ELSEWHERE = "someone.else@example.net"
 @pytest.fixture(scope="module")
 def original_url() -> Iterator[str]:
     require(op.server_reachable("mysql"), "no MariaDB server at 127.0.0.1 for the original's database")
-    name = "portus_i15src_identities"
+    name = op.source_name("identities")
     with op.original_database("mysql", name) as url:
         op.fill("mysql", name, "registry.example.org:5000")
         yield url

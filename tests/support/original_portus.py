@@ -3,11 +3,15 @@ filled the way the original's Rails code fills it: Devise bcrypt passwords at co
 tokens hashed with their own bcrypt salt, a hidden team and personal namespace per user, the
 internal ``portus`` user and the global team, the enum values, public_activity's YAML parameters.
 
-Both MariaDB and PostgreSQL; source databases are named ``portus_i15src_*`` and dropped after."""
+Both MariaDB and PostgreSQL; source databases are named by ``source_name`` after this run's own test
+database (PORTUS_DB_DATABASE, one per checkout and CI job) so runs side by side never share one, and
+are dropped after."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -315,10 +319,19 @@ def connect(dialect: str, name: str) -> Iterator[Any]:
         connection.close()
 
 
+def source_name(label: str) -> str:
+    """The name of the original-schema database LABEL for this run: after the run's own database name
+    (PORTUS_DB_DATABASE), or this process on SQLite, so two runs at once never drop each other's."""
+    base = os.environ.get("PORTUS_DB_DATABASE") or f"portus_sqlite{os.getpid()}"
+    name = f"{base}_src_{label}"
+    assert re.fullmatch(r"[a-z0-9_]{1,64}", name), name
+    return name
+
+
 @contextmanager
 def original_database(dialect: str, name: str, release: str = "2.5") -> Iterator[str]:
     """An empty original-schema database NAME at RELEASE; its URL. Dropped afterwards."""
-    assert name.startswith("portus_i15src_")
+    assert "_src_" in name, "name it with source_name()"
     drop(dialect, name)
     with _admin(dialect) as admin:
         cursor = admin.cursor()
