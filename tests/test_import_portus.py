@@ -72,9 +72,9 @@ def test_dry_run_lists_what_it_would_import_and_what_it_cannot_and_changes_nothi
     assert counts() == before
     assert not ImportedRow.objects.exists()
     assert "Dry run: Would import" in text and "original Portus 2.5" in text
-    assert "users: 12" in text  # alice..kate and the bot; the internal portus user is ours
+    assert "users: 13" in text  # alice..lena and the bot; the internal portus user is ours
     assert "webhooks: 2" in text and "webhook_headers: 1" in text and "webhook_deliveries: 2" in text
-    assert "identities: 3" in text  # GitHub, Bitbucket, Google; OpenID 2 cannot be linked
+    assert "identities: 4" in text  # GitHub, Bitbucket, Google, OpenID Connect; OpenID 2 cannot be
     assert "not imported yet" not in text
     assert "webhook 'bad' of qa: 'ftp://files.example.com/' is not an http:// or https:// address" in text
     assert "judy: OpenID 2 (open_id) cannot be linked" in text
@@ -258,9 +258,9 @@ def test_second_run_refuses_and_merge_doubles_nothing(db: None, original: tuple[
         run_import(url)
     report = run_import(url, merge=True)
     assert counts() == after_first
-    assert sum(report.imported.values()) == 0 and report.existing["users"] == 12
+    assert sum(report.imported.values()) == 0 and report.existing["users"] == 13
     assert report.existing["webhooks"] == 2 and report.existing["webhook_deliveries"] == 2
-    assert SocialAccount.objects.count() == 3 and WebhookHeader.objects.count() == 1
+    assert SocialAccount.objects.count() == 4 and WebhookHeader.objects.count() == 1
 
 
 def test_rows_that_clash_with_this_portus_refuse_the_import_without_merge(

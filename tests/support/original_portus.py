@@ -415,12 +415,14 @@ T0 = dt.datetime(2019, 5, 1, 12, 0, 0)
 HOOK_REQUEST_HEADER = '{"Content-Type"=>"application/json", "X-Token"=>"abc"}'
 HOOK_DELIVERY_UUID = "2f1c5e8a-4b7d-4c1e-9a3f-6d2b8e0c7a15"
 BITBUCKET_UUID = "{00004243-0000-0000-0000-000000000000}"
+OIDC_SUB = "248289761001"
 
 
 def fill(
     dialect: str, name: str, registry_host: str, release: str = "2.5", webhook_url: str = "http://127.0.0.1:9/hook"
 ) -> Original:
-    """Registry, users (admin, contributor, viewer, disabled, LDAP, GitHub, Bitbucket, Google, OpenID 2, bot,
+    """Registry, users (admin, contributor, viewer, disabled, LDAP, GitHub, Bitbucket, Google, OpenID 2,
+    OpenID Connect, bot,
     locked), their hidden teams and personal namespaces, the internal user and global namespace, team qa with
     its namespace, a repository with tags, a star, a comment, tokens, activities, webhooks with a header and
     deliveries (the first at WEBHOOK_URL); plus rows that cannot map."""
@@ -484,6 +486,8 @@ def fill(
         personal("ivan", email="ivan@example.com", provider="bitbucket", uid=BITBUCKET_UUID)
         personal("judy", email="judy@example.com", provider="open_id", uid="https://openid.example.org/judy")
         personal("kate", email="kate@example.com", provider="google_oauth2", uid="108234567890123456789")
+        if release == "2.5":  # OpenID Connect came with the 2.5 line; omniauth's uid is the ID token's sub
+            personal("lena", email="lena@example.com", provider="openid_connect", uid=OIDC_SUB)
         personal(
             "gina",
             email="gina@example.com",
