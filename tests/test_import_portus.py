@@ -315,16 +315,20 @@ def test_a_source_older_than_2_3_stops_with_a_message(db: None, dialect: str) ->
             open_source(url)
 
 
+@pytest.mark.parametrize("release", ["2.3", "2.4"])
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_a_2_3_source_imports_without_the_later_columns(db: None, dialect: str) -> None:
+def test_a_2_3_or_2_4_source_imports_without_the_later_columns(db: None, dialect: str, release: str) -> None:
     require(op.server_reachable(dialect), f"no {dialect} server")
-    name = op.source_name(f"{dialect}_23")
-    with op.original_database(dialect, name, release="2.3") as url:
-        data = op.fill(dialect, name, REGISTRY_HOST, release="2.3")
+    name = op.source_name(f"{dialect}_{release.replace('.', '')}")
+    with op.original_database(dialect, name, release=release) as url:
+        data = op.fill(dialect, name, REGISTRY_HOST, release=release)
         report = run_import(url)
-    assert "original Portus 2.3" in "\n".join(report.lines())
+    text = "\n".join(report.lines())
+    assert f"original Portus {release}, schema version {op.VERSIONS[release]}" in text
     assert verify("alice", data.passwords["alice"]).user is not None
-    assert Tag.objects.get(name="v1").size == 0
+    assert Tag.objects.get(name="v1").size == 0  # tags.size came with 2.5
+    assert User.objects.filter(username="robot", bot=True).exists() == (release == "2.4")  # users.bot with 2.4
+    assert Repository.objects.get(name="app").description == ""  # repositories.description with 2.5
 
 
 def test_an_unreadable_source_stops_with_a_message(db: None, capsys: pytest.CaptureFixture[str]) -> None:
