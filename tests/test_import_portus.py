@@ -157,6 +157,7 @@ def test_webhooks_are_imported_with_the_password_sealed_a_new_secret_and_their_h
     form = Webhook.objects.get(namespace=qa, name="form-hook")
     assert (form.request_method, form.content_type, form.enabled) == ("GET", "application/x-www-form-urlencoded", False)
     assert form.secret != hook.secret and not form.has_password
+    assert form.original_form_body  # sends the JSON text under the form content type, as the original did
     assert not Webhook.objects.filter(name="bad").exists()
     header = WebhookHeader.objects.get(webhook=hook)
     assert header.name == "X-Token" and header.value == "abc" and "abc" not in header.value_sealed

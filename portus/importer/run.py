@@ -776,6 +776,7 @@ class Importer:
             content_type=content_type,
             username=_text(row.get("username")).strip()[:255],
             enabled=_flag(row.get("enabled")),
+            original_form_body=True,
             created_at=created,
             updated_at=_aware(row.get("updated_at")) or created,
         )
