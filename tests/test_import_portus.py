@@ -3,6 +3,7 @@ published schema) imported read-only, in one transaction, with nothing doubled."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,7 +132,7 @@ def test_activities_are_readable_and_unknown_keys_are_kept_as_text(db: None, ori
     assert by_action["repository.push"].namespace.name == "qa"
     role = by_action["team.change_role"]  # Ruby-tagged parameters, a symbol value
     assert role.data["new_role"] == "contributor" and role.data["original_key"] == "team.change_member_role"
-    assert (role.data["old"], role.data["role"]) == ("viewer", "contributor")
+    assert (role.data["old"], role.data["role"], role.data["member"]) == ("viewer", "contributor", "bob")
     created = by_action["webhook.create"]
     assert created.target == "qa: ci-hook" and created.namespace.name == "qa"
     assert created.data["webhook"] == "ci-hook" and created.data["webhook_host"] == "127.0.0.1"
@@ -289,8 +290,15 @@ def test_pages_show_imported_repositories_stars_comments_and_activities(
     assert "qa/app" in page and "v1" in page and "Works for me" in page and "The app" in page
     namespace = client.get(f"/namespaces/{Namespace.objects.get(name='qa').pk}/").content.decode()
     assert "app" in namespace
-    dashboard = client.get("/").content.decode()
-    assert "added a member to team" in dashboard or "pushed" in dashboard
+    dashboard = " ".join(re.sub(r"<[^>]+>", " ", client.get("/").content.decode()).split())  # its text
+    assert "bob pushed qa/app:v1" in dashboard  # repository.push, its tag_name parameter
+    assert "alice added bob to team qa as contributor" in dashboard  # team.add_member's YAML
+    assert "alice created namespace qa" in dashboard
+    assert "alice changed the role of bob in team qa" in dashboard  # team.change_member_role
+    starrer = Client()
+    starrer.force_login(User.objects.get(username="bob"))
+    starred = starrer.get(f"/repositories/{repository.pk}/").content.decode()
+    assert "★ Unstar" in starred and 'aria-label="1 stars"' in starred  # bob's imported star
     admin = Client()
     admin.force_login(User.objects.get(username="alice"))
     registries = admin.get("/admin/registries/").content.decode()

@@ -618,7 +618,9 @@ def fill(
             "Team",
             qa,
             alice,
-            "--- !ruby/hash:ActiveSupport::HashWithIndifferentAccess\nold_role: viewer\nnew_role: :contributor\n",
+            # TeamUser#create_activity! of the original: its role, team and member beside the two roles.
+            "--- !ruby/hash:ActiveSupport::HashWithIndifferentAccess\nold_role: viewer\nnew_role: :contributor\n"
+            "team: qa\nteam_user: bob\nrole: :contributor\n",
         )
         activity("webhook.create", "Webhook", hook, alice, "--- {}\n")
         activity("webhook.disabled", "Webhook", form_hook, alice, "--- {}\n")
