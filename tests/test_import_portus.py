@@ -142,6 +142,11 @@ def test_activities_are_readable_and_unknown_keys_are_kept_as_text(db: None, ori
     assert deleted.target == "qa: old-hook" and deleted.namespace.name == "qa"
     assert deleted.data["webhook_host"] == "old.example.com" and deleted.data["original_key"] == "webhook.destroy"
     assert by_action["namespace.change_visibility"].reported_actor == "portus"
+    unknown = by_action["namespace.sync_ldap_group"]  # no line of ours: kept under its own key
+    assert unknown.target == "qa" and unknown.data["group"] == "cn=qa"
+    unreadable = by_action["repository.retag"]
+    assert unreadable.data["original_parameters"] == "--- [unclosed\n"
+    assert unreadable.data["import_note"].startswith("parameters are not YAML")
 
 
 def test_webhooks_are_imported_with_the_password_sealed_a_new_secret_and_their_header(
@@ -295,6 +300,7 @@ def test_pages_show_imported_repositories_stars_comments_and_activities(
     assert "alice added bob to team qa as contributor" in dashboard  # team.add_member's YAML
     assert "alice created namespace qa" in dashboard
     assert "alice changed the role of bob in team qa" in dashboard  # team.change_member_role
+    assert "alice namespace.sync_ldap_group qa" in dashboard  # an unknown key, shown as it is
     starrer = Client()
     starrer.force_login(User.objects.get(username="bob"))
     starred = starrer.get(f"/repositories/{repository.pk}/").content.decode()

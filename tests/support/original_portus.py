@@ -634,6 +634,9 @@ def fill(
             ":webhook_host: old.example.com\n:webhook_name: old-hook\n",
         )
         activity("namespace.change_visibility", "Namespace", ns_qa, portus, "---\n:visibility: visibility_protected\n")
+        # A key this Portus has no line for, and parameters that are not YAML: both kept, as text.
+        activity("namespace.sync_ldap_group", "Namespace", ns_qa, alice, "---\n:group: cn=qa\n")
+        activity("repository.retag", "Repository", app, bob, "--- [unclosed\n")
 
         w.insert("registry_events", event_id="e-1", status=1, data="{}", **stamp)
     return original
