@@ -3,6 +3,7 @@ published schema) imported read-only, in one transaction, with nothing doubled."
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -46,7 +47,7 @@ def original(request: pytest.FixtureRequest) -> Iterator[tuple[str, op.Original]
     require(op.server_reachable(dialect), f"no {dialect} server at 127.0.0.1 for the original's database")
     name = op.source_name(f"{dialect}_main")
     with op.original_database(dialect, name) as url:
-        yield url, op.fill(dialect, name, REGISTRY_HOST)
+        yield url, op.fill(dialect, name, REGISTRY_HOST, use_ssl=True)
 
 
 def run_import(url: str, **options: Any) -> Any:
@@ -91,6 +92,7 @@ def test_import_maps_users_teams_roles_namespaces_repositories_tags_stars_and_co
     run_import(url)
     registry = Registry.objects.get(hostname=REGISTRY_HOST)
     assert registry.legacy_unsigned_notifications
+    assert (registry.name, registry.use_ssl, registry.external_hostname) == ("registry", True, op.EXTERNAL_HOSTNAME)
     alice = User.objects.get(username="alice")
     assert alice.admin and alice.email == "alice@example.com" and alice.display_name == "Alice A."
     assert not User.objects.get(username="dave").is_active
@@ -115,6 +117,7 @@ def test_import_maps_users_teams_roles_namespaces_repositories_tags_stars_and_co
     tag = Tag.objects.get(repository__name="app", name="v1")
     assert tag.digest == "sha256:" + "ab" * 32 and tag.config_digest == "sha256:" + "cd" * 32
     assert tag.author == alice and tag.size == 1234
+    assert tag.pushed_at == op.T0.replace(tzinfo=dt.UTC)  # the original's times, read as UTC as Rails wrote them
     assert Repository.objects.get(name="app").description == "The app"
     assert Star.objects.get().user.username == "bob"
     assert Comment.objects.get().body == "Works for me"

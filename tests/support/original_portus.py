@@ -416,10 +416,16 @@ HOOK_REQUEST_HEADER = '{"Content-Type"=>"application/json", "X-Token"=>"abc"}'
 HOOK_DELIVERY_UUID = "2f1c5e8a-4b7d-4c1e-9a3f-6d2b8e0c7a15"
 BITBUCKET_UUID = "{00004243-0000-0000-0000-000000000000}"
 OIDC_SUB = "248289761001"
+EXTERNAL_HOSTNAME = "registry.public.example.org"
 
 
 def fill(
-    dialect: str, name: str, registry_host: str, release: str = "2.5", webhook_url: str = "http://127.0.0.1:9/hook"
+    dialect: str,
+    name: str,
+    registry_host: str,
+    release: str = "2.5",
+    webhook_url: str = "http://127.0.0.1:9/hook",
+    use_ssl: bool = False,
 ) -> Original:
     """Registry, users (admin, contributor, viewer, disabled, LDAP, GitHub, Bitbucket, Google, OpenID 2,
     OpenID Connect, bot,
@@ -430,7 +436,14 @@ def fill(
     stamp = {"created_at": T0, "updated_at": T0}
     with connect(dialect, name) as connection:
         w = _Writer(connection.cursor(), dialect, release)
-        reg = w.insert("registries", name="registry", hostname=registry_host, use_ssl=False, **stamp)
+        reg = w.insert(
+            "registries",
+            name="registry",
+            hostname=registry_host,
+            external_hostname=EXTERNAL_HOSTNAME,
+            use_ssl=use_ssl,
+            **stamp,
+        )
         original.ids["registry"] = reg
 
         def personal(username: str, **user: Any) -> int:
