@@ -170,6 +170,16 @@ def test_with_several_registries_in_the_grace_period_the_events_request_host_dec
     assert post_unsigned(client, [nowhere]) == 401  # names no registry in its grace period
 
 
+def test_every_admin_page_warns_while_a_registry_is_in_its_grace_period(world: World) -> None:
+    Registry.objects.filter(pk=world.registry.pk).update(legacy_unsigned_notifications=True)
+    client = Client()
+    client.force_login(world.admin)
+    for page in ("/admin/users/", "/admin/tasks/", "/admin/activity/"):  # "Admin" opens the first
+        html = client.get(page).content.decode()
+        assert f"{world.registry.name} accepts notifications without a secret" in html, page
+        assert 'href="/admin/registries/"' in html
+
+
 def test_an_admin_ends_the_grace_period_from_the_registries_page(world: World) -> None:
     Registry.objects.filter(pk=world.registry.pk).update(legacy_unsigned_notifications=True)
     client = Client()
@@ -181,6 +191,7 @@ def test_an_admin_ends_the_grace_period_from_the_registries_page(world: World) -
     assert not Registry.objects.get(pk=world.registry.pk).legacy_unsigned_notifications
     assert Activity.objects.filter(action="registry.require_secret").exists()
     assert "accepts notifications without a secret" not in client.get("/admin/registries/").content.decode()
+    assert "without a secret" not in client.get("/admin/users/").content.decode()
     assert post_unsigned(Client(), [event(repository="acme/app")]) == 401
     end_unsigned_notifications(registry=world.registry, actor=world.admin)  # twice: nothing more happens
     assert Activity.objects.filter(action="registry.require_secret").count() == 1
