@@ -150,6 +150,13 @@ def push(registry: RunningRegistry, tmp: Path, repository: str, creds: str, tag:
     return skopeo("copy", "--dest-tls-verify=false", "--dest-creds", creds, image.reference, target)
 
 
+def login(registry: RunningRegistry, tmp: Path, username: str, secret: str) -> Any:
+    """`skopeo login`, docker login's equivalent: the registry sends it to Portus's token endpoint."""
+    authfile = str(tmp / "auth.json")
+    args = ("login", "--tls-verify=false", "--authfile", authfile, "-u", username, "--password-stdin")
+    return skopeo(*args, registry.hostname, stdin=secret)
+
+
 def is_app_v2(body: bytes) -> bool:
     target = json.loads(body).get("target", {})
     return bool(target.get("repository") == "qa/app" and target.get("tag") == "v2")
@@ -173,7 +180,12 @@ def test_migration_guide_keeps_the_registry_configuration_and_every_credential(
 
     processes = start_portus(migrated)
     try:
-        # docker login / push with the old password and the old application token, at once.
+        # docker login with the old password and the old application token, at once; a wrong one is refused.
+        for secret in (data.passwords["bob"], data.tokens["bob/ci"]):
+            logged_in = login(registry, tmp_path, "bob", secret)
+            assert logged_in.returncode == 0, logged_in.stderr
+        assert login(registry, tmp_path, "bob", "not-bobs-password").returncode != 0
+        # Push with both.
         bob = f"bob:{data.passwords['bob']}"
         pushed = push(registry, tmp_path, "qa/app", bob)
         assert pushed.returncode == 0, pushed.stderr + registry.log()[-2000:]
