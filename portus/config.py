@@ -787,8 +787,8 @@ ORIGINAL_NAMES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("oauth", "openid_connect", "identifier"), ("oauth", "openid_connect", "client_id")),
     (("oauth", "openid_connect", "secret"), ("oauth", "openid_connect", "client_secret")),
 )
-# lib/portus/ldap of the original: anything but these meant no encryption.
-ORIGINAL_LDAP_METHODS = {"start_tls": "start_tls", "simple_tls": "simple_tls", "starttls": "start_tls"}
+# The original's LDAP encryption methods this Portus names otherwise (lib/portus/ldap: empty meant none).
+ORIGINAL_LDAP_METHODS = {"": "plain", "starttls": "start_tls"}
 
 
 def _set_here(origins: Mapping[tuple[str, ...], Origin], path: tuple[str, ...]) -> bool:
@@ -811,8 +811,8 @@ def _as_the_original_read_it(
         method = ("ldap", "encryption", "method")
         if legacy is not None and not _set_here(origins, method):  # 2.3: encryption.method, else ldap.method
             encryption["method"], origins[method] = legacy, origins.get(("ldap", "method"), Origin("ldap.method"))
-        if _set_here(origins, method) and isinstance(encryption.get("method"), str | None):
-            encryption["method"] = ORIGINAL_LDAP_METHODS.get(str(encryption["method"] or ""), "plain")
+        if _set_here(origins, method) and (given := encryption.get("method")) in (None, *ORIGINAL_LDAP_METHODS):
+            encryption["method"] = ORIGINAL_LDAP_METHODS[given or ""]  # any other value is checked as it is
     for theirs, ours in ORIGINAL_NAMES:
         node: Any = tree
         for part in theirs[:-1]:

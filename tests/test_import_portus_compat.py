@@ -88,6 +88,11 @@ def test_the_originals_shipped_config_yml_is_read_as_it_is(config_dir: Path) -> 
     config = load_config(environ={}, default_path=config_dir / "config.yml")
     assert config.ldap.encryption.method == "plain"  # "" was no encryption; it wins over ldap.method, as in 2.3
 
+    original["ldap"]["encryption"]["method"] = "start-tls"  # type: ignore[index]
+    (config_dir / "config-local.yml").write_text(yaml.safe_dump(original))
+    with pytest.raises(ConfigError, match="ldap.encryption.method must be one of"):
+        load_config(environ={}, default_path=config_dir / "config.yml")  # a typo is still refused
+
 
 def test_the_originals_variables_this_portus_does_not_read_are_listed(config_dir: Path) -> None:
     environ = {
