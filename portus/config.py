@@ -7,6 +7,7 @@ import copy
 import difflib
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -776,8 +777,53 @@ def load_config(environ: Mapping[str, str] | None = None, default_path: Path | N
         raise ConfigError(f"PORTUS_LOCAL_CONFIG={local!r}: no such file.")
     if local_path.exists():
         _merge(tree, _read_yaml(local_path), Origin(str(local_path)), origins)
+    _as_the_original_read_it(tree, environ, origins)
     _apply_environment(tree, environ, origins)
     return _validated(tree, origins, str(default_path), environ)
+
+
+# The original's names for settings this Portus has under another name: (the original's path, ours).
+ORIGINAL_NAMES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("oauth", "openid_connect", "identifier"), ("oauth", "openid_connect", "client_id")),
+    (("oauth", "openid_connect", "secret"), ("oauth", "openid_connect", "client_secret")),
+)
+# The original's LDAP encryption methods this Portus names otherwise (lib/portus/ldap: empty meant none).
+ORIGINAL_LDAP_METHODS = {"": "plain", "starttls": "start_tls"}
+
+
+def _set_here(origins: Mapping[tuple[str, ...], Origin], path: tuple[str, ...]) -> bool:
+    origin = origins.get(path)
+    return origin is not None and not origin.default
+
+
+def _as_the_original_read_it(
+    tree: dict[str, Any], environ: Mapping[str, str], origins: dict[tuple[str, ...], Origin]
+) -> None:
+    """Values the original's own config.yml (2.3 to 2.5) holds, which many a config-local.yml copied,
+    read as the original read them instead of refused: its `port: 587,`, its empty LDAP encryption
+    method, 2.3's `ldap.method` and 2.5's OpenID Connect `identifier` and `secret`."""
+    smtp = tree.get("email", {}).get("smtp") if isinstance(tree.get("email"), dict) else None
+    if isinstance(smtp, dict) and isinstance(smtp.get("port"), str) and re.fullmatch(r"\d+,", smtp["port"]):
+        smtp["port"] = int(smtp["port"][:-1])  # YAML read the shipped `port: 587,` as the text "587,"
+    ldap = tree.get("ldap")
+    if isinstance(ldap, dict) and isinstance(ldap.get("encryption"), dict):
+        encryption, legacy = ldap["encryption"], ldap.pop("method", None)
+        method = ("ldap", "encryption", "method")
+        if legacy is not None and not _set_here(origins, method):  # 2.3: encryption.method, else ldap.method
+            encryption["method"], origins[method] = legacy, origins.get(("ldap", "method"), Origin("ldap.method"))
+        if _set_here(origins, method) and (given := encryption.get("method")) in (None, *ORIGINAL_LDAP_METHODS):
+            encryption["method"] = ORIGINAL_LDAP_METHODS[given or ""]  # any other value is checked as it is
+    for theirs, ours in ORIGINAL_NAMES:
+        node: Any = tree
+        for part in theirs[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        value, variable = node.pop(theirs[-1], None), env_name(theirs)
+        if variable in environ:
+            value, origins[theirs] = environ[variable], Origin(variable, environ[variable])
+        if value not in (None, "") and not _set_here(origins, ours):
+            node[ours[-1]], origins[ours] = value, origins[theirs]
 
 
 # Settings the original Portus (2.3 to 2.5) had and this one does not (or not there). Its config.yml,
@@ -801,6 +847,8 @@ ORIGINAL_ONLY_SETTINGS: tuple[str, ...] = (
     "background.registry",
     "pagination.limit",
     "pagination.before_after",
+    "ldap.admin_base",
+    "ldap.group_sync",
 )
 
 
@@ -817,12 +865,35 @@ def _without(tree: dict[str, Any], path: tuple[str, ...]) -> None:
         node.pop(path[-1], None)
 
 
+# The original's variables outside its config.yml that this Portus does not read (its puma, init and
+# health scripts, the internal user's password: this Portus's internal account has none).
+ORIGINAL_ONLY_VARIABLES: tuple[str, ...] = (
+    "PORTUS_PASSWORD",
+    "PORTUS_PASSWORD_FILE",
+    "PORTUS_INIT_COMMAND",
+    "PORTUS_INIT_REGISTRY_NAME",
+    "PORTUS_INIT_REGISTRY_HOSTNAME",
+    "PORTUS_INIT_REGISTRY_USE_SSL",
+    "PORTUS_HEALTH_QUIET",
+    "PORTUS_FORCE_DIGEST_UPDATE",
+    "PORTUS_PUMA_DAEMONIZE",
+    "PORTUS_PUMA_USE_UNIX_SOCKET",
+    "PORTUS_USE_SSL",
+)
+# Variables of the original's settings that this Portus reads outside config.py (portus/settings.py).
+READ_BY_SETTINGS = frozenset({"PORTUS_CHECK_SSL_USAGE_ENABLED"})
+
+
 def _original_variables(environ: Mapping[str, str]) -> list[str]:
     """PORTUS_* variables of the original's settings that this Portus does not read."""
-    ours = {leaf.variable for leaf in LEAVES} | {leaf.variable + "_FILE" for leaf in LEAVES}
+    ours = {leaf.variable for leaf in LEAVES} | {leaf.variable + "_FILE" for leaf in LEAVES} | READ_BY_SETTINGS
     prefixes = tuple(env_name(tuple(known.split("."))) for known in ORIGINAL_ONLY_SETTINGS)
     starts = tuple(prefix + "_" for prefix in prefixes)
-    return sorted(name for name in environ if name not in ours and (name in prefixes or name.startswith(starts)))
+    return sorted(
+        name
+        for name in environ
+        if name not in ours and (name in prefixes or name.startswith(starts) or name in ORIGINAL_ONLY_VARIABLES)
+    )
 
 
 def _validated(

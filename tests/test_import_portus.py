@@ -3,6 +3,8 @@ published schema) imported read-only, in one transaction, with nothing doubled."
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,9 +45,9 @@ DIALECTS = ["mysql", "postgresql"]
 def original(request: pytest.FixtureRequest) -> Iterator[tuple[str, op.Original]]:
     dialect = request.param
     require(op.server_reachable(dialect), f"no {dialect} server at 127.0.0.1 for the original's database")
-    name = f"portus_i15src_{dialect}_main"
+    name = op.source_name(f"{dialect}_main")
     with op.original_database(dialect, name) as url:
-        yield url, op.fill(dialect, name, REGISTRY_HOST)
+        yield url, op.fill(dialect, name, REGISTRY_HOST, use_ssl=True)
 
 
 def run_import(url: str, **options: Any) -> Any:
@@ -72,9 +74,9 @@ def test_dry_run_lists_what_it_would_import_and_what_it_cannot_and_changes_nothi
     assert counts() == before
     assert not ImportedRow.objects.exists()
     assert "Dry run: Would import" in text and "original Portus 2.5" in text
-    assert "users: 12" in text  # alice..kate and the bot; the internal portus user is ours
+    assert "users: 13" in text  # alice..lena and the bot; the internal portus user is ours
     assert "webhooks: 2" in text and "webhook_headers: 1" in text and "webhook_deliveries: 2" in text
-    assert "identities: 3" in text  # GitHub, Bitbucket, Google; OpenID 2 cannot be linked
+    assert "identities: 4" in text  # GitHub, Bitbucket, Google, OpenID Connect; OpenID 2 cannot be
     assert "not imported yet" not in text
     assert "webhook 'bad' of qa: 'ftp://files.example.com/' is not an http:// or https:// address" in text
     assert "judy: OpenID 2 (open_id) cannot be linked" in text
@@ -90,6 +92,7 @@ def test_import_maps_users_teams_roles_namespaces_repositories_tags_stars_and_co
     run_import(url)
     registry = Registry.objects.get(hostname=REGISTRY_HOST)
     assert registry.legacy_unsigned_notifications
+    assert (registry.name, registry.use_ssl, registry.external_hostname) == ("registry", True, op.EXTERNAL_HOSTNAME)
     alice = User.objects.get(username="alice")
     assert alice.admin and alice.email == "alice@example.com" and alice.display_name == "Alice A."
     assert not User.objects.get(username="dave").is_active
@@ -114,6 +117,7 @@ def test_import_maps_users_teams_roles_namespaces_repositories_tags_stars_and_co
     tag = Tag.objects.get(repository__name="app", name="v1")
     assert tag.digest == "sha256:" + "ab" * 32 and tag.config_digest == "sha256:" + "cd" * 32
     assert tag.author == alice and tag.size == 1234
+    assert tag.pushed_at == op.T0.replace(tzinfo=dt.UTC)  # the original's times, read as UTC as Rails wrote them
     assert Repository.objects.get(name="app").description == "The app"
     assert Star.objects.get().user.username == "bob"
     assert Comment.objects.get().body == "Works for me"
@@ -131,7 +135,7 @@ def test_activities_are_readable_and_unknown_keys_are_kept_as_text(db: None, ori
     assert by_action["repository.push"].namespace.name == "qa"
     role = by_action["team.change_role"]  # Ruby-tagged parameters, a symbol value
     assert role.data["new_role"] == "contributor" and role.data["original_key"] == "team.change_member_role"
-    assert (role.data["old"], role.data["role"]) == ("viewer", "contributor")
+    assert (role.data["old"], role.data["role"], role.data["member"]) == ("viewer", "contributor", "bob")
     created = by_action["webhook.create"]
     assert created.target == "qa: ci-hook" and created.namespace.name == "qa"
     assert created.data["webhook"] == "ci-hook" and created.data["webhook_host"] == "127.0.0.1"
@@ -141,6 +145,11 @@ def test_activities_are_readable_and_unknown_keys_are_kept_as_text(db: None, ori
     assert deleted.target == "qa: old-hook" and deleted.namespace.name == "qa"
     assert deleted.data["webhook_host"] == "old.example.com" and deleted.data["original_key"] == "webhook.destroy"
     assert by_action["namespace.change_visibility"].reported_actor == "portus"
+    unknown = by_action["namespace.sync_ldap_group"]  # no line of ours: kept under its own key
+    assert unknown.target == "qa" and unknown.data["group"] == "cn=qa"
+    unreadable = by_action["repository.retag"]
+    assert unreadable.data["original_parameters"] == "--- [unclosed\n"
+    assert unreadable.data["import_note"].startswith("parameters are not YAML")
 
 
 def test_webhooks_are_imported_with_the_password_sealed_a_new_secret_and_their_header(
@@ -157,6 +166,7 @@ def test_webhooks_are_imported_with_the_password_sealed_a_new_secret_and_their_h
     form = Webhook.objects.get(namespace=qa, name="form-hook")
     assert (form.request_method, form.content_type, form.enabled) == ("GET", "application/x-www-form-urlencoded", False)
     assert form.secret != hook.secret and not form.has_password
+    assert form.original_form_body  # sends the JSON text under the form content type, as the original did
     assert not Webhook.objects.filter(name="bad").exists()
     header = WebhookHeader.objects.get(webhook=hook)
     assert header.name == "X-Token" and header.value == "abc" and "abc" not in header.value_sealed
@@ -258,9 +268,9 @@ def test_second_run_refuses_and_merge_doubles_nothing(db: None, original: tuple[
         run_import(url)
     report = run_import(url, merge=True)
     assert counts() == after_first
-    assert sum(report.imported.values()) == 0 and report.existing["users"] == 12
+    assert sum(report.imported.values()) == 0 and report.existing["users"] == 13
     assert report.existing["webhooks"] == 2 and report.existing["webhook_deliveries"] == 2
-    assert SocialAccount.objects.count() == 3 and WebhookHeader.objects.count() == 1
+    assert SocialAccount.objects.count() == 4 and WebhookHeader.objects.count() == 1
 
 
 def test_rows_that_clash_with_this_portus_refuse_the_import_without_merge(
@@ -288,8 +298,16 @@ def test_pages_show_imported_repositories_stars_comments_and_activities(
     assert "qa/app" in page and "v1" in page and "Works for me" in page and "The app" in page
     namespace = client.get(f"/namespaces/{Namespace.objects.get(name='qa').pk}/").content.decode()
     assert "app" in namespace
-    dashboard = client.get("/").content.decode()
-    assert "added a member to team" in dashboard or "pushed" in dashboard
+    dashboard = " ".join(re.sub(r"<[^>]+>", " ", client.get("/").content.decode()).split())  # its text
+    assert "bob pushed qa/app:v1" in dashboard  # repository.push, its tag_name parameter
+    assert "alice added bob to team qa as contributor" in dashboard  # team.add_member's YAML
+    assert "alice created namespace qa" in dashboard
+    assert "alice changed the role of bob in team qa" in dashboard  # team.change_member_role
+    assert "alice namespace.sync_ldap_group qa" in dashboard  # an unknown key, shown as it is
+    starrer = Client()
+    starrer.force_login(User.objects.get(username="bob"))
+    starred = starrer.get(f"/repositories/{repository.pk}/").content.decode()
+    assert "★ Unstar" in starred and 'aria-label="1 stars"' in starred  # bob's imported star
     admin = Client()
     admin.force_login(User.objects.get(username="alice"))
     registries = admin.get("/admin/registries/").content.decode()
@@ -310,27 +328,32 @@ def test_source_is_opened_read_only(db: None, original: tuple[str, op.Original])
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_source_older_than_2_3_stops_with_a_message(db: None, dialect: str) -> None:
     require(op.server_reachable(dialect), f"no {dialect} server")
-    with op.original_database(dialect, f"portus_i15src_{dialect}_old", release="2.2") as url:
+    with op.original_database(dialect, op.source_name(f"{dialect}_old"), release="2.2") as url:
         with pytest.raises(SourceError, match="older than 2.3.*rake db:migrate"):
             open_source(url)
 
 
+@pytest.mark.parametrize("release", ["2.3", "2.4"])
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_a_2_3_source_imports_without_the_later_columns(db: None, dialect: str) -> None:
+def test_a_2_3_or_2_4_source_imports_without_the_later_columns(db: None, dialect: str, release: str) -> None:
     require(op.server_reachable(dialect), f"no {dialect} server")
-    name = f"portus_i15src_{dialect}_23"
-    with op.original_database(dialect, name, release="2.3") as url:
-        data = op.fill(dialect, name, REGISTRY_HOST, release="2.3")
+    name = op.source_name(f"{dialect}_{release.replace('.', '')}")
+    with op.original_database(dialect, name, release=release) as url:
+        data = op.fill(dialect, name, REGISTRY_HOST, release=release)
         report = run_import(url)
-    assert "original Portus 2.3" in "\n".join(report.lines())
+    text = "\n".join(report.lines())
+    assert f"original Portus {release}, schema version {op.VERSIONS[release]}" in text
     assert verify("alice", data.passwords["alice"]).user is not None
-    assert Tag.objects.get(name="v1").size == 0
+    assert Tag.objects.get(name="v1").size == 0  # tags.size came with 2.5
+    assert User.objects.filter(username="robot", bot=True).exists() == (release == "2.4")  # users.bot with 2.4
+    assert Repository.objects.get(name="app").description == ""  # repositories.description with 2.5
 
 
 def test_an_unreadable_source_stops_with_a_message(db: None, capsys: pytest.CaptureFixture[str]) -> None:
     require(op.server_reachable("mysql"), "no mysql server")
-    status = portusctl(["import", "portus", "--from", "mysql://root:secret@127.0.0.1:3306/portus_i15src_missing"])
+    missing = op.source_name("missing")
+    status = portusctl(["import", "portus", "--from", f"mysql://root:secret@127.0.0.1:3306/{missing}"])
     err = capsys.readouterr().err
-    assert status == 1 and "cannot read mysql://root:***@127.0.0.1:3306/portus_i15src_missing" in err
+    assert status == 1 and f"cannot read mysql://root:***@127.0.0.1:3306/{missing}" in err
     assert portusctl(["import", "portus", "--from", "sqlite:///tmp/x.db"]) == 1
     assert "mysql://USER:PASSWORD@HOST/NAME" in capsys.readouterr().err

@@ -44,7 +44,7 @@ def test_the_originals_config_local_is_read_and_its_unsupported_keys_are_listed(
         "ldap": {"enabled": False, "encryption": {"method": "plain", "options": {"ssl_version": "TLSv1_2"}}},
     }
     (config_dir / "config-local.yml").write_text(yaml.safe_dump(original_local))
-    config = load_config(environ={"PORTUS_CHECK_SSL_USAGE_ENABLED": "true"}, default_path=config_dir / "config.yml")
+    config = load_config(environ={}, default_path=config_dir / "config.yml")
     assert config.machine_fqdn == "portus.example.org" and config.delete.enabled is True
     left_out = config.unsupported_original_settings
     for key in (
@@ -57,9 +57,54 @@ def test_the_originals_config_local_is_read_and_its_unsupported_keys_are_listed(
         "pagination.before_after",
         "oauth.open_id",
         "ldap.encryption.options.ssl_version",
-        "PORTUS_CHECK_SSL_USAGE_ENABLED",
     ):
         assert key in left_out
+
+
+def test_the_originals_shipped_config_yml_is_read_as_it_is(config_dir: Path) -> None:
+    """What the original's own config.yml (2.3 to 2.5) holds and a config-local.yml copied from it keeps:
+    its `port: 587,` (YAML reads the text "587,"), an empty LDAP encryption method (no encryption), 2.3's
+    `ldap.method`, 2.5's `ldap.admin_base` and `ldap.group_sync`, and 2.5's OpenID Connect credentials
+    under `identifier` and `secret`."""
+    original = {
+        "email": {"smtp": {"enabled": False, "address": "smtp.example.com", "port": "587,"}},
+        "ldap": {
+            "enabled": False,
+            "method": "start_tls",
+            "admin_base": "",
+            "group_sync": {"enabled": True, "default_role": "viewer"},
+        },
+        "oauth": {"openid_connect": {"enabled": False, "issuer": "", "identifier": "portus-app", "secret": "s3"}},
+    }
+    (config_dir / "config-local.yml").write_text(yaml.safe_dump(original))
+    config = load_config(environ={}, default_path=config_dir / "config.yml")
+    assert config.email.smtp.port == 587
+    assert config.ldap.encryption.method == "start_tls"  # 2.3's ldap.method, no encryption.method given
+    assert (config.oauth.openid_connect.client_id, config.oauth.openid_connect.client_secret) == ("portus-app", "s3")
+    assert {"ldap.admin_base", "ldap.group_sync"} <= set(config.unsupported_original_settings)
+
+    original["ldap"]["encryption"] = {"method": "", "options": {"ca_file": ""}}  # type: ignore[index]
+    (config_dir / "config-local.yml").write_text(yaml.safe_dump(original))
+    config = load_config(environ={}, default_path=config_dir / "config.yml")
+    assert config.ldap.encryption.method == "plain"  # "" was no encryption; it wins over ldap.method, as in 2.3
+
+    original["ldap"]["encryption"]["method"] = "start-tls"  # type: ignore[index]
+    (config_dir / "config-local.yml").write_text(yaml.safe_dump(original))
+    with pytest.raises(ConfigError, match="ldap.encryption.method must be one of"):
+        load_config(environ={}, default_path=config_dir / "config.yml")  # a typo is still refused
+
+
+def test_the_originals_variables_this_portus_does_not_read_are_listed(config_dir: Path) -> None:
+    environ = {
+        "PORTUS_PASSWORD": "internal-user-password",
+        "PORTUS_INIT_COMMAND": "rake db:setup",
+        "PORTUS_LDAP_GROUP_SYNC_ENABLED": "true",
+        "PORTUS_CHECK_SSL_USAGE_ENABLED": "false",  # read here (settings.USE_SSL): not listed
+        "PORTUS_PUMA_HOST": "0.0.0.0:3000",  # read here (portusctl serve): not listed
+    }
+    left_out = load_config(environ=environ, default_path=config_dir / "config.yml").unsupported_original_settings
+    assert {"PORTUS_PASSWORD", "PORTUS_INIT_COMMAND", "PORTUS_LDAP_GROUP_SYNC_ENABLED"} <= set(left_out)
+    assert "PORTUS_CHECK_SSL_USAGE_ENABLED" not in left_out and "PORTUS_PUMA_HOST" not in left_out
 
 
 def test_a_key_the_original_never_had_is_still_refused(config_dir: Path) -> None:
@@ -130,6 +175,16 @@ def test_with_several_registries_in_the_grace_period_the_events_request_host_dec
     assert post_unsigned(client, [nowhere]) == 401  # names no registry in its grace period
 
 
+def test_every_admin_page_warns_while_a_registry_is_in_its_grace_period(world: World) -> None:
+    Registry.objects.filter(pk=world.registry.pk).update(legacy_unsigned_notifications=True)
+    client = Client()
+    client.force_login(world.admin)
+    for page in ("/admin/users/", "/admin/tasks/", "/admin/activity/"):  # "Admin" opens the first
+        html = client.get(page).content.decode()
+        assert f"{world.registry.name} accepts notifications without a secret" in html, page
+        assert 'href="/admin/registries/"' in html
+
+
 def test_an_admin_ends_the_grace_period_from_the_registries_page(world: World) -> None:
     Registry.objects.filter(pk=world.registry.pk).update(legacy_unsigned_notifications=True)
     client = Client()
@@ -141,6 +196,7 @@ def test_an_admin_ends_the_grace_period_from_the_registries_page(world: World) -
     assert not Registry.objects.get(pk=world.registry.pk).legacy_unsigned_notifications
     assert Activity.objects.filter(action="registry.require_secret").exists()
     assert "accepts notifications without a secret" not in client.get("/admin/registries/").content.decode()
+    assert "without a secret" not in client.get("/admin/users/").content.decode()
     assert post_unsigned(Client(), [event(repository="acme/app")]) == 401
     end_unsigned_notifications(registry=world.registry, actor=world.admin)  # twice: nothing more happens
     assert Activity.objects.filter(action="registry.require_secret").count() == 1

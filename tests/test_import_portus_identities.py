@@ -30,7 +30,7 @@ ELSEWHERE = "someone.else@example.net"
 @pytest.fixture(scope="module")
 def original_url() -> Iterator[str]:
     require(op.server_reachable("mysql"), "no MariaDB server at 127.0.0.1 for the original's database")
-    name = "portus_i15src_identities"
+    name = op.source_name("identities")
     with op.original_database("mysql", name) as url:
         op.fill("mysql", name, "registry.example.org:5000")
         yield url
@@ -51,6 +51,7 @@ def test_imported_oauth_identities_become_provider_accounts_and_openid_2_is_repo
         ("frank", "github", "424242"),
         ("ivan", "bitbucket_oauth2", op.BITBUCKET_UUID),
         ("kate", "google", "108234567890123456789"),
+        ("lena", "oidc", op.OIDC_SUB),  # the OpenID Connect app, matched by the ID token's sub
     }
     assert LegacyIdentity.objects.get(user__username="frank").linked_at is not None
     judy = LegacyIdentity.objects.get(user__username="judy")
@@ -79,7 +80,7 @@ def test_an_imported_oauth_user_signs_in_through_the_provider_onto_the_imported_
     response = through(client, double, slug, Person(login=f"{username}-there", uid=uid, email=ELSEWHERE))
     assert response.status_code == 302 and response["Location"] == "/", response.content[:300]
     assert signed_in_as(client) == username
-    assert User.objects.count() == 12  # nobody new
+    assert User.objects.count() == 13  # nobody new
 
 
 def test_an_imported_bitbucket_user_is_found_by_the_originals_uuid_and_linked_by_account_id_from_then_on(

@@ -147,6 +147,22 @@ def test_a_form_webhook_sends_the_event_json_as_its_payload_field(
     assert got.headers["X-Portus-Signature-256"] == expected  # over the bytes sent, the form itself
 
 
+def test_an_imported_form_webhook_sends_the_json_text_itself_as_the_original_did(
+    world: World, receiver: Receiver, loopback_allowed: Configure
+) -> None:
+    """The original sent the event's JSON text under the form content type (Typhoeus posts a string
+    body as it is): an imported form webhook keeps doing so, so its receiver keeps working."""
+    hook = make_webhook(world, receiver.url, content_type="application/x-www-form-urlencoded")
+    Webhook.objects.filter(pk=hook.pk).update(original_form_body=True)  # as the import leaves it
+    event = push_event(world)
+    run_deliveries()
+    got = receiver.received[0]
+    assert got.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert json.loads(got.body) == event.payload
+    expected = "sha256=" + hmac.new(SECRET.encode(), got.body, hashlib.sha256).hexdigest()
+    assert got.headers["X-Portus-Signature-256"] == expected
+
+
 def test_a_get_webhook_sends_get_with_the_body_as_the_original_did(
     world: World, receiver: Receiver, loopback_allowed: Configure
 ) -> None:

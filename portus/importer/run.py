@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from portus.accounts.hashers import wrap_devise_hash
 from portus.accounts.models import INTERNAL_ACCOUNT, ApplicationToken, User, validate_username
-from portus.accounts.providers import PROVIDER_IDS
+from portus.accounts.providers import OIDC_APP_ID, PROVIDER_IDS
 from portus.errors import ActionError
 from portus.importer.models import ImportedRow, ImportRun, LegacyIdentity
 from portus.importer.parameters import member_fields, parse_parameters
@@ -94,8 +94,10 @@ RUBY_HASH_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 NOT_LOGGED = "(custom header value, not logged)"
 # The original's omniauth providers (users.provider) and the allauth provider each one is here. Bitbucket:
 # the original knew an account by its uuid, allauth by its account_id; the first sign-in moves the link
-# over (portus.accounts.social.adopt_imported_bitbucket_account).
+# over (portus.accounts.social.adopt_imported_bitbucket_account). OpenID Connect (the 2.5 line): omniauth's
+# uid and allauth's are both the ID token's `sub`, so the link holds for the same issuer.
 OAUTH_PROVIDERS = {name: PROVIDER_IDS[name] for name in ("google_oauth2", "github", "gitlab", "bitbucket")}
+OAUTH_PROVIDERS["openid_connect"] = OIDC_APP_ID
 OPENID2 = (
     "OpenID 2 (open_id) cannot be linked: this Portus signs in through OpenID Connect, which knows people "
     "by another identifier; they sign in with their password or have an admin give them one, then link a "
@@ -774,6 +776,7 @@ class Importer:
             content_type=content_type,
             username=_text(row.get("username")).strip()[:255],
             enabled=_flag(row.get("enabled")),
+            original_form_body=True,
             created_at=created,
             updated_at=_aware(row.get("updated_at")) or created,
         )

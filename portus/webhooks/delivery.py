@@ -142,8 +142,9 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def wire_body(delivery: WebhookDelivery, webhook: Webhook) -> bytes:
-    """The JSON itself, or for a form webhook a form whose ``payload`` field holds the JSON."""
-    if webhook.content_type == ContentType.FORM:
+    """The JSON itself, or for a form webhook a form whose ``payload`` field holds the JSON (the JSON
+    itself for one imported from the original, which sent that under the form content type)."""
+    if webhook.content_type == ContentType.FORM and not webhook.original_form_body:
         return urlencode({"payload": delivery.request_body}).encode()
     return delivery.request_body.encode()
 

@@ -52,6 +52,9 @@ class Webhook(models.Model):
     # The HMAC-SHA256 key of the X-Portus-Signature-256 header; sealed, empty for no signature.
     secret_sealed = models.TextField(blank=True)
     enabled = models.BooleanField(default=True)
+    # Imported from the original, whose form webhooks sent the event's JSON text itself under the form
+    # content type: kept, so their receivers keep working. A webhook made here sends a real form.
+    original_form_body = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -60,6 +63,12 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.url})"
+
+    @property
+    def body_description(self) -> str:
+        if self.content_type == ContentType.FORM and self.original_form_body:
+            return "Form content type, the JSON text as the original sent it"
+        return self.get_content_type_display()
 
     @property
     def host(self) -> str:

@@ -3,11 +3,15 @@ filled the way the original's Rails code fills it: Devise bcrypt passwords at co
 tokens hashed with their own bcrypt salt, a hidden team and personal namespace per user, the
 internal ``portus`` user and the global team, the enum values, public_activity's YAML parameters.
 
-Both MariaDB and PostgreSQL; source databases are named ``portus_i15src_*`` and dropped after."""
+Both MariaDB and PostgreSQL; source databases are named by ``source_name`` after this run's own test
+database (PORTUS_DB_DATABASE, one per checkout and CI job) so runs side by side never share one, and
+are dropped after."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -315,10 +319,19 @@ def connect(dialect: str, name: str) -> Iterator[Any]:
         connection.close()
 
 
+def source_name(label: str) -> str:
+    """The name of the original-schema database LABEL for this run: after the run's own database name
+    (PORTUS_DB_DATABASE), or this process on SQLite, so two runs at once never drop each other's."""
+    base = os.environ.get("PORTUS_DB_DATABASE") or f"portus_sqlite{os.getpid()}"
+    name = f"{base}_src_{label}"
+    assert re.fullmatch(r"[a-z0-9_]{1,64}", name), name
+    return name
+
+
 @contextmanager
 def original_database(dialect: str, name: str, release: str = "2.5") -> Iterator[str]:
     """An empty original-schema database NAME at RELEASE; its URL. Dropped afterwards."""
-    assert name.startswith("portus_i15src_")
+    assert "_src_" in name, "name it with source_name()"
     drop(dialect, name)
     with _admin(dialect) as admin:
         cursor = admin.cursor()
@@ -402,12 +415,20 @@ T0 = dt.datetime(2019, 5, 1, 12, 0, 0)
 HOOK_REQUEST_HEADER = '{"Content-Type"=>"application/json", "X-Token"=>"abc"}'
 HOOK_DELIVERY_UUID = "2f1c5e8a-4b7d-4c1e-9a3f-6d2b8e0c7a15"
 BITBUCKET_UUID = "{00004243-0000-0000-0000-000000000000}"
+OIDC_SUB = "248289761001"
+EXTERNAL_HOSTNAME = "registry.public.example.org"
 
 
 def fill(
-    dialect: str, name: str, registry_host: str, release: str = "2.5", webhook_url: str = "http://127.0.0.1:9/hook"
+    dialect: str,
+    name: str,
+    registry_host: str,
+    release: str = "2.5",
+    webhook_url: str = "http://127.0.0.1:9/hook",
+    use_ssl: bool = False,
 ) -> Original:
-    """Registry, users (admin, contributor, viewer, disabled, LDAP, GitHub, Bitbucket, Google, OpenID 2, bot,
+    """Registry, users (admin, contributor, viewer, disabled, LDAP, GitHub, Bitbucket, Google, OpenID 2,
+    OpenID Connect, bot,
     locked), their hidden teams and personal namespaces, the internal user and global namespace, team qa with
     its namespace, a repository with tags, a star, a comment, tokens, activities, webhooks with a header and
     deliveries (the first at WEBHOOK_URL); plus rows that cannot map."""
@@ -415,7 +436,14 @@ def fill(
     stamp = {"created_at": T0, "updated_at": T0}
     with connect(dialect, name) as connection:
         w = _Writer(connection.cursor(), dialect, release)
-        reg = w.insert("registries", name="registry", hostname=registry_host, use_ssl=False, **stamp)
+        reg = w.insert(
+            "registries",
+            name="registry",
+            hostname=registry_host,
+            external_hostname=EXTERNAL_HOSTNAME,
+            use_ssl=use_ssl,
+            **stamp,
+        )
         original.ids["registry"] = reg
 
         def personal(username: str, **user: Any) -> int:
@@ -471,6 +499,8 @@ def fill(
         personal("ivan", email="ivan@example.com", provider="bitbucket", uid=BITBUCKET_UUID)
         personal("judy", email="judy@example.com", provider="open_id", uid="https://openid.example.org/judy")
         personal("kate", email="kate@example.com", provider="google_oauth2", uid="108234567890123456789")
+        if release == "2.5":  # OpenID Connect came with the 2.5 line; omniauth's uid is the ID token's sub
+            personal("lena", email="lena@example.com", provider="openid_connect", uid=OIDC_SUB)
         personal(
             "gina",
             email="gina@example.com",
@@ -601,7 +631,9 @@ def fill(
             "Team",
             qa,
             alice,
-            "--- !ruby/hash:ActiveSupport::HashWithIndifferentAccess\nold_role: viewer\nnew_role: :contributor\n",
+            # TeamUser#create_activity! of the original: its role, team and member beside the two roles.
+            "--- !ruby/hash:ActiveSupport::HashWithIndifferentAccess\nold_role: viewer\nnew_role: :contributor\n"
+            "team: qa\nteam_user: bob\nrole: :contributor\n",
         )
         activity("webhook.create", "Webhook", hook, alice, "--- {}\n")
         activity("webhook.disabled", "Webhook", form_hook, alice, "--- {}\n")
@@ -615,6 +647,9 @@ def fill(
             ":webhook_host: old.example.com\n:webhook_name: old-hook\n",
         )
         activity("namespace.change_visibility", "Namespace", ns_qa, portus, "---\n:visibility: visibility_protected\n")
+        # A key this Portus has no line for, and parameters that are not YAML: both kept, as text.
+        activity("namespace.sync_ldap_group", "Namespace", ns_qa, alice, "---\n:group: cn=qa\n")
+        activity("repository.retag", "Repository", app, bob, "--- [unclosed\n")
 
         w.insert("registry_events", event_id="e-1", status=1, data="{}", **stamp)
     return original

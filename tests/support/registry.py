@@ -125,8 +125,8 @@ def running_registry(config_text: str, hostname: str, workdir: Path) -> Iterator
         wait_for_requests_to_finish()
 
 
-def skopeo(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run skopeo; the caller checks returncode (a denied push is an expected failure)."""
+def skopeo(*args: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run skopeo (STDIN for --password-stdin); the caller checks returncode (a denied push is an expected failure)."""
     return subprocess.run(
-        [skopeo_binary(), "--insecure-policy", *args], capture_output=True, text=True, timeout=timeout
+        [skopeo_binary(), "--insecure-policy", *args], input=stdin, capture_output=True, text=True, timeout=timeout
     )

@@ -42,8 +42,14 @@ class AdminPage(AdminRequiredMixin):
     tab = "users"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # Every admin page warns while an imported registry's unsigned notifications are accepted; the
+        # registries page says it in full, with the button that ends it.
+        unsigned = []
+        if self.tab != "registries":
+            unsigned = list(Registry.objects.filter(legacy_unsigned_notifications=True).values_list("name", flat=True))
         # A mixin: the view it is mixed into (a TemplateView or a FormView) has get_context_data.
-        return super().get_context_data(section="admin", tab=self.tab, **kwargs)  # type: ignore[misc]
+        context: dict[str, Any] = super().get_context_data(section="admin", tab=self.tab, **kwargs)  # type: ignore[misc]
+        return context | {"unsigned_registries": unsigned}
 
 
 class UserList(AdminPage, TemplateView):
