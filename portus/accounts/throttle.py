@@ -38,7 +38,12 @@ def client_address(request: HttpRequest) -> str:
     """The address the throttles count for REQUEST: the peer's IPv4 address, or the /64 network of
     an IPv6 one (a single host usually holds a whole /64, so counting single addresses there would
     count nothing)."""
-    raw = str(request.META.get("REMOTE_ADDR") or "")
+    return address_of(request.META.get("REMOTE_ADDR"))
+
+
+def address_of(remote_addr: object) -> str:
+    """client_address, for the REMOTE_ADDR value of a request."""
+    raw = str(remote_addr or "")
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:

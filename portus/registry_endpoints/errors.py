@@ -21,11 +21,15 @@ View = Callable[[HttpRequest], HttpResponse]
 def internal_error(request: HttpRequest) -> JsonResponse:
     """Log the exception being handled with its traceback, and answer 500 in the envelope; the
     incident number in both lets an administrator find the traceback behind a client's error."""
+    return JsonResponse(internal_error_body(request.method or "", request.path), status=500)
+
+
+def internal_error_body(method: str, path: str) -> dict[str, object]:
+    """internal_error's logging and its answer's body, for any way of answering."""
     incident = secrets.token_hex(6)
-    log.exception("%s %s failed (incident %s)", request.method, request.path, incident)
+    log.exception("%s %s failed (incident %s)", method, path, incident)
     message = f"Portus failed to answer this request (incident {incident}); its log has the details."
-    body = {"errors": [{"code": "UNKNOWN", "message": message, "detail": {"incident": incident}}]}
-    return JsonResponse(body, status=500)
+    return {"errors": [{"code": "UNKNOWN", "message": message, "detail": {"incident": incident}}]}
 
 
 def json_errors(view: View) -> View:

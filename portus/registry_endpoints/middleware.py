@@ -25,7 +25,10 @@ def registry_endpoints_first(get_response: Handler) -> Handler:
     that middleware would only cost time on the busiest endpoints (bench/token_profile.py measured
     about 100 µs of a token request's CPU time in it). Listed right after SecurityHeadersMiddleware
     and SecurityMiddleware, so the security headers and the HTTPS redirect still apply; the Host
-    check that CommonMiddleware would make is made here."""
+    check that CommonMiddleware would make is made here.
+
+    Served by gunicorn, a GET /v2/token with an allowed Host does not even come this far: the WSGI
+    entry point answers it before Django's handler (portus/server/token_first.py), the same way."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         endpoint = REGISTRY_ENDPOINTS.get(request.path_info)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
@@ -50,43 +53,38 @@ def query_parameters(query_string: str) -> dict[str, list[str]]:
     return found
 
 
-def token_error(exc: TokenRequestError) -> tuple[JsonResponse, str]:
-    """The refusal's answer, and its reason for the metrics."""
+@dataclass
+class TokenAnswer:
+    """What GET /v2/token answers, before it is an HTTP response: the Django view and the WSGI-level
+    path (portus/server/token_first.py) both send exactly this."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    reason: str = ""  # why it was refused, for the metrics; "" for a token issued
+
+
+def token_error(exc: TokenRequestError) -> TokenAnswer:
+    """The refusal's answer, with its reason for the metrics."""
     body = {"message": exc.message, "errors": [{"code": exc.code, "message": exc.message}]}
-    response = JsonResponse(body, status=exc.status)
+    answer = TokenAnswer(exc.status, body, reason=exc.reason)
     if exc.status == 401:
-        response["WWW-Authenticate"] = 'Basic realm="Portus"'
+        answer.headers["WWW-Authenticate"] = 'Basic realm="Portus"'
     if exc.retry_after is not None:
-        response["Retry-After"] = str(exc.retry_after)
-    return response, exc.reason
+        answer.headers["Retry-After"] = str(exc.retry_after)
+    return answer
 
 
-@csrf_exempt
-@json_errors
-def token(request: HttpRequest) -> JsonResponse:
-    """GET /v2/token, counted: issued or refused (by reason), and how long the answer took."""
-    started = time.perf_counter()
-    try:
-        response, reason = answer_token_request(request)
-    except Exception:
-        metrics.TOKENS.labels("refused", "error").inc()
-        raise
-    outcome = "refused" if reason else "issued"
-    metrics.TOKENS.labels(outcome, reason).inc()
-    metrics.TOKEN_SECONDS.labels(outcome).observe(time.perf_counter() - started)
-    return response
-
-
-def answer_token_request(request: HttpRequest) -> tuple[JsonResponse, str]:
-    """GET /v2/token, as Distribution's token authentication specification defines it; "" as the reason of a
-    token issued."""
-    if request.method != "GET":
-        response, reason = token_error(TokenRequestError(405, "UNSUPPORTED", "the token service answers GET only."))
-        response["Allow"] = "GET"
-        return response, reason
-    # Measured before request.GET parses it: Django would answer a flood of parameters with an
+def answer_token_request(method: str, meta: Mapping[str, Any], address: str) -> TokenAnswer:
+    """GET /v2/token, as Distribution's token authentication specification defines it, for a request
+    whose WSGI environ (request.META) is META, from the client ADDRESS."""
+    if method != "GET":
+        answer = token_error(TokenRequestError(405, "UNSUPPORTED", "the token service answers GET only."))
+        answer.headers["Allow"] = "GET"
+        return answer
+    # Measured before the query string is parsed: Django would answer a flood of parameters with an
     # HTML page (TooManyFieldsSent), and registry clients expect JSON errors.
-    query_string = request.META.get("QUERY_STRING", "")
+    query_string = meta.get("QUERY_STRING", "")
     query_string_length = len(query_string)
     if query_string_length > MAX_QUERY_STRING:
         return token_error(
@@ -98,17 +96,39 @@ def answer_token_request(request: HttpRequest) -> tuple[JsonResponse, str]:
             service=query.get("service", [None])[-1],
             scope_values=query.get("scope", []),
             account=query.get("account", [None])[-1],
-            authorization=request.META.get("HTTP_AUTHORIZATION"),
+            authorization=meta.get("HTTP_AUTHORIZATION"),
             query_string_length=query_string_length,
-            address=client_address(request),
+            address=address,
         )
     except TooManyFieldsSent:
         return token_error(TokenRequestError(400, "BAD_REQUEST", "too many query parameters."))
     except TokenRequestError as exc:
         return token_error(exc)
-    response = JsonResponse(body)
-    response["Cache-Control"] = "no-store"
-    return response, ""
+    return TokenAnswer(200, body, {"Cache-Control": "no-store"})
+
+
+def count_token_answer(outcome: str, reason: str, seconds: float | None) -> None:
+    """The token metrics: issued or refused (by reason), and how long the answer took."""
+    metrics.TOKENS.labels(outcome, reason).inc()
+    if seconds is not None:
+        metrics.TOKEN_SECONDS.labels(outcome).observe(seconds)
+
+
+@csrf_exempt
+@json_errors
+def token(request: HttpRequest) -> JsonResponse:
+    """GET /v2/token, counted: issued or refused (by reason), and how long the answer took."""
+    started = time.perf_counter()
+    try:
+        answer = answer_token_request(request.method or "", request.META, client_address(request))
+    except Exception:
+        count_token_answer("refused", "error", None)
+        raise
+    count_token_answer("refused" if answer.reason else "issued", answer.reason, time.perf_counter() - started)
+    response = JsonResponse(answer.body, status=answer.status)
+    for name, value in answer.headers.items():
+        response[name] = value
+    return response
 
 
 def notification_error(status: int, message: str) -> JsonResponse:

@@ -47,32 +47,47 @@ def loggable_path(request: HttpRequest) -> str:
     return path[:500]
 
 
+def record_answer(
+    method: str, path: str, route: str, status: int, seconds: float, client: object, *, logged: bool = True
+) -> None:
+    """The request metrics and, if LOGGED, the log line of one answer (PATH already loggable: see loggable_path)."""
+    metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    metrics.HTTP_SECONDS.labels(route).observe(seconds)
+    if not logged or not log.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round(seconds * 1000, 1)
+    log.info(
+        "%s %s %d %.1f ms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": str(client or "")[:64],
+        },
+    )
+
+
 def log_requests(get_response: Handler) -> Handler:
     def middleware(request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
         response = get_response(request)
         seconds = time.perf_counter() - started
-        route = route_of(request)
-        metrics.HTTP_REQUESTS.labels(route, request.method or "", str(response.status_code)).inc()
-        metrics.HTTP_SECONDS.labels(route).observe(seconds)
-        if request.path_info in PROBE_PATHS and response.status_code == 200:
-            return response  # a probe every few seconds would drown the log; a failing one is logged
-        duration_ms = round(seconds * 1000, 1)
-        path = loggable_path(request)
-        log.info(
-            "%s %s %d %.1f ms",
-            request.method,
-            path,
-            response.status_code,
-            duration_ms,
-            extra={
-                "method": request.method,
-                "path": path,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                "client": str(request.META.get("REMOTE_ADDR") or "")[:64],
-            },
+        status = response.status_code
+        record_answer(
+            request.method or "",
+            loggable_path(request),
+            route_of(request),
+            status,
+            seconds,
+            request.META.get("REMOTE_ADDR"),
+            # A probe every few seconds would drown the log; a failing one is logged.
+            logged=not (request.path_info in PROBE_PATHS and status == 200),
         )
         return response
 
