@@ -40,7 +40,9 @@ from tests.support.ldap_server import (
     running_slapd,
     slapd_binary,
 )
+from tests.support.oauth_providers import Person, ProviderDouble
 from tests.support.registry import free_port, skopeo
+from tests.test_sign_in_providers import choose_name, double, enable, signed_in_as, through  # noqa: F401  (fixtures)
 
 Configure = Callable[[dict[str, Any]], None]
 
@@ -552,3 +554,84 @@ def test_with_ldap_on_nobody_signs_up_locally_to_take_a_directory_users_name(
     refused = client.post("/signup/", form)
     assert refused.status_code == 403 and "LDAP" in refused.content.decode()
     assert not User.objects.filter(username="bob").exists()
+
+
+# -- sign-up through a provider while LDAP is on ------------------------------------------------------------------
+
+
+def provider_sign_up(client: Client, double: ProviderDouble, enable: Any, username: str) -> Any:
+    """Come back from GitHub as someone new and choose USERNAME on the sign-up form: its answer."""
+    enable("github")
+    newcomer = Person(login=username, uid=7007, email="newcomer@elsewhere.org")
+    assert through(client, double, "github", newcomer)["Location"] == "/accounts/3rdparty/signup/"
+    return choose_name(client, username, "newcomer@elsewhere.org")
+
+
+def test_with_ldap_on_a_provider_sign_up_cannot_take_a_directory_users_name(
+    client: Client, world: World, configure_ldap: Configure, double: ProviderDouble, enable: Any
+) -> None:
+    # bob is in the directory and has never signed in to Portus.
+    refused = provider_sign_up(client, double, enable, "bob")
+    assert refused.status_code == 200
+    assert "belongs to a directory account" in refused.content.decode()
+    assert not User.objects.filter(username="bob").exists() and not SocialAccount.objects.exists()
+    assert signed_in_as(client) is None
+    # So bob's directory password still opens his account.
+    assert verify("bob", password_of("bob")).user is not None
+
+
+def test_the_directory_is_asked_as_the_service_account_about_a_provider_sign_up_name(
+    client: Client, world: World, configure_ldap: Configure, double: ProviderDouble, enable: Any
+) -> None:
+    # The same search as the sign-in: the configured filter limits which entries count.
+    configure_ldap(
+        {
+            "ldap.authentication.bind_dn": READER_DN,
+            "ldap.authentication.password": READER_PASSWORD,
+            "ldap.authentication.enabled": True,
+            "ldap.filter": "(mail=*)",  # only alice's entry has an address: only alice can sign in
+        }
+    )
+    assert "belongs to a directory account" in provider_sign_up(client, double, enable, "alice").content.decode()
+    assert provider_sign_up(client, double, enable, "carol")["Location"] == "/"
+    assert signed_in_as(client) == "carol"
+
+
+def test_with_ldap_on_a_name_the_directory_does_not_know_signs_up_through_a_provider(
+    client: Client, world: World, configure_ldap: Configure, double: ProviderDouble, enable: Any
+) -> None:
+    done = provider_sign_up(client, double, enable, "newcomer")
+    assert done.status_code == 302 and done["Location"] == "/"
+    newcomer = User.objects.get(username="newcomer")
+    assert not newcomer.ldap and SocialAccount.objects.get(user=newcomer).provider == "github"
+    assert signed_in_as(client) == "newcomer"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"ldap.port": "unused"},
+        {
+            "ldap.authentication.bind_dn": READER_DN,
+            "ldap.authentication.password": "not-the-reader-password",
+            "ldap.authentication.enabled": True,
+        },
+    ],
+    ids=["directory-down", "service-account-refused"],
+)
+def test_a_provider_sign_up_is_refused_while_the_directory_cannot_be_asked(
+    client: Client,
+    world: World,
+    configure_ldap: Configure,
+    double: ProviderDouble,
+    enable: Any,
+    changes: dict[str, Any],
+) -> None:
+    configure_ldap({key: free_port() if value == "unused" else value for key, value in changes.items()})
+    refused = provider_sign_up(client, double, enable, "newcomer")
+    assert refused.status_code == 200
+    assert "directory cannot be reached" in refused.content.decode()
+    assert not User.objects.filter(username="newcomer").exists() and not SocialAccount.objects.exists()
+    # Once the directory answers, the same choice goes through.
+    configure_ldap({})
+    assert choose_name(client, "newcomer", "newcomer@elsewhere.org")["Location"] == "/"

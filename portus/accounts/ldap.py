@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -165,8 +166,35 @@ class DirectoryAnswer:
     unreachable: bool = False  # no answer: the directory could not be asked (down, TLS refused)
 
 
+class DirectoryUnreachable(Exception):
+    """The directory could not be asked (down, TLS refused, the service account refused)."""
+
+
 def enabled() -> bool:
     return bool(settings.PORTUS.ldap.enabled and INSTALLED)
+
+
+def knows(username: str) -> bool:
+    """Whether the directory has an entry USERNAME signs in as, found by the sign-in's own search (the
+    service account's or an anonymous bind, the name escaped into the filter); no password is tried.
+    Raises DirectoryUnreachable when the directory cannot be asked."""
+    config: Ldap = settings.PORTUS.ldap
+    values = backend_settings(config)
+    connection = ldap.initialize(values["SERVER_URI"], bytes_mode=False)
+    try:
+        for option, value in values["CONNECTION_OPTIONS"].items():
+            connection.set_option(option, value)
+        if values["START_TLS"]:
+            connection.start_tls_s()
+        connection.simple_bind_s(values["BIND_DN"], values["BIND_PASSWORD"])
+        found = values["USER_SEARCH"].execute(connection, {"user": username})
+    except ldap.LDAPError as exc:
+        logger.warning("LDAP directory %s could not be asked about %s: %s", server_uri(config), username, exc)
+        raise DirectoryUnreachable(str(exc)) from None
+    finally:
+        with suppress(ldap.LDAPError):
+            connection.unbind_s()
+    return bool(found)
 
 
 def authenticate(username: str, password: str) -> DirectoryAnswer:

@@ -25,6 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from portus.accounts import ldap as directory
 from portus.accounts.actions import create_user
 from portus.accounts.models import User, validate_username
 from portus.accounts.providers import BITBUCKET_API, OIDC_APP_ID, github_api, gitlab_url
@@ -204,6 +205,22 @@ def proposed_username(login: SocialLogin, data: dict[str, Any]) -> str:
     return candidate
 
 
+def refuse_directory_name(username: str) -> None:
+    """With LDAP on, a name the directory knows is its user's, who may not have signed in yet: an account
+    made through a provider must not take it (their directory password would then open nothing)."""
+    try:
+        known = directory.knows(username)
+    except directory.DirectoryUnreachable:
+        raise forms.ValidationError(
+            "The directory cannot be reached to check that this name is free; try again in a moment."
+        ) from None
+    if known:
+        raise forms.ValidationError(
+            "This name belongs to a directory account: sign in with your directory password instead, "
+            "or choose another name."
+        )
+
+
 # -- the adapters --------------------------------------------------------------------------------------------------
 
 
@@ -231,6 +248,8 @@ class PortusAccountAdapter(DefaultAccountAdapter):
                 refuse_reserved_name(username)
             except ActionError as exc:
                 raise forms.ValidationError(str(exc)) from None
+            if directory.enabled():
+                refuse_directory_name(username)
         return username
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
