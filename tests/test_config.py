@@ -577,25 +577,26 @@ def test_production_refuses_a_signing_key_other_users_can_read(tmp_path: Path, k
     assert start_django(tmp_path, **production_env(key_file)).returncode == 0
 
 
-def test_a_typo_in_config_local_yml_stops_the_start_naming_the_key(tmp_path: Path) -> None:
+def refused_start(tmp_path: Path, local_yaml: str) -> str:
+    """The one line a start with LOCAL_YAML as site.yml (PORTUS_LOCAL_CONFIG) is refused with."""
     local = tmp_path / "site.yml"
-    local.write_text("delete:\n  enabeld: true\n")
+    local.write_text(local_yaml)
     refused = start_django(tmp_path, PORTUS_LOCAL_CONFIG=str(local))
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1, refused.stderr
-    assert "unknown setting 'delete.enabeld'" in lines[0] and "PORTUS_DELETE_ENABLED" in lines[0]
+    return lines[0]
+
+
+def test_a_typo_in_config_local_yml_stops_the_start_naming_the_key(tmp_path: Path) -> None:
+    line = refused_start(tmp_path, "delete:\n  enabeld: true\n")
+    assert "unknown setting 'delete.enabeld'" in line and "PORTUS_DELETE_ENABLED" in line
 
 
 def test_an_incomplete_provider_in_config_local_yml_stops_the_start_naming_the_key(tmp_path: Path) -> None:
-    local = tmp_path / "site.yml"
-    local.write_text("oauth:\n  gitlab:\n    enabled: true\n    application_id: portus\n")
-    refused = start_django(tmp_path, PORTUS_LOCAL_CONFIG=str(local))
-    assert refused.returncode == 2
-    lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1, refused.stderr
-    assert "oauth.gitlab.secret must be set when oauth.gitlab.enabled is true" in lines[0]
-    assert "PORTUS_OAUTH_GITLAB_SECRET" in lines[0] and "site.yml" in lines[0]
+    line = refused_start(tmp_path, "oauth:\n  gitlab:\n    enabled: true\n    application_id: portus\n")
+    assert "oauth.gitlab.secret must be set when oauth.gitlab.enabled is true" in line
+    assert "PORTUS_OAUTH_GITLAB_SECRET" in line and "site.yml" in line
 
 
 CHECK = (
