@@ -56,6 +56,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from token_throughput import (  # noqa: E402
     REPO_ROOT,
+    argument_parser,
     bare_command,
     bench_environment,
     create_postgres_database,
@@ -722,11 +723,7 @@ def one_database(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--db",
         choices=["sqlite3", "postgresql", "both"],

@@ -119,8 +119,19 @@ class Measured:
 # --- running with the project's venv -------------------------------------------------------------
 
 
+def argument_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring's first line as the description, the rest as the epilog."""
+    text = doc or ""
+    return argparse.ArgumentParser(
+        description=text.splitlines()[0] if text else "",
+        epilog=text.split("\n\n", 1)[1] if "\n\n" in text else "",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def ensure_django() -> None:
-    """Re-run this script with the project's venv when the current Python lacks Django."""
+    """Re-run the script that was started (this one, or one that imports it) with the project's venv when the
+    current Python lacks Django."""
     try:
         import django  # noqa: F401
     except ImportError:
@@ -128,7 +139,7 @@ def ensure_django() -> None:
         for candidate in filter(None, candidates):
             python = Path(candidate) / "bin" / "python"
             if python.exists() and Path(sys.prefix).resolve() != Path(candidate).resolve():
-                os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])  # noqa: S606
+                os.execv(python, [str(python), str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])  # noqa: S606
         raise SystemExit(
             "Django is not importable from this Python, and there is no .venv in the checkout: create it "
             "(python3 -m venv .venv && .venv/bin/pip install -e .) or set PORTUS_VENV to a venv that has it."
@@ -434,22 +445,22 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
             server.wait()
 
 
-def fetch(port: int, case: Case) -> tuple[int, bytes]:
+def fetch(port: int, case: Case, timeout: float = 10) -> tuple[int, bytes]:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{case.path}")
     if case.authorization:
         request.add_header("Authorization", case.authorization)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
-def check_sample(port: int, case: Case, public_key: Any) -> None:
+def check_sample(port: int, case: Case, public_key: Any, timeout: float = 10) -> None:
     """Refuse to benchmark a case that answers anything but the token the policy grants."""
     import jwt
 
-    status, body = fetch(port, case)
+    status, body = fetch(port, case, timeout)
     if status != 200:
         raise SystemExit(f"{case.name}: expected 200, got {status}: {body[:300]!r}")
     if case.expected_access is None:
@@ -683,11 +694,7 @@ def load_average() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--db",
         choices=["sqlite3", "postgresql"],
