@@ -531,6 +531,10 @@ class PortusConfig(Section):
     oauth: OAuth
     webhooks_outgoing: WebhooksOutgoing
 
+    # Django's settings proxy asks each value it returns for ``_mask_wrapped`` (LazyObject.__getattribute__);
+    # a pydantic model answers a missing attribute with two raised AttributeErrors, on every read of
+    # ``settings.PORTUS`` (several per token request). True is what Django assumes when it is missing.
+    _mask_wrapped: ClassVar[bool] = True
     _origins: dict[tuple[str, ...], Origin] = PrivateAttr(default_factory=dict)
     # Settings of the original Portus that a file or variable set and that this Portus does not
     # support: read and left out, and named in a warning at start (see ORIGINAL_ONLY_SETTINGS).
