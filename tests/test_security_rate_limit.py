@@ -11,6 +11,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from portus.accounts.throttle import address_of
 from portus.api import health
 from portus.registry.reachability import Reachability
 from tests.conftest import PASSWORD, World
@@ -84,6 +85,22 @@ def test_an_ipv6_client_is_counted_by_its_64_network(world: World) -> None:
         token_request("nobody", "wrong-password", f"2001:db8:1:2::{suffix}")
     assert token_request("owner", PASSWORD, "2001:db8:1:2::99").status_code == 429
     assert token_request("owner", PASSWORD, "2001:db8:1:3::1").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "counted"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("not an address", "not an address"),
+        (None, ""),
+        ("x" * 100, "x" * 64),
+    ],
+)
+def test_an_address_is_counted_the_same_when_it_comes_again(remote_addr: object, counted: str) -> None:
+    # The second answer is the remembered one (up to 64 characters; a longer text is never remembered).
+    assert [address_of(remote_addr), address_of(remote_addr)] == [counted, counted]
 
 
 # -- /api/v1/health ------------------------------------------------------------------------------

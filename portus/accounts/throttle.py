@@ -21,6 +21,7 @@ user exists. The keys of an existing account carry its ``credential_version`` an
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -41,9 +42,19 @@ def client_address(request: HttpRequest) -> str:
     return address_of(request.META.get("REMOTE_ADDR"))
 
 
+# Longer than any address in text form (an IPv6 address with an IPv4 tail and a zone): not remembered.
+LONGEST_ADDRESS = 64
+
+
 def address_of(remote_addr: object) -> str:
     """client_address, for the REMOTE_ADDR value of a request."""
     raw = str(remote_addr or "")
+    if len(raw) > LONGEST_ADDRESS:
+        return _normalized_address(raw)
+    return _remembered_address(raw)
+
+
+def _normalized_address(raw: str) -> str:
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
@@ -53,6 +64,11 @@ def address_of(remote_addr: object) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+# ipaddress parses in Python, on every token request; the answer depends on the text alone, and a
+# process sees the same few client addresses (or proxies) again and again.
+_remembered_address = functools.lru_cache(maxsize=4096)(_normalized_address)
 
 
 def account_tag(username: str, user: User | None) -> str:
