@@ -9,9 +9,11 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import REGISTRY, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -19,6 +21,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Written by portusctl serve into the directory it made for a server: gunicorn's on_exit removes only such a one.
 METRICS_DIR_MARKER = ".made-by-portusctl-serve"
+M = TypeVar("M", bound=MetricWrapperBase)
 
 # A token request is answered in milliseconds; a slow database or a cold cache shows in the upper buckets.
 TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -76,6 +79,20 @@ SCANS_FINISHED = Counter(
     "Scans a worker ran, by backend and result (done, retry, waiting: the scanner's report was not ready).",
     ["backend", "result"],
 )
+
+
+_children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
+
+
+def child(metric: M, *labels: str) -> M:
+    """``metric.labels(*labels)``, the child looked up once: labels() checks and converts its
+    arguments under a lock on every call, several times per token request. The children stay the
+    ones the metric holds (nothing here removes or clears one, which would orphan a remembered child)."""
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found  # type: ignore[return-value]
 
 
 class _Everything(Collector):

@@ -109,9 +109,9 @@ def answer_token_request(method: str, meta: Mapping[str, Any], address: str) -> 
 
 def count_token_answer(outcome: str, reason: str, seconds: float | None) -> None:
     """The token metrics: issued or refused (by reason), and how long the answer took."""
-    metrics.TOKENS.labels(outcome, reason).inc()
+    metrics.child(metrics.TOKENS, outcome, reason).inc()
     if seconds is not None:
-        metrics.TOKEN_SECONDS.labels(outcome).observe(seconds)
+        metrics.child(metrics.TOKEN_SECONDS, outcome).observe(seconds)
 
 
 @csrf_exempt

@@ -51,8 +51,8 @@ def record_answer(
     method: str, path: str, route: str, status: int, seconds: float, client: object, *, logged: bool = True
 ) -> None:
     """The request metrics and, if LOGGED, the log line of one answer (PATH already loggable: see loggable_path)."""
-    metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    metrics.HTTP_SECONDS.labels(route).observe(seconds)
+    metrics.child(metrics.HTTP_REQUESTS, route, method, str(status)).inc()
+    metrics.child(metrics.HTTP_SECONDS, route).observe(seconds)
     if not logged or not log.isEnabledFor(logging.INFO):
         return
     duration_ms = round(seconds * 1000, 1)
