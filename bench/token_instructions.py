@@ -281,7 +281,7 @@ def print_table(cases: list[tt.Case], served_counts: dict[str, int], in_process_
         total, inner = served_counts[case.name], in_process_counts.get(case.name)
         serving = f"{total - inner:>10,}" if inner is not None else f"{'-':>10}"
         inner_cell = f"{inner:>12,}" if inner is not None else f"{'-':>12}"
-        print(f"  {case.name:<20} {total:>12,} {bare / total:>8.2f} {inner_cell} {serving}")
+        print(f"  {case.name:<20} {total:>12,} {bare / total:>8.3f} {inner_cell} {serving}")
     print(
         "  instructions per request (callgrind). served: one gunicorn worker, requests one at a time over two\n"
         "  keep-alive connections; vs bare: the bare view's served count / the case's (>= 0.5 is issue 14's bar\n"
