@@ -42,6 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import token_throughput as tt  # noqa: E402 - the benchmark whose world and cases are counted here
+from cold_start import worker_pids  # noqa: E402
 
 # Under valgrind a worker imports and warms up about fifty times slower than natively.
 START_SECONDS = 900
@@ -94,19 +95,6 @@ def count(pid: int, out_dir: Path, run: Callable[[], None]) -> int:
 # --- served ---------------------------------------------------------------------------------------
 
 
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def start(
     command: list[str], env: dict[str, str], port: int, probe: str, log: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -120,7 +108,7 @@ def start(
         try:
             status, _ = get(port, probe, None)
             if status == 200:
-                workers = children_of(server.pid)
+                workers = sorted(worker_pids(server.pid))
                 if len(workers) != 1:
                     raise SystemExit(f"expected one gunicorn worker under {server.pid}, found {workers}")
                 return server, workers[0]
